@@ -1,0 +1,113 @@
+//! The command line. The doc comments below are the `--help` text; every option can also be
+//! set from a `FLASHGATE_*` environment variable. [`crate::config::Config`] validates the result.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Flash-era and modern web clients, one realtime backend: Flash socket policies,
+/// the web-socket-js polyfill and an RFC 6455 WebSocket endpoint in one process.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, long_about = None)]
+pub struct Args {
+    /// Main listener: HTTP, WebSocket and inline Flash policy requests.
+    #[arg(
+        long,
+        env = "FLASHGATE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    pub listen: String,
+
+    /// Flash master policy listener, or `off` [default: port 843 on the --listen host].
+    #[arg(long, env = "FLASHGATE_POLICY_LISTEN", value_name = "ADDR|off")]
+    pub policy_listen: Option<String>,
+
+    /// Origin allowed to use the gateway (repeat, or comma-separate); `*` allows any. It guards
+    /// WebSocket upgrades, CORS on the SWFs and the Flash policy's domains. Not authentication:
+    /// Flash and native clients can send any Origin [default: the gateway's own pages].
+    #[arg(
+        long = "allow-origin",
+        env = "FLASHGATE_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allow_origin: Vec<String>,
+
+    /// Serve this hand-written socket policy instead of the generated one (checked at start-up).
+    #[arg(long, env = "FLASHGATE_POLICY_FILE", value_name = "FILE")]
+    pub policy_file: Option<PathBuf>,
+
+    /// WebSocket route PATH=BACKEND (repeat, or comma-separate); backends: echo, broadcast
+    /// [default: /echo=echo,/chat=broadcast].
+    #[arg(
+        long = "route",
+        env = "FLASHGATE_ROUTE",
+        value_delimiter = ',',
+        value_name = "PATH=BACKEND"
+    )]
+    pub routes: Vec<String>,
+
+    /// Directory of the pages served at `/`.
+    #[arg(
+        long,
+        env = "FLASHGATE_WEB_DIR",
+        default_value = "web",
+        value_name = "DIR"
+    )]
+    pub web_dir: PathBuf,
+
+    /// Directory of the static assets; third-party files are in its `vendor/`.
+    #[arg(
+        long,
+        env = "FLASHGATE_ASSETS_DIR",
+        default_value = "assets",
+        value_name = "DIR"
+    )]
+    pub assets_dir: PathBuf,
+
+    /// Time a new connection has to send its first bytes, and a policy request to complete
+    /// (Flash Player waits 3 s per policy attempt).
+    #[arg(long, env = "FLASHGATE_READ_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub read_timeout: Duration,
+
+    /// Time an HTTP client has to send its request headers (and a WebSocket its handshake).
+    #[arg(long, env = "FLASHGATE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub handshake_timeout: Duration,
+
+    /// A WebSocket client silent this long is pinged; one silent as long again is closed (1001).
+    #[arg(long, env = "FLASHGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+
+    /// Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).
+    #[arg(long, env = "FLASHGATE_MAX_MESSAGE_SIZE", default_value_t = 1 << 20, value_name = "BYTES")]
+    pub max_message_size: usize,
+
+    /// Messages that may wait for one client; a client that falls further behind is closed
+    /// (1008) so that it never slows the others.
+    #[arg(
+        long,
+        env = "FLASHGATE_SEND_QUEUE",
+        default_value_t = 1024,
+        value_name = "MESSAGES"
+    )]
+    pub send_queue: usize,
+
+    /// Most connections served at once; further ones wait in the listen queue.
+    #[arg(
+        long,
+        env = "FLASHGATE_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+
+    /// On SIGINT/SIGTERM, how long to wait for clients to finish after telling them to go.
+    #[arg(long, env = "FLASHGATE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub drain_timeout: Duration,
+
+    /// Check the configuration (policy, routes, origins, assets) and exit: 0 if usable, 1 if not.
+    #[arg(long)]
+    pub check: bool,
+}

@@ -1,0 +1,269 @@
+//! Static files: our pages (`web/`), the web-socket-js files (`assets/vendor/`) and our own
+//! assets (`assets/`), served by tower-http's `ServeDir`, plus what it lacks: ETags and
+//! `If-None-Match`, CORS on the SWFs, a 404 that says how to fetch missing vendor files, and
+//! a JSON listing with sizes and sha256 sums.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::path::{Path, PathBuf};
+use std::task::{Context, Poll};
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_NONE_MATCH, LAST_MODIFIED,
+    ORIGIN, VARY,
+};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use tower_http::services::ServeDir;
+
+use crate::http::{Body, empty, json, text};
+use crate::origin::AllowList;
+
+/// The third-party files, by URL path (which is also their path under `assets/vendor/`).
+pub const VENDOR_FILES: [&str; 8] = [
+    "swfobject.js",
+    "web_socket.js",
+    "web_socket.min.js",
+    "WebSocketMain.swf",
+    "hixie76/swfobject.js",
+    "hixie76/web_socket.js",
+    "hixie76/WebSocketMain.swf",
+    "hixie76/WebSocketMainInsecure.swf",
+];
+
+/// What to tell a user whose vendor files are missing.
+pub const FETCH_HINT: &str = "the web-socket-js files are not installed: run scripts/fetch-vendor \
+     (it fetches the pinned, checksummed files into assets/vendor/)";
+
+/// The static file service.
+#[derive(Clone)]
+pub struct Files {
+    /// `web/`, then `assets/vendor/`, then `assets/`, then [`NotFound`].
+    serve: ServeDir<ServeDir<ServeDir<NotFound>>>,
+    /// For the listing.
+    assets_dir: PathBuf,
+}
+
+impl Files {
+    /// Serves `web_dir` and `assets_dir` (with its `vendor/`).
+    pub fn new(web_dir: &Path, assets_dir: &Path) -> Files {
+        let own = ServeDir::new(assets_dir).fallback(NotFound);
+        let vendor = ServeDir::new(assets_dir.join("vendor")).fallback(own);
+        Files {
+            serve: ServeDir::new(web_dir).fallback(vendor),
+            assets_dir: assets_dir.to_path_buf(),
+        }
+    }
+
+    /// Vendor files that are not there.
+    pub fn missing_vendor(&self) -> Vec<&'static str> {
+        let vendor = self.assets_dir.join("vendor");
+        VENDOR_FILES
+            .into_iter()
+            .filter(|f| !vendor.join(f).is_file())
+            .collect()
+    }
+
+    /// Answers a GET or HEAD for a file.
+    pub async fn serve<B>(&self, req: Request<B>, allow: &AllowList) -> Response<Body>
+    where
+        B: http_body::Body + Send + 'static,
+    {
+        if let Err(reason) = check_path(req.uri().path()) {
+            return text(StatusCode::BAD_REQUEST, reason);
+        }
+        let cors = cors_origin(&req, allow);
+        let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
+        let Ok(res) = self.serve.clone().try_call(req).await else {
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file");
+        };
+        let (mut parts, body) = res.into_parts();
+        parts
+            .headers
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let Some(origin) = cors {
+            parts.headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            parts
+                .headers
+                .append(VARY, HeaderValue::from_static("Origin"));
+        }
+        if parts.status == StatusCode::OK
+            && let Some(tag) = etag(&parts.headers)
+        {
+            let matched = if_none_match
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(',').any(|t| {
+                        t.trim() == "*"
+                            || t.trim().trim_start_matches("W/") == tag.trim_start_matches("W/")
+                    })
+                });
+            parts
+                .headers
+                .insert(ETAG, HeaderValue::from_str(&tag).expect("hex digits"));
+            if matched {
+                parts.status = StatusCode::NOT_MODIFIED;
+                parts.headers.remove(CONTENT_LENGTH);
+                return Response::from_parts(parts, empty());
+            }
+        }
+        Response::from_parts(parts, body.map_err(std::io::Error::other).boxed_unsync())
+    }
+
+    /// `/assets.json`: every file under `assets/` with its URL, size and sha256.
+    pub async fn listing(&self) -> Response<Body> {
+        let dir = self.assets_dir.clone();
+        let missing = self.missing_vendor();
+        match tokio::task::spawn_blocking(move || list(&dir)).await {
+            Ok(Ok(files)) => json(&serde_json::json!({ "assets": files, "missing": missing })),
+            _ => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not list the assets",
+            ),
+        }
+    }
+}
+
+/// Refuses paths that try to leave the served directories. `ServeDir` already refuses them;
+/// this answers with a clear 400 instead of a 404.
+fn check_path(path: &str) -> Result<(), &'static str> {
+    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+    if decoded.contains(&0) {
+        return Err("bad path: NUL byte");
+    }
+    if decoded.contains(&b'\\') {
+        return Err("bad path: backslash");
+    }
+    if decoded.split(|&b| b == b'/').any(|seg| seg == b"..") {
+        return Err("bad path: '..'");
+    }
+    Ok(())
+}
+
+/// The allowed `Origin` of a request for a SWF, to be echoed in `Access-Control-Allow-Origin`.
+/// Ruffle fetches SWFs with `fetch()`, so a SWF used from another origin needs it.
+fn cors_origin<B>(req: &Request<B>, allow: &AllowList) -> Option<HeaderValue> {
+    if !req.uri().path().to_ascii_lowercase().ends_with(".swf") {
+        return None;
+    }
+    let origin = req.headers().get(ORIGIN)?;
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    allow
+        .allows(origin.to_str().ok()?, host)
+        .then(|| origin.clone())
+}
+
+/// A weak validator from the size and modification time `ServeDir` reported.
+fn etag(headers: &http::HeaderMap) -> Option<String> {
+    let len: u64 = headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()?;
+    let modified = httpdate::parse_http_date(headers.get(LAST_MODIFIED)?.to_str().ok()?).ok()?;
+    let secs = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(format!("W/\"{len:x}-{secs:x}\""))
+}
+
+/// One entry of the listing.
+#[derive(serde::Serialize)]
+struct Listed {
+    /// Path under `assets/` (vendor files without the `vendor/`).
+    name: String,
+    /// Where the gateway serves it.
+    url: String,
+    /// Bytes.
+    size: u64,
+    /// Hex sha256 of the content.
+    sha256: String,
+}
+
+fn list(assets: &Path) -> std::io::Result<Vec<Listed>> {
+    let mut out = Vec::new();
+    let vendor = assets.join("vendor");
+    let mut dirs = vec![assets.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let base = if path.starts_with(&vendor) {
+                &vendor
+            } else {
+                assets
+            };
+            let Ok(rel) = path.strip_prefix(base) else {
+                continue;
+            };
+            let name = rel.to_string_lossy().replace('\\', "/");
+            let data = std::fs::read(&path)?;
+            out.push(Listed {
+                url: format!("/{name}"),
+                name,
+                size: data.len() as u64,
+                sha256: hex::encode(Sha256::digest(&data)),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(out)
+}
+
+/// The end of the `ServeDir` chain: a 404 that says how to fix a missing vendor file.
+#[derive(Clone, Copy)]
+pub struct NotFound;
+
+impl<B> tower::Service<Request<B>> for NotFound {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let path = req.uri().path().trim_start_matches('/');
+        let res = match VENDOR_FILES.contains(&path) {
+            true => text(StatusCode::NOT_FOUND, FETCH_HINT),
+            false => text(StatusCode::NOT_FOUND, "not found"),
+        };
+        ready(Ok(res))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for bad in [
+            "/../etc/passwd",
+            "/a/%2e%2e/b",
+            "/%2E%2E/x",
+            "/a%00.js",
+            "/..%5cwindows",
+            "/a\\b",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad} accepted");
+        }
+        for good in [
+            "/",
+            "/web_socket.js",
+            "/hixie76/WebSocketMain.swf",
+            "/a..b.js",
+        ] {
+            assert!(check_path(good).is_ok(), "{good} refused");
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The validated configuration: what [`crate::args::Args`] becomes once every value has been
+//! checked. No clap type travels further than this file.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+
+use crate::args::Args;
+use crate::origin::AllowList;
+use crate::policy::xml::{self, Grant};
+
+/// Everything the gateway needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the main listener binds.
+    pub listen: SocketAddr,
+    /// Where the master policy listener binds; `None` when turned off.
+    pub policy_listen: Option<SocketAddr>,
+    /// The allow-list given on the command line; `None` means the default, which depends on
+    /// the address the main listener actually bound (see [`AllowList::serving`]).
+    pub allow_origin: Option<AllowList>,
+    /// A hand-written policy that replaces the generated one.
+    pub policy_file: Option<PolicyFile>,
+    /// WebSocket routes, path to backend.
+    pub routes: Vec<Route>,
+    /// Our pages.
+    pub web_dir: PathBuf,
+    /// Our assets; third-party files in its `vendor/`.
+    pub assets_dir: PathBuf,
+    /// Timeouts and sizes.
+    pub limits: Limits,
+}
+
+/// Timeouts and bounds, copied into every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// First bytes of a connection, and a whole policy request.
+    pub read_timeout: Duration,
+    /// HTTP request headers.
+    pub handshake_timeout: Duration,
+    /// WebSocket silence before a ping, and again before closing.
+    pub idle_timeout: Duration,
+    /// Largest incoming WebSocket message.
+    pub max_message_size: usize,
+    /// Messages queued for one client before it is closed as too slow.
+    pub send_queue: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long shutdown waits for clients.
+    pub drain_timeout: Duration,
+}
+
+/// A hand-written policy, read and validated at start-up.
+#[derive(Debug, Clone)]
+pub struct PolicyFile {
+    /// Where it came from, for messages.
+    pub path: PathBuf,
+    /// The reply: the file's bytes and a NUL.
+    pub reply: Bytes,
+    /// What it grants, for the port-rule check.
+    pub grants: Vec<Grant>,
+}
+
+/// One WebSocket route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Exact request path, e.g. `/chat`.
+    pub path: String,
+    /// What serves it.
+    pub backend: BackendKind,
+}
+
+/// The built-in backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Each message goes back to its sender.
+    Echo,
+    /// Each message goes to every client in the same room, the sender included.
+    Broadcast,
+}
+
+impl BackendKind {
+    /// The name used on the command line and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Echo => "echo",
+            BackendKind::Broadcast => "broadcast",
+        }
+    }
+}
+
+impl Config {
+    /// Checks the command line and loads the policy file.
+    pub fn from_args(args: &Args) -> anyhow::Result<Config> {
+        let listen = resolve(&args.listen).context("--listen")?;
+        let policy_listen = match args.policy_listen.as_deref().map(str::trim) {
+            Some("off") => None,
+            Some(addr) => Some(resolve(addr).context("--policy-listen")?),
+            None => Some(SocketAddr::new(listen.ip(), 843)),
+        };
+        let allow_origin = match args.allow_origin.is_empty() {
+            true => None,
+            false => Some(AllowList::parse(&args.allow_origin).context("--allow-origin")?),
+        };
+        let policy_file = args
+            .policy_file
+            .as_ref()
+            .map(|p| load_policy_file(p.clone()))
+            .transpose()?;
+        let routes = parse_routes(&args.routes).context("--route")?;
+        if args.max_message_size < 125 {
+            bail!("--max-message-size must be at least 125 bytes");
+        }
+        if args.send_queue == 0 || args.max_connections == 0 {
+            bail!("--send-queue and --max-connections must be at least 1");
+        }
+        Ok(Config {
+            listen,
+            policy_listen,
+            allow_origin,
+            policy_file,
+            routes,
+            web_dir: args.web_dir.clone(),
+            assets_dir: args.assets_dir.clone(),
+            limits: Limits {
+                read_timeout: args.read_timeout,
+                handshake_timeout: args.handshake_timeout,
+                idle_timeout: args.idle_timeout,
+                max_message_size: args.max_message_size,
+                send_queue: args.send_queue,
+                max_connections: args.max_connections,
+                drain_timeout: args.drain_timeout,
+            },
+        })
+    }
+
+    /// The backend serving a request path, if any.
+    pub fn route(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.path == path)
+    }
+}
+
+fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .with_context(|| format!("{addr:?} is not an address like 127.0.0.1:8080"))?
+        .next()
+        .with_context(|| format!("{addr:?} resolves to no address"))
+}
+
+fn load_policy_file(path: PathBuf) -> anyhow::Result<PolicyFile> {
+    let src = std::fs::read(&path).with_context(|| format!("--policy-file {}", path.display()))?;
+    let grants =
+        xml::validate(&src).with_context(|| format!("--policy-file {}", path.display()))?;
+    let mut reply = src;
+    reply.push(0);
+    Ok(PolicyFile {
+        path,
+        reply: reply.into(),
+        grants,
+    })
+}
+
+fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<Route>> {
+    if specs.is_empty() {
+        return Ok(vec![
+            Route {
+                path: "/echo".into(),
+                backend: BackendKind::Echo,
+            },
+            Route {
+                path: "/chat".into(),
+                backend: BackendKind::Broadcast,
+            },
+        ]);
+    }
+    let mut routes: Vec<Route> = Vec::new();
+    for spec in specs {
+        let (path, backend) = spec
+            .split_once('=')
+            .with_context(|| format!("{spec:?} is not PATH=BACKEND"))?;
+        let backend = match backend.trim() {
+            "echo" => BackendKind::Echo,
+            "broadcast" => BackendKind::Broadcast,
+            other => bail!("{spec:?}: unknown backend {other:?} (known: echo, broadcast)"),
+        };
+        let path = path.trim();
+        if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+            bail!("{spec:?}: the path must start with / and hold no query");
+        }
+        if path == "/assets.json" {
+            bail!("{spec:?}: /assets.json is the asset listing");
+        }
+        if routes.iter().any(|r| r.path == path) {
+            bail!("{spec:?}: {path} is routed twice");
+        }
+        routes.push(Route {
+            path: path.to_string(),
+            backend,
+        });
+    }
+    Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(list: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("flashgate").chain(list.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_route_echo_and_chat_and_policy_on_843() {
+        let config = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(config.route("/echo").unwrap().backend, BackendKind::Echo);
+        assert_eq!(
+            config.route("/chat").unwrap().backend,
+            BackendKind::Broadcast
+        );
+        assert_eq!(config.policy_listen, Some("127.0.0.1:843".parse().unwrap()));
+    }
+
+    #[test]
+    fn policy_listener_can_be_turned_off() {
+        let config = Config::from_args(&args(&["--policy-listen", "off"])).unwrap();
+        assert_eq!(config.policy_listen, None);
+    }
+
+    #[test]
+    fn bad_routes_are_rejected() {
+        for bad in [
+            "/x",
+            "/x=nope",
+            "x=echo",
+            "/a=echo,/a=broadcast",
+            "/assets.json=echo",
+        ] {
+            assert!(
+                Config::from_args(&args(&["--route", bad])).is_err(),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_read_like_humans_write_them() {
+        let config = Config::from_args(&args(&["--idle-timeout", "1m 30s"])).unwrap();
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));
+    }
+}

@@ -1,0 +1,66 @@
+//! HTTP on the main port: WebSocket routes, the asset listing, and static files.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+
+use crate::server::{ConnGuard, Gateway};
+use crate::ws;
+
+/// The response body of every handler.
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A plain-text response; the body is `message` and a newline.
+pub fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let body = Full::new(Bytes::from(format!("{message}\n")))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// A JSON response.
+pub fn json(value: &serde_json::Value) -> Response<Body> {
+    let body = Full::new(Bytes::from(value.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut res = Response::new(body);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// Routes one request.
+pub async fn handle(
+    req: Request<Incoming>,
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    guard: ConnGuard,
+) -> Result<Response<Body>, Infallible> {
+    if let Some(route) = gw.config.route(req.uri().path()) {
+        return Ok(ws::upgrade(req, route, &gw, peer, &guard));
+    }
+    if req.uri().path() == "/assets.json" {
+        return Ok(match *req.method() {
+            Method::GET | Method::HEAD => gw.files.listing().await,
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
+        });
+    }
+    Ok(gw.files.serve(req, &gw.allow).await)
+}

@@ -1,0 +1,77 @@
+//! The `flashgate` binary: parse the command line, start logging, bind, run until SIGINT or
+//! SIGTERM. Everything else is in the library.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use flashgate::args::Args;
+use flashgate::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check {
+        let problems = flashgate::check(&config);
+        for problem in &problems {
+            tracing::error!("{problem}");
+        }
+        if !problems.is_empty() {
+            return ExitCode::FAILURE;
+        }
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    let listeners = match flashgate::bind(&config).await {
+        Ok(listeners) => listeners,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match flashgate::run(listeners, config, stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,156 @@
+//! Accepting connections: the main listener (sniffed: Flash policy request or HTTP) and the
+//! master policy listener, with a connection limit and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
+
+use crate::assets::Files;
+use crate::backend::broadcast::Rooms;
+use crate::config::Config;
+use crate::origin::AllowList;
+use crate::policy::Policies;
+use crate::policy::serve::{read_first_bytes, reply};
+use crate::policy::sniff::Sniff;
+use crate::prefixed::Prefixed;
+use crate::shutdown::Shutdown;
+
+/// State shared by every connection.
+pub struct Gateway {
+    /// The validated configuration.
+    pub config: Config,
+    /// Who may connect (resolved against the bound address).
+    pub allow: AllowList,
+    /// The policy replies.
+    pub policies: Policies,
+    /// Static files.
+    pub files: Files,
+    /// Broadcast rooms.
+    pub rooms: Rooms,
+    /// The stop switch.
+    pub shutdown: Shutdown,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Caps connections served at once.
+    pub slots: Arc<Semaphore>,
+}
+
+/// Holds one of the connection slots while any task of the connection lives (the HTTP task
+/// hands a clone to the WebSocket task it upgrades into).
+pub type ConnGuard = Arc<OwnedSemaphorePermit>;
+
+/// Which listener, for logs.
+#[derive(Clone, Copy)]
+pub enum Listener {
+    /// HTTP, WebSocket and inline policies.
+    Main,
+    /// Master policies only.
+    Policy,
+}
+
+/// Accepts on `listener` until shutdown.
+pub async fn accept_loop(listener: TcpListener, kind: Listener, gw: Arc<Gateway>) {
+    let mut stop = gw.shutdown.signal();
+    loop {
+        let permit = tokio::select! {
+            permit = gw.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut stop => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, never stop accepting.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        _ = &mut stop => break,
+                    }
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        let guard = Arc::new(permit);
+        match kind {
+            Listener::Main => gw
+                .tracker
+                .clone()
+                .spawn(serve_main(stream, peer, gw, guard)),
+            Listener::Policy => gw
+                .tracker
+                .clone()
+                .spawn(serve_policy(stream, peer, gw, guard)),
+        };
+    }
+}
+
+/// The master policy port: a policy request gets the master policy; anything else is closed.
+async fn serve_policy(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    _guard: ConnGuard,
+) {
+    let limit = gw.config.limits.read_timeout;
+    match read_first_bytes(&mut stream, limit).await {
+        Ok(first) if first.kind == Sniff::Policy => {
+            tracing::info!(%peer, listener = "policy", "policy served");
+            let _ = reply(&mut stream, &gw.policies.master, limit).await;
+        }
+        Ok(_) => tracing::info!(%peer, listener = "policy", "not a policy request: closed"),
+        Err(error) => tracing::info!(%peer, listener = "policy", %error, "closed"),
+    }
+}
+
+/// The main port: sniff, then either the inline policy or HTTP (and WebSocket upgrades).
+async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, guard: ConnGuard) {
+    let limits = gw.config.limits;
+    let first = match read_first_bytes(&mut stream, limits.read_timeout).await {
+        Ok(first) => first,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "closed before a request");
+            return;
+        }
+    };
+    match first.kind {
+        Sniff::Policy => {
+            tracing::info!(%peer, listener = "main", "policy served");
+            let _ = reply(&mut stream, &gw.policies.inline, limits.read_timeout).await;
+            return;
+        }
+        Sniff::Other if first.len == 0 => return,
+        Sniff::Other | Sniff::Incomplete => {}
+    }
+
+    let io = TokioIo::new(Prefixed::new(stream, &first.buf[..first.len]));
+    let service = {
+        let gw = gw.clone();
+        service_fn(move |req| crate::http::handle(req, gw.clone(), peer, guard.clone()))
+    };
+    let mut stop = gw.shutdown.signal();
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.handshake_timeout)
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = &mut stop => {
+            conn.as_mut().graceful_shutdown();
+            tokio::time::timeout(limits.drain_timeout, conn).await.unwrap_or(Ok(()))
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "http connection ended");
+    }
+}

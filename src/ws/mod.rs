@@ -1,0 +1,112 @@
+//! The WebSocket endpoint: upgrading an HTTP request ([`handshake`]) and running the
+//! connection as a [`session::WsSession`] against its backend.
+
+pub mod handshake;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, UPGRADE};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::backend::{self, Target};
+use crate::config::{Limits, Route};
+use crate::http::{Body, text};
+use crate::server::{ConnGuard, Gateway};
+use session::WsSession;
+
+/// The tungstenite settings for the limits: small buffers, so an idle connection is cheap.
+pub fn ws_config(limits: &Limits) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(limits.max_message_size.saturating_mul(2).max(1 << 20))
+        .max_message_size(Some(limits.max_message_size))
+        .max_frame_size(Some(limits.max_message_size))
+}
+
+/// Answers an upgrade request on `route`: 101 and a session task, or an error status.
+pub fn upgrade(
+    mut req: Request<Incoming>,
+    route: &Route,
+    gw: &Arc<Gateway>,
+    peer: SocketAddr,
+    guard: &ConnGuard,
+) -> Response<Body> {
+    let accepted = match handshake::check(req.method(), req.headers(), req.uri().query(), &gw.allow)
+    {
+        Ok(accepted) => accepted,
+        Err(rejection) => {
+            let origin = req
+                .headers()
+                .get(http::header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::warn!(%peer, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+            return text(rejection.status, rejection.reason);
+        }
+    };
+    let transport = accepted.transport;
+    let room = match &accepted.room {
+        Some(name) => format!("{}?room={name}", route.path),
+        None => route.path.clone(),
+    };
+    tracing::info!(%peer, %transport, route = %route.path, backend = route.backend.as_str(), "websocket handshake");
+
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let gw2 = gw.clone();
+    let kind = route.backend;
+    let guard = guard.clone();
+    gw.tracker.spawn(async move {
+        let _guard = guard;
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "upgrade failed");
+                return;
+            }
+        };
+        let limits = &gw2.config.limits;
+        let ws = WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            Some(ws_config(limits)),
+        )
+        .await;
+        let session = WsSession::new(
+            ws,
+            transport,
+            peer,
+            gw2.shutdown.signal(),
+            limits.idle_timeout,
+            limits.max_message_size,
+        );
+        let target = Target {
+            kind,
+            room,
+            rooms: &gw2.rooms,
+            send_queue: limits.send_queue,
+        };
+        backend::run(target, session).await;
+        tracing::debug!(%peer, %transport, "websocket closed");
+    });
+
+    let mut res = Response::new(crate::http::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = res.headers_mut();
+    headers.insert(UPGRADE, http::HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, http::HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        accepted
+            .accept_key
+            .parse()
+            .expect("base64 is a valid header value"),
+    );
+    res
+}

@@ -1,0 +1,219 @@
+//! A [`Session`] over an RFC 6455 WebSocket (tokio-tungstenite), for browsers, native
+//! clients and web-socket-js (Flash).
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Error, Message};
+
+use crate::session::{CloseReason, Closed, Payload, Session, Transport, text_only};
+use crate::shutdown::Signal;
+
+/// How long the gateway waits for a close handshake to complete before dropping the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// A WebSocket client.
+pub struct WsSession<S> {
+    /// The connection.
+    ws: WebSocketStream<S>,
+    /// `Flash` clients never get a binary frame (web-socket-js closes with 1003 on one).
+    transport: Transport,
+    /// Who, for logs.
+    peer: SocketAddr,
+    /// Frames were queued since the last flush; flushed when the client has nothing more to say.
+    dirty: bool,
+    /// Fires when the gateway stops.
+    stop: Signal,
+    /// Ticks every idle timeout to check that the client is still there.
+    idle: Interval,
+    /// Something arrived since the last idle tick.
+    heard: bool,
+    /// A ping went out at the last idle tick and nothing has come back yet.
+    pinged: bool,
+    /// The largest message accepted, for the 1009 reason.
+    max_message_size: usize,
+}
+
+/// What woke the session up.
+enum Event {
+    Message(Message),
+    Failed(Error),
+    Ended,
+    Stop,
+    IdleTick,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
+    /// Wraps an upgraded connection.
+    pub fn new(
+        ws: WebSocketStream<S>,
+        transport: Transport,
+        peer: SocketAddr,
+        stop: Signal,
+        idle_timeout: Duration,
+        max_message_size: usize,
+    ) -> Self {
+        let mut idle = interval_at(tokio::time::Instant::now() + idle_timeout, idle_timeout);
+        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        WsSession {
+            ws,
+            transport,
+            peer,
+            dirty: false,
+            stop,
+            idle,
+            heard: false,
+            pinged: false,
+            max_message_size,
+        }
+    }
+
+    /// Reads the next frame; when there is none, flushes what was queued and checks the
+    /// shutdown signal and the idle timer. Batching writes this way turns a burst of
+    /// messages into one write system call.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        if Pin::new(&mut self.stop).poll(cx).is_ready() {
+            return Poll::Ready(Event::Stop);
+        }
+        match self.ws.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(message))) => return Poll::Ready(Event::Message(message)),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Event::Failed(e)),
+            Poll::Ready(None) => return Poll::Ready(Event::Ended),
+            Poll::Pending => {}
+        }
+        if self.dirty {
+            match self.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => self.dirty = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
+                Poll::Pending => {}
+            }
+        }
+        if self.idle.poll_tick(cx).is_ready() {
+            return Poll::Ready(Event::IdleTick);
+        }
+        Poll::Pending
+    }
+
+    /// Sends a close frame and waits (bounded) for the client's reply, then lets go.
+    async fn close_with(&mut self, code: CloseCode, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = timeout(CLOSE_WAIT, async {
+            if self.ws.close(Some(frame)).await.is_ok() {
+                while let Some(Ok(_)) = self.ws.next().await {}
+            }
+        })
+        .await;
+    }
+
+    /// Answers a failed read with the close code that says why, and logs it.
+    async fn fail(&mut self, error: Error) {
+        let peer = self.peer;
+        let (code, reason) = match &error {
+            Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_) => return,
+            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return,
+            Error::Capacity(CapacityError::MessageTooLong { .. }) => {
+                let reason = format!("message too big (limit {} bytes)", self.max_message_size);
+                tracing::warn!(%peer, %error, "closing: 1009");
+                self.close_with(CloseCode::Size, &reason).await;
+                return;
+            }
+            Error::Utf8(_) => (CloseCode::Invalid, "text message is not valid UTF-8"),
+            Error::Capacity(_) => (CloseCode::Size, "frame too big"),
+            _ => (CloseCode::Protocol, "protocol error"),
+        };
+        tracing::warn!(%peer, %error, code = u16::from(code), "closing");
+        self.close_with(code, reason).await;
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session for WsSession<S> {
+    fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    async fn recv(&mut self) -> Option<Payload> {
+        loop {
+            match poll_fn(|cx| self.poll_event(cx)).await {
+                Event::Message(message) => {
+                    self.heard = true;
+                    match message {
+                        Message::Text(text) => return Some(Payload::Text(text)),
+                        Message::Binary(bytes) => return Some(Payload::Binary(bytes)),
+                        // tungstenite has queued the pong or the close reply: flush it.
+                        Message::Ping(_)
+                        | Message::Pong(_)
+                        | Message::Close(_)
+                        | Message::Frame(_) => self.dirty = true,
+                    }
+                }
+                Event::Failed(error) => {
+                    self.fail(error).await;
+                    return None;
+                }
+                Event::Ended => return None,
+                Event::Stop => {
+                    self.close_with(CloseCode::Away, "server shutting down")
+                        .await;
+                    return None;
+                }
+                Event::IdleTick if self.heard => {
+                    self.heard = false;
+                    self.pinged = false;
+                }
+                Event::IdleTick if !self.pinged => {
+                    self.pinged = true;
+                    if self
+                        .ws
+                        .feed(Message::Ping(Default::default()))
+                        .await
+                        .is_err()
+                    {
+                        return None;
+                    }
+                    self.dirty = true;
+                }
+                Event::IdleTick => {
+                    tracing::info!(peer = %self.peer, "closing: idle timeout");
+                    self.close_with(CloseCode::Away, "idle timeout").await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, payload: Payload) -> Result<(), Closed> {
+        let message = match (self.transport, payload) {
+            (Transport::Flash, payload) => Message::Text(text_only(payload)),
+            (_, Payload::Text(text)) => Message::Text(text),
+            (_, Payload::Binary(bytes)) => Message::Binary(bytes),
+        };
+        self.dirty = true;
+        self.ws.feed(message).await.map_err(|_| Closed)
+    }
+
+    async fn close(&mut self, reason: CloseReason) {
+        match reason {
+            CloseReason::TooSlow => {
+                tracing::warn!(peer = %self.peer, "closing: 1008 send queue full, the client does not read");
+                self.close_with(
+                    CloseCode::Policy,
+                    "send queue full: the client does not read",
+                )
+                .await;
+            }
+        }
+    }
+}

@@ -38,6 +38,16 @@ async fn main() -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
+    // Each connection is a file descriptor; the usual soft limit (1024) is far below
+    // --max-connections, so raise it to the hard limit as servers commonly do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if (limit as usize) < config.limits.max_connections + 64 => tracing::warn!(
+            limit,
+            "the open-file limit is below --max-connections; connections past it wait in the listen queue"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     let listeners = match flashgate::bind(&config).await {
         Ok(listeners) => listeners,
         Err(error) => {

@@ -113,11 +113,15 @@ pub async fn run<S: Session>(mut session: S, room: &Arc<Room>, queue_len: usize)
     );
 
     loop {
+        // Biased, in this order: a removed member stops at once; what is queued for the
+        // client goes out before more of its input is read, so a client's own messages
+        // never pile up in its own queue (reading waits while the client is behind).
         tokio::select! {
-            incoming = session.recv() => match incoming {
-                Some(message) => room.publish(&message),
-                None => break,
-            },
+            biased;
+            _ = &mut kicked => {
+                session.close(CloseReason::TooSlow).await;
+                break;
+            }
             outgoing = queue.recv() => {
                 let Some(message) = outgoing else { break };
                 // Race the write against removal: a client whose socket is full must not
@@ -130,10 +134,10 @@ pub async fn run<S: Session>(mut session: S, room: &Arc<Room>, queue_len: usize)
                     }
                 }
             }
-            _ = &mut kicked => {
-                session.close(CloseReason::TooSlow).await;
-                break;
-            }
+            incoming = session.recv() => match incoming {
+                Some(message) => room.publish(&message),
+                None => break,
+            },
         }
     }
     lock(&room.members).remove(&id);

@@ -106,11 +106,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
 
     /// Sends a close frame and waits (bounded) for the client's reply, then lets go.
     async fn close_with(&mut self, code: CloseCode, reason: &str) {
+        self.close_within(code, reason, CLOSE_WAIT).await
+    }
+
+    /// [`close_with`](Self::close_with), waiting up to `wait` for the frame to go out and
+    /// the reply to come back.
+    async fn close_within(&mut self, code: CloseCode, reason: &str, wait: Duration) {
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
-        let _ = timeout(CLOSE_WAIT, async {
+        let _ = timeout(wait, async {
             if self.ws.close(Some(frame)).await.is_ok() {
                 while let Some(Ok(_)) = self.ws.next().await {}
             }
@@ -208,9 +214,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session for WsSession<S> {
         match reason {
             CloseReason::TooSlow => {
                 tracing::warn!(peer = %self.peer, "closing: 1008 send queue full, the client does not read");
-                self.close_with(
+                // The close frame queues behind the data the client has not read yet; a
+                // client that is merely slow gets it (and the reason) if it reads within
+                // the idle timeout. Memory stays bounded: nothing more is queued.
+                let wait = self.idle.period().max(CLOSE_WAIT);
+                self.close_within(
                     CloseCode::Policy,
                     "send queue full: the client does not read",
+                    wait,
                 )
                 .await;
             }

@@ -1,0 +1,321 @@
+//! The real `flashgate` binary: start-up lines, serving, SIGTERM, `--check`, bad
+//! configurations, environment variables and `--help`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+fn flashgate() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flashgate"));
+    command.env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("FLASHGATE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn with_dirs(command: &mut Command, dir: &std::path::Path) {
+    command
+        .arg("--web-dir")
+        .arg(dir.join("web"))
+        .arg("--assets-dir")
+        .arg(dir.join("assets"));
+}
+
+/// A running binary whose stderr lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn spawn(mut command: Command) -> Running {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    fn line_with(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            match self.lines.recv_timeout(WAIT) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The address in a `listening listener=NAME addr=…` line.
+    fn listening(&mut self, name: &str) -> SocketAddr {
+        let line = self.line_with(&format!("listener={name}"));
+        assert!(
+            !line.contains('\x1b'),
+            "no colour codes when stderr is not a terminal: {line:?}"
+        );
+        line.split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn binary_logs_its_listeners_serves_and_stops_on_sigterm() {
+    let dir = fixtures();
+    let mut command = flashgate();
+    command.args(["--listen", "127.0.0.1:0", "--policy-listen", "127.0.0.1:0"]);
+    with_dirs(&mut command, dir.path());
+    let mut gateway = Running::spawn(command);
+    let main = gateway.listening("main");
+    let policy = gateway.listening("policy");
+    assert_ne!(main.port(), 0);
+    assert_ne!(policy.port(), 0);
+
+    let reply = exchange(policy, &[POLICY_REQUEST], false).await;
+    assert!(String::from_utf8_lossy(&reply).contains(&format!("to-ports=\"{}\"", main.port())));
+    let page = get(main, "/index.html").await;
+    assert_eq!(page.status, 200);
+    // A missing vendor file is reported once, with how to fetch it.
+    gateway.line_with("scripts/fetch-vendor");
+
+    let status = gateway.terminate();
+    assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
+    gateway.line_with("stopped");
+}
+
+#[tokio::test]
+async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
+    let dir = fixtures();
+    let mut command = flashgate();
+    command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
+    with_dirs(&mut command, dir.path());
+    let mut gateway = Running::spawn(command);
+    let main = gateway.listening("main");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{main}/echo"))
+        .await
+        .unwrap();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = gateway.terminate();
+        (status, gateway)
+    });
+    let (frame, _) = close_frame(&mut ws).await;
+    assert_eq!(
+        frame.unwrap().code,
+        tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away
+    );
+    let (status, _gateway) = status.await.unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+fn output(command: &mut Command) -> (i32, String, String) {
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_passes_on_a_complete_configuration() {
+    let dir = fixtures();
+    for file in flashgate::assets::VENDOR_FILES {
+        let path = dir.path().join("assets/vendor").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    }
+    let mut command = flashgate();
+    command.args(["--check", "--policy-listen", "off"]);
+    with_dirs(&mut command, dir.path());
+    let (code, stdout, stderr) = output(&mut command);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+}
+
+#[test]
+fn check_fails_on_missing_vendor_files_saying_how_to_fetch() {
+    let dir = fixtures();
+    let mut command = flashgate();
+    command.args(["--check", "--policy-listen", "off"]);
+    with_dirs(&mut command, dir.path());
+    let (code, stdout, stderr) = output(&mut command);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let all = stdout + &stderr;
+    assert!(
+        all.contains("web_socket.min.js") && all.contains("scripts/fetch-vendor"),
+        "{all}"
+    );
+}
+
+#[test]
+fn malformed_policy_file_stops_start_up_naming_the_line() {
+    let dir = fixtures();
+    let file = dir.path().join("broken-policy.xml");
+    std::fs::write(
+        &file,
+        "<?xml version=\"1.0\"?>\n<cross-domain-policy>\n<allow-access-from domain=\"x\" to-ports=\"80\"\n</cross-domain-policy>\n",
+    )
+    .unwrap();
+    for extra in [&["--check"][..], &["--listen", "127.0.0.1:0"][..]] {
+        let mut command = flashgate();
+        command.args(extra).arg("--policy-file").arg(&file);
+        with_dirs(&mut command, dir.path());
+        let (code, stdout, stderr) = output(&mut command);
+        assert_ne!(code, 0, "{extra:?}: {stdout}{stderr}");
+        let all = stdout + &stderr;
+        assert!(all.contains("broken-policy.xml"), "{all}");
+        assert!(all.contains("line "), "{all}");
+    }
+}
+
+#[test]
+fn bad_route_is_refused_with_a_clear_message() {
+    let dir = fixtures();
+    let mut command = flashgate();
+    command.args(["--check", "--route", "/x=teleport"]);
+    with_dirs(&mut command, dir.path());
+    let (code, stdout, stderr) = output(&mut command);
+    assert_ne!(code, 0);
+    let all = stdout + &stderr;
+    assert!(all.contains("teleport"), "{all}");
+}
+
+#[tokio::test]
+async fn options_come_from_environment_variables_too() {
+    let dir = fixtures();
+    let mut command = flashgate();
+    command
+        .env("FLASHGATE_LISTEN", "127.0.0.1:0")
+        .env("FLASHGATE_POLICY_LISTEN", "off")
+        .env("FLASHGATE_ROUTE", "/only=echo");
+    with_dirs(&mut command, dir.path());
+    let mut gateway = Running::spawn(command);
+    let main = gateway.listening("main");
+    assert!(!gateway.seen.iter().any(|l| l.contains("listener=policy")));
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{main}/only"))
+        .await
+        .unwrap();
+    send_text(&mut ws, "via env").await;
+    assert_eq!(next_message(&mut ws).await.into_text().unwrap(), "via env");
+    assert_eq!(
+        get(main, "/echo").await.status,
+        404,
+        "--route replaces the defaults"
+    );
+    assert_eq!(gateway.terminate().code(), Some(0));
+}
+
+#[test]
+fn help_lists_every_option_and_its_variable() {
+    let (code, stdout, _) = output(flashgate().arg("--help"));
+    assert_eq!(code, 0);
+    for option in [
+        "--listen",
+        "--policy-listen",
+        "--allow-origin",
+        "--policy-file",
+        "--route",
+        "--web-dir",
+        "--assets-dir",
+        "--read-timeout",
+        "--handshake-timeout",
+        "--idle-timeout",
+        "--max-message-size",
+        "--send-queue",
+        "--max-connections",
+        "--drain-timeout",
+        "--check",
+        "FLASHGATE_LISTEN",
+        "FLASHGATE_POLICY_LISTEN",
+    ] {
+        assert!(stdout.contains(option), "--help does not mention {option}");
+    }
+}
+
+#[tokio::test]
+async fn policy_port_that_cannot_be_bound_is_explained_and_main_port_keeps_serving() {
+    // The port is taken, so binding fails whatever the privileges of the test.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let dir = fixtures();
+    let mut command = flashgate();
+    command.args(["--listen", "127.0.0.1:0", "--policy-listen", &taken_addr]);
+    with_dirs(&mut command, dir.path());
+    let mut gateway = Running::spawn(command);
+    let line = gateway.line_with("cannot serve the master policy");
+    assert!(line.contains(&taken_addr), "{line}");
+    assert!(
+        line.contains("inline on the main port") && line.contains("3 s"),
+        "{line}"
+    );
+    let main = gateway.listening("main");
+    assert!(!gateway.seen.iter().any(|l| l.contains("listener=policy")));
+    let reply = exchange(main, &[POLICY_REQUEST], false).await;
+    assert!(String::from_utf8_lossy(&reply).contains("<cross-domain-policy>"));
+    assert_eq!(gateway.terminate().code(), Some(0));
+}

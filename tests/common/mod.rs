@@ -1,0 +1,343 @@
+//! The real gateway on `127.0.0.1:0`, with fixture files in a temporary directory, and the
+//! small clients the integration tests use: raw TCP, raw HTTP/1.1 and tokio-tungstenite.
+#![allow(dead_code)] // each test file uses a part of this
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use flashgate::args::Args;
+use flashgate::config::Config;
+
+/// Every wait in the tests is bounded by this, so a broken gateway fails a test, never hangs it.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub const POLICY_REQUEST: &[u8] = b"<policy-file-request/>\0";
+/// What sits next to the served directories; no request may ever return it.
+pub const SECRET: &str = "top secret: never served";
+pub const SWF: &[u8] = b"FWS\x0afake swf for tests";
+pub const WEB_SOCKET_JS: &str = "/* web_socket.js fixture */";
+pub const INDEX_HTML: &str = "<!doctype html><title>flashgate test page</title>";
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Fails the test if `future` takes longer than [`WAIT`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// A directory laid out like a checkout: `web/`, `assets/`, `assets/vendor/` (without
+/// `web_socket.min.js` and the hixie-76 build, to test the missing-file answers) and a secret
+/// file beside them.
+pub fn fixtures() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("web")).unwrap();
+    std::fs::create_dir_all(root.join("assets/vendor")).unwrap();
+    std::fs::write(root.join("secret.txt"), SECRET).unwrap();
+    std::fs::write(root.join("web/index.html"), INDEX_HTML).unwrap();
+    std::fs::write(root.join("assets/own.js"), "/* our own asset */").unwrap();
+    std::fs::write(root.join("assets/vendor/WebSocketMain.swf"), SWF).unwrap();
+    std::fs::write(root.join("assets/vendor/web_socket.js"), WEB_SOCKET_JS).unwrap();
+    std::fs::write(root.join("assets/vendor/swfobject.js"), "/* swfobject */").unwrap();
+    dir
+}
+
+/// A configuration as the command line would give it, with the fixture directories.
+pub fn config(dir: &Path, extra: &[&str]) -> anyhow::Result<Config> {
+    let web = dir.join("web");
+    let assets = dir.join("assets");
+    let mut argv: Vec<String> = vec![
+        "flashgate".into(),
+        "--web-dir".into(),
+        web.display().to_string(),
+        "--assets-dir".into(),
+        assets.display().to_string(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    Config::from_args(&Args::try_parse_from(argv)?)
+}
+
+/// The gateway, running in this test's runtime on ports chosen by the kernel.
+pub struct TestGateway {
+    pub main: SocketAddr,
+    pub policy: SocketAddr,
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestGateway {
+    /// Starts with the fixtures and extra command-line options.
+    pub async fn start(extra: &[&str]) -> TestGateway {
+        TestGateway::start_in(fixtures(), extra).await
+    }
+
+    pub async fn start_in(dir: TempDir, extra: &[&str]) -> TestGateway {
+        let config = config(dir.path(), extra).expect("valid test configuration");
+        let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let policy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (main_addr, policy_addr) = (main.local_addr().unwrap(), policy.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listeners = flashgate::Listeners {
+            main,
+            policy: Some(policy),
+        };
+        let task = tokio::spawn(flashgate::run(listeners, config, async move {
+            let _ = stopped.await;
+        }));
+        TestGateway {
+            main: main_addr,
+            policy: policy_addr,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Triggers a graceful shutdown and waits for `run` to return; gives how long it took.
+    pub async fn shutdown(&mut self) -> Duration {
+        let started = Instant::now();
+        let _ = self.stop.take().expect("running").send(());
+        let task = self.task.take().unwrap();
+        within("run() to return after shutdown", task)
+            .await
+            .unwrap()
+            .expect("run() returns Ok");
+        started.elapsed()
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.main, path)
+    }
+
+    /// A WebSocket client as a native program makes it: no `Origin`, no `User-Agent`.
+    pub async fn ws(&self, path: &str) -> Ws {
+        self.ws_with(path, &[]).await
+    }
+
+    /// A WebSocket client with extra handshake headers.
+    pub async fn ws_with(&self, path: &str, headers: &[(&str, &str)]) -> Ws {
+        let request = self.ws_request(path, headers);
+        let (ws, response) = within(
+            "websocket handshake",
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
+        .expect("handshake succeeds");
+        assert_eq!(response.status(), 101);
+        ws
+    }
+
+    pub fn ws_request(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        let mut request = self.ws_url(path).into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        request
+    }
+
+    /// A browser-like client: `Origin` of the gateway's own page and a `User-Agent`.
+    pub async fn browser_ws(&self, path: &str) -> Ws {
+        let origin = format!("http://{}", self.main);
+        self.ws_with(path, &[("Origin", &origin), ("User-Agent", "test-browser")])
+            .await
+    }
+
+    /// A web-socket-js (Flash) client: `Origin` and no `User-Agent`, as Flash writes it.
+    pub async fn flash_ws(&self, path: &str) -> Ws {
+        let origin = format!("http://{}", self.main);
+        self.ws_with(path, &[("Origin", &origin)]).await
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Sends `request` in the given pieces, then reads until the server closes.
+pub async fn exchange(addr: SocketAddr, pieces: &[&[u8]], half_close: bool) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    for piece in pieces {
+        stream.write_all(piece).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    if half_close {
+        stream.shutdown().await.unwrap();
+    }
+    read_to_close(&mut stream).await
+}
+
+/// Reads until EOF or a reset; a reset after data counts as the end.
+pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    within("the server to close the connection", async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    out
+}
+
+/// An HTTP/1.1 response, as read off the wire.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one raw HTTP/1.1 request (`Connection: close` is added) and parses the answer.
+/// `head` is true for a HEAD request: the answer has no body whatever its length says.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let raw = exchange(addr, &[request.as_bytes()], false).await;
+    parse_response(&raw)
+}
+
+pub async fn get(addr: SocketAddr, target: &str) -> Response {
+    http(addr, "GET", target, &[]).await
+}
+
+pub fn parse_response(raw: &[u8]) -> Response {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect::<Vec<_>>();
+    let mut body = raw[end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().trim(), 16)
+            .expect("chunk size");
+        if size == 0 {
+            return out;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[start + size + 2..];
+    }
+}
+
+/// The next data message (text or binary), answering pings on the way.
+pub async fn next_message(ws: &mut Ws) -> Message {
+    within("a message", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => return message,
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+/// Reads until the server's close frame and returns it; data messages before it are counted.
+pub async fn close_frame(ws: &mut Ws) -> (Option<CloseFrame>, usize) {
+    within("a close frame", async {
+        let mut messages = 0;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return (frame, messages),
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => messages += 1,
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    within("send", ws.send(Message::text(text))).await.unwrap();
+}

@@ -1,0 +1,309 @@
+//! The RFC 6455 endpoint with real tokio-tungstenite clients: echo, broadcast rooms, the
+//! Flash binary rule, limits (1009, slow readers), the origin check and idle clients.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+const DATA_URL: &str = "data:application/octet-stream;base64,";
+
+fn decode_data_url(message: &Message) -> Vec<u8> {
+    let Message::Text(text) = message else {
+        panic!("a Flash client got a non-text message: {message:?}");
+    };
+    let b64 = text
+        .as_str()
+        .strip_prefix(DATA_URL)
+        .unwrap_or_else(|| panic!("not a data URL: {text}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn echo_returns_text_and_binary_to_the_sender() {
+    let gw = TestGateway::start(&[]).await;
+    let mut ws = gw.browser_ws("/echo").await;
+    for message in [
+        Message::text("hello"),
+        Message::text("ünïcödé ✓ 𝄞"),
+        Message::text(""),
+        Message::text("x".repeat(70_000)),
+        Message::binary(vec![0u8, 1, 2, 255]),
+        Message::binary(vec![7u8; 100_000]),
+    ] {
+        ws.send(message.clone()).await.unwrap();
+        assert_eq!(next_message(&mut ws).await, message);
+    }
+}
+
+#[tokio::test]
+async fn ping_gets_pong_with_same_payload() {
+    let gw = TestGateway::start(&[]).await;
+    let mut ws = gw.ws("/echo").await;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = within("pong", async {
+        loop {
+            if let Some(Ok(Message::Pong(data))) = ws.next().await {
+                return data;
+            }
+        }
+    })
+    .await;
+    assert_eq!(&pong[..], b"are you there");
+}
+
+#[tokio::test]
+async fn client_close_is_answered_with_the_same_code() {
+    let gw = TestGateway::start(&[]).await;
+    let mut ws = gw.ws("/echo").await;
+    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    }))
+    .await
+    .unwrap();
+    let (frame, _) = close_frame(&mut ws).await;
+    assert_eq!(frame.unwrap().code, CloseCode::Normal);
+}
+
+#[tokio::test]
+async fn message_over_the_limit_closes_with_1009() {
+    let gw = TestGateway::start(&["--max-message-size", "1024"]).await;
+    let mut ws = gw.ws("/echo").await;
+    send_text(&mut ws, &"a".repeat(1024)).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("a".repeat(1024)));
+    // Over the limit in fragments, too: the limit is on the whole message.
+    let _ = ws.send(Message::text("b".repeat(1025))).await;
+    let (frame, _) = close_frame(&mut ws).await;
+    let frame = frame.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Size);
+    assert!(frame.reason.contains("1024"), "{}", frame.reason);
+}
+
+#[tokio::test]
+async fn invalid_utf8_text_closes_with_1007() {
+    let gw = TestGateway::start(&[]).await;
+    let mut stream = tokio::net::TcpStream::connect(gw.main).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(gw.ws_url("/echo"), &mut stream)
+        .await
+        .unwrap();
+    // tungstenite refuses to send invalid text, so write the frame by hand.
+    ws.send(Message::Frame(
+        tokio_tungstenite::tungstenite::protocol::frame::Frame::message(
+            vec![0xff, 0xfe],
+            tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+                tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+            ),
+            true,
+        ),
+    ))
+    .await
+    .unwrap();
+    let frame = within("close", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(frame.unwrap().code, CloseCode::Invalid);
+}
+
+#[tokio::test]
+async fn disallowed_origin_gets_403_before_upgrade() {
+    let gw = TestGateway::start(&[]).await;
+    let request = gw.ws_request("/echo", &[("Origin", "http://evil.example")]);
+    match tokio_tungstenite::connect_async(request).await {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    // The gateway's own page and listed origins are let in.
+    gw.browser_ws("/echo").await;
+    let gw = TestGateway::start(&["--allow-origin", "http://games.example"]).await;
+    gw.ws_with(
+        "/echo",
+        &[("Origin", "http://games.example"), ("User-Agent", "x")],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn plain_get_on_a_websocket_route_gets_426_and_unknown_route_404() {
+    let gw = TestGateway::start(&[]).await;
+    let res = get(gw.main, "/echo").await;
+    assert_eq!(res.status, 426);
+    assert!(res.text().contains("WebSocket"), "{}", res.text());
+    let request = gw.ws_request("/nowhere", &[]);
+    match tokio_tungstenite::connect_async(request).await {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("expected 404, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn broadcast_reaches_everyone_in_the_room_in_order() {
+    let gw = TestGateway::start(&[]).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(gw.browser_ws("/chat").await);
+    }
+    // Each client sends in turn; every client, the sender included, sees every message in
+    // the one order they were published.
+    for round in 0..20 {
+        for i in 0..clients.len() {
+            let text = format!("{round}:{i}");
+            send_text(&mut clients[i], &text).await;
+            for (j, client) in clients.iter_mut().enumerate() {
+                assert_eq!(
+                    next_message(client).await,
+                    Message::text(&text),
+                    "client {j}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn rooms_are_isolated() {
+    let gw =
+        TestGateway::start(&["--route", "/chat=broadcast", "--route", "/other=broadcast"]).await;
+    let mut a1 = gw.ws("/chat?room=a").await;
+    let mut a2 = gw.ws("/chat?room=a").await;
+    let mut b = gw.ws("/chat?room=b").await;
+    let mut other = gw.ws("/other?room=a").await;
+    send_text(&mut b, "for b").await;
+    send_text(&mut other, "for other").await;
+    send_text(&mut a1, "for a").await;
+    assert_eq!(next_message(&mut a2).await, Message::text("for a"));
+    assert_eq!(next_message(&mut b).await, Message::text("for b"));
+    assert_eq!(next_message(&mut other).await, Message::text("for other"));
+    // Nothing else arrived at a2: the next thing it sees is its own message.
+    send_text(&mut a2, "mine").await;
+    assert_eq!(next_message(&mut a2).await, Message::text("mine"));
+}
+
+#[tokio::test]
+async fn bad_room_name_is_refused_with_400() {
+    let gw = TestGateway::start(&[]).await;
+    let request = gw.ws_request("/chat?room=a%2Fb", &[]);
+    match tokio_tungstenite::connect_async(request).await {
+        Err(Error::Http(response)) => assert_eq!(response.status(), 400),
+        other => panic!("expected 400, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn flash_client_gets_binary_as_base64_text_never_a_binary_frame() {
+    let gw = TestGateway::start(&[]).await;
+    let payload: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
+    // Recognised by the handshake's shape (Origin, no User-Agent) and by ?flash=1.
+    let mut by_shape = gw.flash_ws("/chat?room=mixed").await;
+    let mut by_query = gw.ws("/chat?room=mixed&flash=1").await;
+    let mut native = gw.browser_ws("/chat?room=mixed").await;
+    native.send(Message::binary(payload.clone())).await.unwrap();
+    assert_eq!(
+        next_message(&mut native).await,
+        Message::binary(payload.clone())
+    );
+    assert_eq!(decode_data_url(&next_message(&mut by_shape).await), payload);
+    assert_eq!(decode_data_url(&next_message(&mut by_query).await), payload);
+    // Text passes unchanged, and a binary echo to a Flash client is text too.
+    send_text(&mut native, "plain").await;
+    assert_eq!(next_message(&mut by_shape).await, Message::text("plain"));
+    let mut echo = gw.flash_ws("/echo").await;
+    echo.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(decode_data_url(&next_message(&mut echo).await), [1, 2, 3]);
+}
+
+#[tokio::test]
+async fn flash_0_overrides_the_handshake_shape() {
+    let gw = TestGateway::start(&[]).await;
+    let origin = format!("http://{}", gw.main);
+    let mut ws = gw.ws_with("/echo?flash=0", &[("Origin", &origin)]).await;
+    ws.send(Message::binary(vec![9u8])).await.unwrap();
+    assert_eq!(next_message(&mut ws).await, Message::binary(vec![9u8]));
+}
+
+#[tokio::test]
+async fn slow_reader_is_closed_with_1008_and_never_slows_the_others() {
+    let gw = TestGateway::start(&["--send-queue", "16"]).await;
+    let mut slow = gw.ws("/chat?room=flood").await;
+    let mut fast = gw.ws("/chat?room=flood").await;
+    let mut publisher = gw.ws("/chat?room=flood").await;
+    const COUNT: usize = 400;
+    let chunk = "z".repeat(64 * 1024);
+    // The publisher and the fast reader run together; `slow` reads nothing meanwhile.
+    let reader = async {
+        for i in 0..COUNT {
+            let message = next_message(&mut fast).await;
+            let Message::Text(text) = message else {
+                panic!()
+            };
+            assert!(
+                text.starts_with(&format!("{i}:")),
+                "message {i} out of order"
+            );
+        }
+    };
+    // A publisher at a chat's pace: it waits for its own copy before the next message.
+    let writer = async {
+        for i in 0..COUNT {
+            let text = format!("{i}:{chunk}");
+            publisher.send(Message::text(&text)).await.unwrap();
+            assert_eq!(next_message(&mut publisher).await, Message::text(text));
+        }
+    };
+    tokio::join!(reader, writer);
+    // The slow client, reading again a while later (longer than a normal close handshake
+    // may take), finds what fitted in the buffers, then the close that says why.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (frame, received) = close_frame(&mut slow).await;
+    assert!(received < COUNT, "the slow client was not dropped");
+    let frame = frame.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Policy);
+    assert!(frame.reason.contains("send queue full"), "{}", frame.reason);
+}
+
+#[tokio::test]
+async fn idle_client_is_pinged_then_closed_with_1001() {
+    let gw = TestGateway::start(&["--idle-timeout", "300ms"]).await;
+    // A client that answers pings (tungstenite does while it reads) stays connected.
+    let mut alive = gw.ws("/echo").await;
+    let mut pings = 0;
+    let stayed = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            match alive.next().await {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(
+        stayed.is_err(),
+        "a responsive client was closed: {stayed:?}"
+    );
+    assert!(
+        pings >= 2,
+        "the server pings an idle client ({pings} pings)"
+    );
+
+    // A client that does not answer (it reads nothing) is closed with 1001.
+    let mut silent = gw.ws("/echo").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (frame, _) = close_frame(&mut silent).await;
+    assert_eq!(frame.expect("a close frame").code, CloseCode::Away);
+}

@@ -1,0 +1,71 @@
+// Starts the real gateway on a free port and Debian's Chromium, for the browser tests.
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const repo = path.resolve(__dirname, '..', '..');
+const bin = process.env.FLASHGATE_BIN || path.join(repo, 'target', 'release', 'flashgate');
+const CHROMIUM = '/usr/bin/chromium';
+// Debian's Chromium, headless, with nothing that reaches out to the network.
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
+];
+
+// Runs flashgate with `args` on 127.0.0.1:0; resolves once it logs its address.
+function startGateway(args = []) {
+  if (!fs.existsSync(bin)) throw new Error(`no flashgate binary at ${bin} (cargo build --release, or set FLASHGATE_BIN)`);
+  const child = spawn(bin, [
+    '--listen', '127.0.0.1:0', '--policy-listen', 'off',
+    '--web-dir', path.join(repo, 'web'), '--assets-dir', path.join(repo, 'assets'),
+    ...args,
+  ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
+  let log = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`flashgate did not start:\n${log}`)), 10000);
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+      const match = /listening listener=main addr=([\d.]+:\d+)/.exec(log);
+      if (match && !child.gateway) {
+        clearTimeout(timer);
+        child.gateway = {
+          addr: match[1],
+          url: `http://${match[1]}`,
+          log: () => log,
+          stop: () => new Promise((done) => {
+            if (child.exitCode !== null) return done(child.exitCode);
+            child.once('exit', (code) => done(code));
+            child.kill('SIGTERM');
+          }),
+        };
+        resolve(child.gateway);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`flashgate exited (${code}):\n${log}`));
+    });
+  });
+}
+
+async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test installs it)`);
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30000 });
+}
+
+// Texts of the #log entries of a kind ("in", "out", "sys") on the demo page.
+function logTexts(page, kind) {
+  return page.$$eval(`#log li.${kind}`, (items) => items.map((li) => li.textContent));
+}
+
+// Waits until the demo page's log has an entry of `kind` whose text is exactly `text`.
+function waitForLog(page, kind, text, timeout = 10000) {
+  return page.waitForFunction(
+    ([k, t]) => Array.prototype.some.call(document.querySelectorAll(`#log li.${k}`), (li) => li.textContent === t),
+    [kind, text], { timeout });
+}
+
+module.exports = { repo, startGateway, launchBrowser, logTexts, waitForLog };

@@ -52,54 +52,31 @@ fn is_policy(reply: &[u8], port: u16) -> bool {
         && text.contains(&format!("to-ports=\"{port}\""))
 }
 
-#[tokio::test]
-async fn printf_with_nul_through_nc_gets_the_policy_on_both_ports() {
+/// Runs `command` against both ports of a fresh gateway; each must print the policy.
+async fn policy_through(command: &str) {
     require_nc();
     let gw = TestGateway::start(&[]).await;
     for addr in [gw.policy, gw.main] {
-        let out = shell(
-            r"printf '<policy-file-request/>\0' | nc -q1 127.0.0.1 $PORT",
-            addr,
-        )
-        .await;
+        let out = shell(command, addr).await;
         assert!(
             is_policy(&out, gw.main.port()),
-            "{addr}: {:?}",
+            "{command} on {addr}: {:?}",
             String::from_utf8_lossy(&out)
         );
     }
+}
+
+#[tokio::test]
+async fn printf_with_nul_through_nc_gets_the_policy_on_both_ports() {
+    policy_through(r"printf '<policy-file-request/>\0' | nc -q1 127.0.0.1 $PORT").await;
 }
 
 #[tokio::test]
 async fn echo_with_newline_through_nc_gets_the_policy_on_both_ports() {
-    require_nc();
-    let gw = TestGateway::start(&[]).await;
-    for addr in [gw.policy, gw.main] {
-        let out = shell(
-            "echo '<policy-file-request/>' | nc -q1 127.0.0.1 $PORT",
-            addr,
-        )
-        .await;
-        assert!(
-            is_policy(&out, gw.main.port()),
-            "{addr}: {:?}",
-            String::from_utf8_lossy(&out)
-        );
-    }
+    policy_through("echo '<policy-file-request/>' | nc -q1 127.0.0.1 $PORT").await;
 }
 
 #[tokio::test]
 async fn nc_without_trailing_byte_gets_the_policy_at_eof() {
-    require_nc();
-    let gw = TestGateway::start(&[]).await;
-    let out = shell(
-        "printf '<policy-file-request/>' | nc -N 127.0.0.1 $PORT",
-        gw.policy,
-    )
-    .await;
-    assert!(
-        is_policy(&out, gw.main.port()),
-        "{:?}",
-        String::from_utf8_lossy(&out)
-    );
+    policy_through("printf '<policy-file-request/>' | nc -N 127.0.0.1 $PORT").await;
 }

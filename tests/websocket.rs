@@ -13,6 +13,16 @@ use tokio_tungstenite::tungstenite::{Error, Message};
 
 const DATA_URL: &str = "data:application/octet-stream;base64,";
 
+/// The HTTP status of a refused handshake.
+async fn refused_status(
+    request: tokio_tungstenite::tungstenite::handshake::client::Request,
+) -> u16 {
+    match tokio_tungstenite::connect_async(request).await {
+        Err(Error::Http(response)) => response.status().as_u16(),
+        other => panic!("expected a refused handshake, got {other:?}"),
+    }
+}
+
 fn decode_data_url(message: &Message) -> Vec<u8> {
     let Message::Text(text) = message else {
         panic!("a Flash client got a non-text message: {message:?}");
@@ -125,10 +135,7 @@ async fn invalid_utf8_text_closes_with_1007() {
 async fn disallowed_origin_gets_403_before_upgrade() {
     let gw = TestGateway::start(&[]).await;
     let request = gw.ws_request("/echo", &[("Origin", "http://evil.example")]);
-    match tokio_tungstenite::connect_async(request).await {
-        Err(Error::Http(response)) => assert_eq!(response.status(), 403),
-        other => panic!("expected 403, got {other:?}"),
-    }
+    assert_eq!(refused_status(request).await, 403);
     // The gateway's own page and listed origins are let in.
     gw.browser_ws("/echo").await;
     let gw = TestGateway::start(&["--allow-origin", "http://games.example"]).await;
@@ -146,10 +153,7 @@ async fn plain_get_on_a_websocket_route_gets_426_and_unknown_route_404() {
     assert_eq!(res.status, 426);
     assert!(res.text().contains("WebSocket"), "{}", res.text());
     let request = gw.ws_request("/nowhere", &[]);
-    match tokio_tungstenite::connect_async(request).await {
-        Err(Error::Http(response)) => assert_eq!(response.status(), 404),
-        other => panic!("expected 404, got {other:?}"),
-    }
+    assert_eq!(refused_status(request).await, 404);
 }
 
 #[tokio::test]
@@ -199,10 +203,7 @@ async fn rooms_are_isolated() {
 async fn bad_room_name_is_refused_with_400() {
     let gw = TestGateway::start(&[]).await;
     let request = gw.ws_request("/chat?room=a%2Fb", &[]);
-    match tokio_tungstenite::connect_async(request).await {
-        Err(Error::Http(response)) => assert_eq!(response.status(), 400),
-        other => panic!("expected 400, got {other:?}"),
-    }
+    assert_eq!(refused_status(request).await, 400);
 }
 
 #[tokio::test]

@@ -39,8 +39,9 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_POLICY_FILE", value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
 
-    /// WebSocket route PATH=BACKEND (repeat, or comma-separate); backends: echo, broadcast
-    /// [default: /echo=echo,/chat=broadcast].
+    /// WebSocket route PATH=BACKEND (repeat, or comma-separate); backends: echo, broadcast,
+    /// proxy (the WebSocket-to-TCP socket proxy)
+    /// [default: /echo=echo,/chat=broadcast,/socket=proxy].
     #[arg(
         long = "route",
         env = "FLASHGATE_ROUTE",
@@ -48,6 +49,17 @@ pub struct Args {
         value_name = "PATH=BACKEND"
     )]
     pub routes: Vec<String>,
+
+    /// TCP target the socket proxy may connect to, HOST:PORT (repeat, or comma-separate).
+    /// Clients pick one with `?target=HOST:PORT`; any other is refused. Never an open proxy
+    /// [default: the gateway's own main listener].
+    #[arg(
+        long = "proxy-target",
+        env = "FLASHGATE_PROXY_TARGET",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    pub proxy_targets: Vec<String>,
 
     /// Directory of the pages served at `/`.
     #[arg(
@@ -110,4 +122,9 @@ pub struct Args {
     /// Check the configuration (policy, routes, origins, assets) and exit: 0 if usable, 1 if not.
     #[arg(long)]
     pub check: bool,
+
+    /// Print the `/ruffle-config.js` script (Ruffle's socketProxy setting for the --listen
+    /// address and the proxy targets) and exit.
+    #[arg(long)]
+    pub print_ruffle_config: bool,
 }

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::args::Args;
+use crate::backend::proxy::ProxyTarget;
 use crate::origin::AllowList;
 use crate::policy::xml::{self, Grant};
 
@@ -26,6 +27,9 @@ pub struct Config {
     pub policy_file: Option<PolicyFile>,
     /// WebSocket routes, path to backend.
     pub routes: Vec<Route>,
+    /// The socket proxy's allowed targets; `None` means the default, the gateway's own main
+    /// listener, known once it is bound.
+    pub proxy_targets: Option<Vec<ProxyTarget>>,
     /// Our pages.
     pub web_dir: PathBuf,
     /// Our assets; third-party files in its `vendor/`.
@@ -80,6 +84,8 @@ pub enum BackendKind {
     Echo,
     /// Each message goes to every client in the same room, the sender included.
     Broadcast,
+    /// Binary messages are relayed to a TCP target and back (the socket proxy).
+    Proxy,
 }
 
 impl BackendKind {
@@ -88,6 +94,7 @@ impl BackendKind {
         match self {
             BackendKind::Echo => "echo",
             BackendKind::Broadcast => "broadcast",
+            BackendKind::Proxy => "proxy",
         }
     }
 }
@@ -111,6 +118,17 @@ impl Config {
             .map(|p| load_policy_file(p.clone()))
             .transpose()?;
         let routes = parse_routes(&args.routes).context("--route")?;
+        let proxy_targets = match args.proxy_targets.is_empty() {
+            true => None,
+            false => Some(
+                args.proxy_targets
+                    .iter()
+                    .map(|t| ProxyTarget::parse(t))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(anyhow::Error::msg)
+                    .context("--proxy-target")?,
+            ),
+        };
         if args.max_message_size < 125 {
             bail!("--max-message-size must be at least 125 bytes");
         }
@@ -123,6 +141,7 @@ impl Config {
             allow_origin,
             policy_file,
             routes,
+            proxy_targets,
             web_dir: args.web_dir.clone(),
             assets_dir: args.assets_dir.clone(),
             limits: Limits {
@@ -174,6 +193,10 @@ fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<Route>> {
                 path: "/chat".into(),
                 backend: BackendKind::Broadcast,
             },
+            Route {
+                path: "/socket".into(),
+                backend: BackendKind::Proxy,
+            },
         ]);
     }
     let mut routes: Vec<Route> = Vec::new();
@@ -184,7 +207,8 @@ fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<Route>> {
         let backend = match backend.trim() {
             "echo" => BackendKind::Echo,
             "broadcast" => BackendKind::Broadcast,
-            other => bail!("{spec:?}: unknown backend {other:?} (known: echo, broadcast)"),
+            "proxy" => BackendKind::Proxy,
+            other => bail!("{spec:?}: unknown backend {other:?} (known: echo, broadcast, proxy)"),
         };
         let path = path.trim();
         if !path.starts_with('/') || path.contains(['?', '#', ' ']) {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
@@ -46,6 +46,22 @@ pub fn json(value: &serde_json::Value) -> Response<Body> {
     res
 }
 
+/// A generated script, never cached (it follows the configuration).
+pub fn javascript(source: Bytes) -> Response<Body> {
+    let mut res = Response::new(
+        Full::new(source)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    let headers = res.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
 /// Routes one request.
 pub async fn handle(
     req: Request<Incoming>,
@@ -59,6 +75,12 @@ pub async fn handle(
     if req.uri().path() == "/assets.json" {
         return Ok(match *req.method() {
             Method::GET | Method::HEAD => gw.files.listing().await,
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
+        });
+    }
+    if req.uri().path() == "/ruffle-config.js" {
+        return Ok(match *req.method() {
+            Method::GET | Method::HEAD => javascript(gw.ruffle_config.clone()),
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
         });
     }

@@ -11,6 +11,8 @@
 //! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket.
 //! - [`session`]: what backends see of a client, whatever its transport.
 //! - [`backend`]: `echo` and `broadcast`.
+//! - [`backend`]'s `proxy`: the WebSocket-to-TCP socket proxy; [`ruffle`]: the
+//!   `socketProxy` configuration that points Ruffle at it.
 //! - [`origin`]: the allow-list; [`shutdown`]: the stop switch.
 //!
 //! The library takes bound listeners and a shutdown future ([`run`]), so tests run the real
@@ -24,6 +26,7 @@ pub mod http;
 pub mod origin;
 pub mod policy;
 pub mod prefixed;
+pub mod ruffle;
 pub mod server;
 pub mod session;
 pub mod shutdown;
@@ -109,6 +112,26 @@ pub fn check(config: &Config) -> Vec<String> {
     problems
 }
 
+/// The `/ruffle-config.js` script for this configuration and main listener address.
+pub fn ruffle_config(config: &Config, main: std::net::SocketAddr) -> String {
+    let route = config
+        .routes
+        .iter()
+        .find(|r| r.backend == config::BackendKind::Proxy);
+    ruffle::config_script(
+        &proxy_targets(config, main),
+        route.map(|r| r.path.as_str()),
+        main.port(),
+    )
+}
+
+fn proxy_targets(config: &Config, main: std::net::SocketAddr) -> backend::proxy::Targets {
+    match &config.proxy_targets {
+        Some(list) => backend::proxy::Targets::new(list.clone()),
+        None => backend::proxy::Targets::own(main),
+    }
+}
+
 fn allow_list(config: &Config, main: std::net::SocketAddr) -> AllowList {
     config
         .allow_origin
@@ -140,7 +163,11 @@ pub async fn run(
         tracing::warn!("{} (missing: {})", assets::FETCH_HINT, missing.join(", "));
     }
 
+    let targets = proxy_targets(&config, main_addr);
+    let ruffle_config = ruffle_config(&config, main_addr).into();
     let gw = Arc::new(Gateway {
+        targets,
+        ruffle_config,
         slots: Arc::new(Semaphore::new(config.limits.max_connections)),
         config,
         allow,

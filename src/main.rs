@@ -27,6 +27,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.print_ruffle_config {
+        print!("{}", flashgate::ruffle_config(&config, config.listen));
+        return ExitCode::SUCCESS;
+    }
     if args.check {
         let problems = flashgate::check(&config);
         for problem in &problems {

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::assets::Files;
 use crate::backend::broadcast::Rooms;
+use crate::backend::proxy::Targets;
 use crate::config::Config;
 use crate::origin::AllowList;
 use crate::policy::Policies;
@@ -34,6 +35,10 @@ pub struct Gateway {
     pub files: Files,
     /// Broadcast rooms.
     pub rooms: Rooms,
+    /// Where the socket proxy may connect (resolved against the bound address).
+    pub targets: Targets,
+    /// The `/ruffle-config.js` script.
+    pub ruffle_config: bytes::Bytes,
     /// The stop switch.
     pub shutdown: Shutdown,
     /// Every connection task, so shutdown can wait for them.

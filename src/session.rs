@@ -84,11 +84,18 @@ impl fmt::Display for Transport {
 }
 
 /// Why the gateway ends a session itself. Each maps to one WebSocket close code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
     /// The client's send queue overflowed because it does not read: 1008 (policy violation). Not
     /// 1013 "try again later": the client broke the rule, and retrying at once would fail again.
     TooSlow,
+    /// The client sent a kind of message this backend cannot take (text to the socket
+    /// proxy): 1003 (unsupported data), with what is accepted as the reason.
+    Unsupported(&'static str),
+    /// The other end of a relay finished; everything it sent has been delivered: 1000.
+    TargetClosed,
+    /// The other end of a relay could not be reached or failed: 1011, with why.
+    TargetFailed(String),
 }
 
 /// The gateway's side of one client conversation.
@@ -110,6 +117,10 @@ pub trait Session: Send {
     /// for input; this waits only while the transport's bounded write buffer is full.
     /// An error means the session is over.
     fn send(&mut self, payload: Payload) -> impl Future<Output = Result<(), Closed>> + Send;
+
+    /// Sends what [`send`](Self::send) queued now, waiting while the client does not read.
+    /// For relays, whose other end must not wait for the client to speak first.
+    fn flush(&mut self) -> impl Future<Output = Result<(), Closed>> + Send;
 
     /// Ends the session with the given reason, telling the client when the transport can.
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;

@@ -2,6 +2,7 @@
 
 pub mod broadcast;
 pub mod echo;
+pub mod proxy;
 
 use crate::config::BackendKind;
 use crate::session::Session;
@@ -16,6 +17,10 @@ pub struct Target<'a> {
     pub rooms: &'a broadcast::Rooms,
     /// Per-client queue bound.
     pub send_queue: usize,
+    /// The socket proxy's target, checked against the allow-list at the handshake.
+    pub proxy: Option<proxy::ProxyTarget>,
+    /// How long the socket proxy may take to connect.
+    pub connect_timeout: std::time::Duration,
 }
 
 /// Runs `session` against its backend until the session ends.
@@ -27,5 +32,9 @@ pub async fn run<S: Session>(target: Target<'_>, session: S) {
             broadcast::run(session, &room, target.send_queue).await;
             target.rooms.leave(&room);
         }
+        BackendKind::Proxy => match &target.proxy {
+            Some(to) => proxy::run(session, to, target.connect_timeout).await,
+            None => unreachable!("proxy routes pick their target at the handshake"),
+        },
     }
 }

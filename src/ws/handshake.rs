@@ -19,6 +19,8 @@ pub struct Accepted {
     pub transport: Transport,
     /// The `?room=` of the request, if any.
     pub room: Option<String>,
+    /// The `?target=` of a socket-proxy request (percent-decoded), if any.
+    pub target: Option<String>,
 }
 
 /// Why a request is not upgraded: an HTTP status and a reason for the body and the log.
@@ -103,11 +105,19 @@ pub fn check(
 
     let mut room = None;
     let mut flash = None;
+    let mut target = None;
     for pair in query.unwrap_or("").split('&') {
         match pair.split_once('=').unwrap_or((pair, "")) {
             ("room", name) => room = Some(check_room(name)?),
             ("flash", "1") => flash = Some(true),
             ("flash", "0") => flash = Some(false),
+            ("target", value) => {
+                target = Some(
+                    percent_encoding::percent_decode_str(value)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                )
+            }
             _ => {}
         }
     }
@@ -120,6 +130,7 @@ pub fn check(
             Transport::Rfc6455
         },
         room,
+        target,
     })
 }
 

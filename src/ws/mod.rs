@@ -15,9 +15,10 @@ use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::backend::{self, Target};
-use crate::config::{Limits, Route};
+use crate::config::{BackendKind, Limits, Route};
 use crate::http::{Body, text};
 use crate::server::{ConnGuard, Gateway};
+use crate::session::Transport;
 use session::WsSession;
 
 /// The tungstenite settings for the limits: small buffers, so an idle connection is cheap.
@@ -51,12 +52,31 @@ pub fn upgrade(
             return text(rejection.status, rejection.reason);
         }
     };
-    let transport = accepted.transport;
+    let mut transport = accepted.transport;
+    let mut proxy = None;
+    if route.backend == BackendKind::Proxy {
+        match gw.targets.pick(accepted.target.as_deref()) {
+            Ok(target) => proxy = Some(target.clone()),
+            Err(why) => {
+                tracing::warn!(%peer, route = %route.path, requested = accepted.target.as_deref().unwrap_or(""), "socket proxy refused: {why}");
+                return text(StatusCode::FORBIDDEN, &why);
+            }
+        }
+        // Raw bytes need binary frames, whatever the handshake looks like.
+        transport = Transport::Rfc6455;
+    }
     let room = match &accepted.room {
         Some(name) => format!("{}?room={name}", route.path),
         None => route.path.clone(),
     };
-    tracing::info!(%peer, %transport, route = %route.path, backend = route.backend.as_str(), "websocket handshake");
+    match &proxy {
+        Some(target) => {
+            tracing::info!(%peer, %transport, route = %route.path, backend = route.backend.as_str(), %target, "websocket handshake")
+        }
+        None => {
+            tracing::info!(%peer, %transport, route = %route.path, backend = route.backend.as_str(), "websocket handshake")
+        }
+    }
 
     let on_upgrade = hyper::upgrade::on(&mut req);
     let gw2 = gw.clone();
@@ -91,6 +111,8 @@ pub fn upgrade(
             room,
             rooms: &gw2.rooms,
             send_queue: limits.send_queue,
+            proxy,
+            connect_timeout: limits.handshake_timeout,
         };
         backend::run(target, session).await;
         tracing::debug!(%peer, %transport, "websocket closed");

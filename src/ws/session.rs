@@ -210,10 +210,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session for WsSession<S> {
         self.ws.feed(message).await.map_err(|_| Closed)
     }
 
+    async fn flush(&mut self) -> Result<(), Closed> {
+        self.dirty = false;
+        self.ws.flush().await.map_err(|_| Closed)
+    }
+
     async fn close(&mut self, reason: CloseReason) {
+        let peer = self.peer;
         match reason {
             CloseReason::TooSlow => {
-                tracing::warn!(peer = %self.peer, "closing: 1008 send queue full, the client does not read");
+                tracing::warn!(%peer, "closing: 1008 send queue full, the client does not read");
                 // The close frame queues behind the data the client has not read yet; a
                 // client that is merely slow gets it (and the reason) if it reads within
                 // the idle timeout. Memory stays bounded: nothing more is queued.
@@ -224,6 +230,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session for WsSession<S> {
                     wait,
                 )
                 .await;
+            }
+            CloseReason::Unsupported(what) => {
+                tracing::warn!(%peer, what, "closing: 1003");
+                self.close_with(CloseCode::Unsupported, what).await;
+            }
+            CloseReason::TargetClosed => {
+                tracing::debug!(%peer, "closing: 1000 target closed");
+                self.close_with(CloseCode::Normal, "target closed").await;
+            }
+            CloseReason::TargetFailed(why) => {
+                tracing::warn!(%peer, why, "closing: 1011");
+                // A close reason is at most 123 bytes.
+                let mut end = why.len().min(123);
+                while !why.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.close_with(CloseCode::Error, &why[..end]).await;
             }
         }
     }

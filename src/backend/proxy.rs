@@ -1,0 +1,250 @@
+//! `proxy`: the WebSocket-to-TCP socket proxy, what Ruffle's `socketProxy` and websockify
+//! clients speak. Each binary message from the client is written to a TCP target; whatever the
+//! target sends comes back as binary messages, byte for byte, in order.
+//!
+//! Targets come from an allow-list ([`Targets`]); a target not on it is refused before any
+//! connection is made. Back-pressure is end to end: a message is read from the client only
+//! when the previous one has been written to the target, and the target is read only when
+//! the client has taken the previous chunk, so memory per relay is one chunk each way.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::session::{CloseReason, Payload, Session};
+
+/// Most bytes read from the target at once; each read becomes one binary message.
+const CHUNK: usize = 16 * 1024;
+
+/// One TCP target, `host:port`. Hosts compare case-insensitively, ports exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyTarget {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl ProxyTarget {
+    /// Parses `host:port` (`[v6]:port` for IPv6).
+    pub fn parse(text: &str) -> Result<ProxyTarget, String> {
+        let text = text.trim();
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+        let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        let host = bracketed.unwrap_or(host);
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{text:?}: {port:?} is not a port"))?;
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+        if host.is_empty() || port == 0 || !host.chars().all(valid) {
+            return Err(format!("{text:?} is not HOST:PORT"));
+        }
+        if host.contains(':')
+            && (bracketed.is_none() || host.parse::<std::net::Ipv6Addr>().is_err())
+        {
+            return Err(format!("{text:?}: write IPv6 addresses as [ADDR]:PORT"));
+        }
+        Ok(ProxyTarget {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for ProxyTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host.contains(':') {
+            true => write!(f, "[{}]:{}", self.host, self.port),
+            false => write!(f, "{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// The targets the proxy may connect to. Never empty: by default, the gateway itself.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// In the order given; the first is used when a client names none.
+    list: Vec<ProxyTarget>,
+    /// True for the default list (the gateway's own main listener).
+    own: bool,
+}
+
+impl Targets {
+    /// The targets given with `--proxy-target`.
+    pub fn new(list: Vec<ProxyTarget>) -> Targets {
+        assert!(!list.is_empty());
+        Targets { list, own: false }
+    }
+
+    /// The default: only the gateway's own main listener (on loopback when it listens on
+    /// every address).
+    pub fn own(main: std::net::SocketAddr) -> Targets {
+        let ip = match main.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        Targets {
+            list: vec![ProxyTarget {
+                host: ip.to_string(),
+                port: main.port(),
+            }],
+            own: true,
+        }
+    }
+
+    /// All targets, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &ProxyTarget> {
+        self.list.iter()
+    }
+
+    /// True when the only target is the gateway itself.
+    pub fn is_own(&self) -> bool {
+        self.own
+    }
+
+    /// The target for a request's `?target=`: it must be on the list. Without one, the first.
+    pub fn pick(&self, requested: Option<&str>) -> Result<&ProxyTarget, String> {
+        let Some(requested) = requested else {
+            return Ok(&self.list[0]);
+        };
+        let wanted = ProxyTarget::parse(requested)?;
+        self.list
+            .iter()
+            .find(|t| **t == wanted)
+            .ok_or_else(|| format!("proxy target {wanted} is not allowed (see --proxy-target)"))
+    }
+}
+
+/// Relays between `session` and `target` until either side ends.
+pub async fn run<S: Session>(mut session: S, target: &ProxyTarget, connect_timeout: Duration) {
+    let connect = TcpStream::connect((target.host.as_str(), target.port));
+    let stream = match tokio::time::timeout(connect_timeout, connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            let why = format!("cannot connect to {target}: {error}");
+            return session.close(CloseReason::TargetFailed(why)).await;
+        }
+        Err(_) => {
+            let why = format!("cannot connect to {target}: timed out");
+            return session.close(CloseReason::TargetFailed(why)).await;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    tracing::debug!(%target, "socket proxy connected");
+    let (reader, mut writer) = stream.into_split();
+
+    // Client bytes not yet written to the target; the client is read again once it is empty.
+    let mut pending = Bytes::new();
+    // Target bytes read; allocated on first use, so an idle relay holds no buffer.
+    let mut chunk = BytesMut::new();
+    loop {
+        tokio::select! {
+            incoming = session.recv(), if pending.is_empty() => match incoming {
+                Some(Payload::Binary(bytes)) => pending = bytes,
+                Some(Payload::Text(_)) => {
+                    let what = "the socket proxy relays binary messages only";
+                    return session.close(CloseReason::Unsupported(what)).await;
+                }
+                None => {
+                    // The client is gone: let the target see the end of its input.
+                    let _ = writer.shutdown().await;
+                    return;
+                }
+            },
+            written = writer.write(&pending), if !pending.is_empty() => match written {
+                Ok(n) => pending.advance(n),
+                Err(error) => {
+                    let why = format!("writing to {target}: {error}");
+                    return session.close(CloseReason::TargetFailed(why)).await;
+                }
+            },
+            ready = reader.readable() => {
+                if let Err(error) = ready {
+                    let why = format!("reading from {target}: {error}");
+                    return session.close(CloseReason::TargetFailed(why)).await;
+                }
+                chunk.reserve(CHUNK);
+                match reader.try_read_buf(&mut chunk) {
+                    Ok(0) => return session.close(CloseReason::TargetClosed).await,
+                    Ok(_) => {
+                        let bytes = chunk.split().freeze();
+                        if session.send(Payload::Binary(bytes)).await.is_err()
+                            || session.flush().await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(error) => {
+                        let why = format!("reading from {target}: {error}");
+                        return session.close(CloseReason::TargetFailed(why)).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_print() {
+        for (text, host, port, shown) in [
+            ("127.0.0.1:8080", "127.0.0.1", 8080, "127.0.0.1:8080"),
+            (
+                "Game.Example:9000",
+                "game.example",
+                9000,
+                "game.example:9000",
+            ),
+            ("[::1]:843", "::1", 843, "[::1]:843"),
+        ] {
+            let target = ProxyTarget::parse(text).unwrap();
+            assert_eq!((target.host.as_str(), target.port), (host, port));
+            assert_eq!(target.to_string(), shown);
+        }
+        for bad in [
+            "",
+            "host",
+            "host:",
+            ":80",
+            "host:0",
+            "host:99999",
+            "a b:80",
+            "::1:80",
+            "h/x:1",
+        ] {
+            assert!(ProxyTarget::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn only_listed_targets_are_picked() {
+        let targets = Targets::new(vec![
+            ProxyTarget::parse("a.example:1").unwrap(),
+            ProxyTarget::parse("b.example:2").unwrap(),
+        ]);
+        assert_eq!(targets.pick(None).unwrap().host, "a.example");
+        assert_eq!(targets.pick(Some("B.example:2")).unwrap().port, 2);
+        assert!(targets.pick(Some("b.example:3")).is_err());
+        assert!(targets.pick(Some("c.example:1")).is_err());
+        assert!(targets.pick(Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn own_target_is_loopback_for_a_wildcard_listener() {
+        let own = Targets::own("0.0.0.0:8080".parse().unwrap());
+        assert!(own.is_own());
+        assert_eq!(own.pick(None).unwrap().to_string(), "127.0.0.1:8080");
+        let own = Targets::own("[::]:8080".parse().unwrap());
+        assert_eq!(own.pick(None).unwrap().to_string(), "[::1]:8080");
+    }
+}

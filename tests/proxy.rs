@@ -1,0 +1,312 @@
+//! The WebSocket-to-TCP socket proxy against real TCP servers started by the tests: byte-exact
+//! relay both ways, back-pressure, the target allow-list, and close codes.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+const TEN_MB: usize = 10 * 1024 * 1024;
+
+/// Deterministic, non-repeating-looking bytes.
+fn bytes(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// A TCP server on port 0 that runs `serve` for each connection.
+async fn tcp_server<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = Arc::new(serve);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
+    addr
+}
+
+async fn echo_server() -> SocketAddr {
+    tcp_server(|mut stream| async move {
+        let (mut r, mut w) = stream.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+    })
+    .await
+}
+
+async fn proxy_gateway(targets: &[SocketAddr]) -> TestGateway {
+    let list: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    TestGateway::start(&["--proxy-target", &list.join(",")]).await
+}
+
+/// Reads binary messages until `len` bytes have arrived; text is a failure.
+async fn read_binary(ws: &mut Ws, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    within("the relayed bytes", async {
+        while out.len() < len {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) => out.extend_from_slice(&b),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("after {} bytes: {other:?}", out.len()),
+            }
+        }
+    })
+    .await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_megabytes_round_trip_byte_exact_through_an_echo_target() {
+    let echo = echo_server().await;
+    let gw = proxy_gateway(&[echo]).await;
+    let ws = gw.ws(&format!("/socket?target={echo}")).await;
+    let (mut tx, mut rx) = ws.split();
+    let data = bytes(TEN_MB, 1);
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        // Messages of many sizes, as Flash flush()es them.
+        let mut at = 0;
+        let mut size = 1;
+        while at < sent.len() {
+            let end = (at + size).min(sent.len());
+            tx.send(Message::binary(sent[at..end].to_vec()))
+                .await
+                .unwrap();
+            at = end;
+            size = size * 7 % 65_521 + 1;
+        }
+        tx
+    });
+    let mut got = Vec::with_capacity(TEN_MB);
+    within("10 MB back", async {
+        while got.len() < TEN_MB {
+            match rx.next().await {
+                Some(Ok(Message::Binary(b))) => got.extend_from_slice(&b),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("after {} bytes: {other:?}", got.len()),
+            }
+        }
+    })
+    .await;
+    let _sink = writer.await.unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the relayed bytes differ");
+}
+
+#[tokio::test]
+async fn ten_megabytes_from_the_target_arrive_then_close_1000() {
+    let data = Arc::new(bytes(TEN_MB, 2));
+    let source = {
+        let data = data.clone();
+        tcp_server(move |mut stream| {
+            let data = data.clone();
+            async move {
+                stream.write_all(&data).await.unwrap();
+                // Closing right after the last byte: nothing may be lost on the way.
+            }
+        })
+        .await
+    };
+    let gw = proxy_gateway(&[source]).await;
+    let mut ws = gw.ws(&format!("/socket?target={source}")).await;
+    let got = read_binary(&mut ws, TEN_MB).await;
+    assert!(got == *data, "the relayed bytes differ");
+    let (frame, extra) = close_frame(&mut ws).await;
+    assert_eq!(extra, 0);
+    let frame = frame.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Normal);
+    assert_eq!(frame.reason.as_str(), "target closed");
+}
+
+#[tokio::test]
+async fn ten_megabytes_to_the_target_arrive_and_the_target_sees_eof_on_close() {
+    let (report, mut reported) = tokio::sync::mpsc::channel::<(usize, Vec<u8>)>(1);
+    let sink = tcp_server(move |mut stream| {
+        let report = report.clone();
+        async move {
+            let mut hash = Sha256::new();
+            let mut total = 0;
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        hash.update(&buf[..n]);
+                        total += n;
+                    }
+                }
+            }
+            let _ = report.send((total, hash.finalize().to_vec())).await;
+        }
+    })
+    .await;
+    let gw = proxy_gateway(&[sink]).await;
+    let mut ws = gw.ws(&format!("/socket?target={sink}")).await;
+    let data = bytes(TEN_MB, 3);
+    for piece in data.chunks(100_000) {
+        ws.send(Message::binary(piece.to_vec())).await.unwrap();
+    }
+    ws.close(None).await.unwrap();
+    let (total, digest) = within("the target's report", reported.recv())
+        .await
+        .unwrap();
+    assert_eq!(total, TEN_MB);
+    assert_eq!(digest, Sha256::digest(&data).to_vec());
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_holds_the_target_back() {
+    let written = Arc::new(AtomicUsize::new(0));
+    let firehose = {
+        let written = written.clone();
+        tcp_server(move |mut stream| {
+            let written = written.clone();
+            async move {
+                let block = vec![0x5a_u8; 64 * 1024];
+                while stream.write_all(&block).await.is_ok() {
+                    written.fetch_add(block.len(), Ordering::SeqCst);
+                    if written.load(Ordering::SeqCst) > 512 * 1024 * 1024 {
+                        break;
+                    }
+                }
+            }
+        })
+        .await
+    };
+    let gw = proxy_gateway(&[firehose]).await;
+    let mut ws = gw.ws(&format!("/socket?target={firehose}")).await;
+    // Not reading: the target fills the buffers on the way, then has to stop.
+    let mut last = 0;
+    let stalled = within("the target to stall", async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = written.load(Ordering::SeqCst);
+            if now == last && now > 0 {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await;
+    // Kernel buffers on both sockets plus one chunk and the WebSocket write buffer: a few
+    // megabytes, not the hundreds the target would send if the proxy buffered.
+    assert!(
+        stalled < 48 * 1024 * 1024,
+        "{stalled} bytes went out before the stall"
+    );
+    // And the relay still works once the client reads.
+    let got = read_binary(&mut ws, stalled).await;
+    assert!(got.iter().all(|&b| b == 0x5a));
+}
+
+#[tokio::test]
+async fn a_target_not_on_the_list_is_refused_before_connecting() {
+    let allowed = echo_server().await;
+    let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_addr = other.local_addr().unwrap();
+    let gw = proxy_gateway(&[allowed]).await;
+    for target in [
+        other_addr.to_string(),
+        format!("localhost:{}", allowed.port()),
+        "127.0.0.1:22".to_string(),
+        "not-an-address".to_string(),
+    ] {
+        let request = gw.ws_request(&format!("/socket?target={target}"), &[]);
+        match tokio_tungstenite::connect_async(request).await {
+            Err(Error::Http(response)) => assert_eq!(response.status(), 403, "{target}"),
+            other => panic!("{target}: expected 403, got {other:?}"),
+        }
+    }
+    // Nothing ever connected to the other server.
+    let accepted = tokio::time::timeout(Duration::from_millis(300), other.accept()).await;
+    assert!(accepted.is_err(), "the proxy connected to a refused target");
+}
+
+#[tokio::test]
+async fn an_unreachable_target_closes_1011_with_the_reason() {
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let gw = proxy_gateway(&[addr]).await;
+    let mut ws = gw.ws("/socket").await;
+    let (frame, _) = close_frame(&mut ws).await;
+    let frame = frame.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Error);
+    assert!(frame.reason.contains("cannot connect"), "{}", frame.reason);
+    assert!(frame.reason.contains(&addr.to_string()), "{}", frame.reason);
+}
+
+#[tokio::test]
+async fn text_messages_close_1003() {
+    let echo = echo_server().await;
+    let gw = proxy_gateway(&[echo]).await;
+    let mut ws = gw.ws("/socket").await;
+    send_text(&mut ws, "not bytes").await;
+    let (frame, _) = close_frame(&mut ws).await;
+    let frame = frame.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Unsupported);
+    assert!(frame.reason.contains("binary"), "{}", frame.reason);
+}
+
+#[tokio::test]
+async fn by_default_the_proxy_reaches_the_gateway_itself() {
+    let gw = TestGateway::start(&[]).await;
+    // The bytes a Flash socket would send: a policy request, answered by the main port.
+    let mut ws = gw.ws("/socket").await;
+    ws.send(Message::binary(POLICY_REQUEST.to_vec()))
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    let frame = within("the policy through the proxy", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) => reply.extend_from_slice(&b),
+                Some(Ok(Message::Close(frame))) => return frame,
+                other => panic!("{other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(String::from_utf8_lossy(&reply).contains("<cross-domain-policy>"));
+    assert_eq!(reply.last(), Some(&0));
+    assert_eq!(frame.unwrap().code, CloseCode::Normal);
+    // Anything else is refused: the default list holds only the gateway's own listener.
+    let request = gw.ws_request("/socket?target=127.0.0.1:1", &[]);
+    assert!(matches!(
+        tokio_tungstenite::connect_async(request).await,
+        Err(Error::Http(r)) if r.status() == 403
+    ));
+}
+
+#[tokio::test]
+async fn flash_looking_clients_still_get_binary_from_the_proxy() {
+    let echo = echo_server().await;
+    let gw = proxy_gateway(&[echo]).await;
+    let mut ws = gw.flash_ws("/socket").await;
+    ws.send(Message::binary(vec![0u8, 159, 146, 150]))
+        .await
+        .unwrap();
+    assert_eq!(read_binary(&mut ws, 4).await, [0u8, 159, 146, 150]);
+}

@@ -50,9 +50,9 @@ pub struct Args {
     )]
     pub routes: Vec<String>,
 
-    /// TCP target the socket proxy may connect to, HOST:PORT (repeat, or comma-separate).
-    /// Clients pick one with `?target=HOST:PORT`; any other is refused. Never an open proxy
-    /// [default: the gateway's own main listener].
+    /// TCP target the socket proxy may connect to, HOST:PORT, or `self` for the gateway's own
+    /// main listener (repeat, or comma-separate). Clients pick one with `?target=HOST:PORT`
+    /// (default: the first); any other is refused. Never an open proxy [default: self].
     #[arg(
         long = "proxy-target",
         env = "FLASHGATE_PROXY_TARGET",

@@ -3,10 +3,13 @@
 //! `If-None-Match`, CORS on the SWFs, a 404 that says how to fetch missing vendor files, and
 //! a JSON listing with sizes and sha256 sums.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_NONE_MATCH, LAST_MODIFIED,
@@ -21,7 +24,7 @@ use crate::http::{Body, empty, json, text};
 use crate::origin::AllowList;
 
 /// The third-party files, by URL path (which is also their path under `assets/vendor/`).
-pub const VENDOR_FILES: [&str; 8] = [
+pub const VENDOR_FILES: [&str; 9] = [
     "swfobject.js",
     "web_socket.js",
     "web_socket.min.js",
@@ -30,11 +33,12 @@ pub const VENDOR_FILES: [&str; 8] = [
     "hixie76/web_socket.js",
     "hixie76/WebSocketMain.swf",
     "hixie76/WebSocketMainInsecure.swf",
+    "ruffle/ruffle.js",
 ];
 
 /// What to tell a user whose vendor files are missing.
-pub const FETCH_HINT: &str = "the web-socket-js files are not installed: run scripts/fetch-vendor \
-     (it fetches the pinned, checksummed files into assets/vendor/)";
+pub const FETCH_HINT: &str = "the third-party files (web-socket-js, Ruffle) are not installed: \
+     run scripts/fetch-vendor (it fetches the pinned, checksummed files into assets/vendor/)";
 
 /// The static file service.
 #[derive(Clone)]
@@ -43,6 +47,19 @@ pub struct Files {
     serve: ServeDir<ServeDir<ServeDir<NotFound>>>,
     /// For the listing.
     assets_dir: PathBuf,
+    /// sha256 sums already computed, by path, valid while size and modification time match
+    /// (Ruffle's wasm files are megabytes: hashed once, not per request).
+    digests: Arc<Mutex<HashMap<PathBuf, Digested>>>,
+}
+
+/// A file's sha256 and what it was computed for.
+struct Digested {
+    /// Size when hashed.
+    len: u64,
+    /// Modification time when hashed.
+    modified: Option<SystemTime>,
+    /// Hex sha256.
+    sha256: String,
 }
 
 impl Files {
@@ -53,6 +70,7 @@ impl Files {
         Files {
             serve: ServeDir::new(web_dir).fallback(vendor),
             assets_dir: assets_dir.to_path_buf(),
+            digests: Default::default(),
         }
     }
 
@@ -115,8 +133,9 @@ impl Files {
     /// `/assets.json`: every file under `assets/` with its URL, size and sha256.
     pub async fn listing(&self) -> Response<Body> {
         let dir = self.assets_dir.clone();
+        let digests = self.digests.clone();
         let missing = self.missing_vendor();
-        match tokio::task::spawn_blocking(move || list(&dir)).await {
+        match tokio::task::spawn_blocking(move || list(&dir, &digests)).await {
             Ok(Ok(files)) => json(&serde_json::json!({ "assets": files, "missing": missing })),
             _ => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -182,7 +201,10 @@ struct Listed {
     sha256: String,
 }
 
-fn list(assets: &Path) -> std::io::Result<Vec<Listed>> {
+fn list(
+    assets: &Path,
+    digests: &Mutex<HashMap<PathBuf, Digested>>,
+) -> std::io::Result<Vec<Listed>> {
     let mut out = Vec::new();
     let vendor = assets.join("vendor");
     let mut dirs = vec![assets.to_path_buf()];
@@ -205,17 +227,53 @@ fn list(assets: &Path) -> std::io::Result<Vec<Listed>> {
                 continue;
             };
             let name = rel.to_string_lossy().replace('\\', "/");
-            let data = std::fs::read(&path)?;
+            let meta = std::fs::metadata(&path)?;
+            let (len, modified) = (meta.len(), meta.modified().ok());
+            let known = lock(digests)
+                .get(&path)
+                .filter(|d| d.len == len && d.modified == modified)
+                .map(|d| d.sha256.clone());
+            let sha256 = match known {
+                Some(sha256) => sha256,
+                None => {
+                    let sha256 = hex::encode(sha256_of(&path)?);
+                    let digested = Digested {
+                        len,
+                        modified,
+                        sha256: sha256.clone(),
+                    };
+                    lock(digests).insert(path.clone(), digested);
+                    sha256
+                }
+            };
             out.push(Listed {
                 url: format!("/{name}"),
                 name,
-                size: data.len() as u64,
-                sha256: hex::encode(Sha256::digest(&data)),
+                size: len,
+                sha256,
             });
         }
     }
     out.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(out)
+}
+
+/// The sha256 of a file, read in blocks.
+fn sha256_of(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut block)? {
+            0 => return Ok(hasher.finalize().to_vec()),
+            n => hasher.update(&block[..n]),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The end of the `ServeDir` chain: a 404 that says how to fix a missing vendor file.
@@ -233,7 +291,7 @@ impl<B> tower::Service<Request<B>> for NotFound {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let path = req.uri().path().trim_start_matches('/');
-        let res = match VENDOR_FILES.contains(&path) {
+        let res = match VENDOR_FILES.contains(&path) || path.starts_with("ruffle/") {
             true => text(StatusCode::NOT_FOUND, FETCH_HINT),
             false => text(StatusCode::NOT_FOUND, "not found"),
         };

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::args::Args;
-use crate::backend::proxy::ProxyTarget;
+use crate::backend::proxy::TargetSpec;
 use crate::origin::AllowList;
 use crate::policy::xml::{self, Grant};
 
@@ -27,9 +27,9 @@ pub struct Config {
     pub policy_file: Option<PolicyFile>,
     /// WebSocket routes, path to backend.
     pub routes: Vec<Route>,
-    /// The socket proxy's allowed targets; `None` means the default, the gateway's own main
-    /// listener, known once it is bound.
-    pub proxy_targets: Option<Vec<ProxyTarget>>,
+    /// The socket proxy's allowed targets; empty means the default, the gateway's own main
+    /// listener (`self`, known once it is bound).
+    pub proxy_targets: Vec<TargetSpec>,
     /// Our pages.
     pub web_dir: PathBuf,
     /// Our assets; third-party files in its `vendor/`.
@@ -118,17 +118,13 @@ impl Config {
             .map(|p| load_policy_file(p.clone()))
             .transpose()?;
         let routes = parse_routes(&args.routes).context("--route")?;
-        let proxy_targets = match args.proxy_targets.is_empty() {
-            true => None,
-            false => Some(
-                args.proxy_targets
-                    .iter()
-                    .map(|t| ProxyTarget::parse(t))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::msg)
-                    .context("--proxy-target")?,
-            ),
-        };
+        let proxy_targets = args
+            .proxy_targets
+            .iter()
+            .map(|t| TargetSpec::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)
+            .context("--proxy-target")?;
         if args.max_message_size < 125 {
             bail!("--max-message-size must be at least 125 bytes");
         }

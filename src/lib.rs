@@ -126,10 +126,7 @@ pub fn ruffle_config(config: &Config, main: std::net::SocketAddr) -> String {
 }
 
 fn proxy_targets(config: &Config, main: std::net::SocketAddr) -> backend::proxy::Targets {
-    match &config.proxy_targets {
-        Some(list) => backend::proxy::Targets::new(list.clone()),
-        None => backend::proxy::Targets::own(main),
-    }
+    backend::proxy::Targets::resolve(&config.proxy_targets, main)
 }
 
 fn allow_list(config: &Config, main: std::net::SocketAddr) -> AllowList {

@@ -28,13 +28,13 @@ pub fn config_script(targets: &Targets, proxy_path: Option<&str>, main_port: u16
     );
     js.push_str("  var entries = [\n");
     let mut first = true;
-    for target in targets.iter() {
+    for (target, own) in targets.iter() {
         // The gateway itself is reached by whatever name the page used for it.
-        let host = match targets.is_own() {
+        let host = match own {
             true => "location.hostname".to_string(),
             false => json_string(&target.host),
         };
-        let port = match targets.is_own() {
+        let port = match own {
             true => main_port,
             false => target.port,
         };
@@ -64,12 +64,12 @@ fn json_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::proxy::ProxyTarget;
+    use crate::backend::proxy::TargetSpec;
 
     #[test]
     fn own_gateway_is_mapped_from_the_page_host() {
         let js = config_script(
-            &Targets::own("0.0.0.0:8080".parse().unwrap()),
+            &Targets::resolve(&[], "0.0.0.0:8080".parse().unwrap()),
             Some("/socket"),
             8080,
         );
@@ -85,10 +85,8 @@ mod tests {
 
     #[test]
     fn listed_targets_are_mapped_by_name() {
-        let targets = Targets::new(vec![
-            ProxyTarget::parse("game.example:9000").unwrap(),
-            ProxyTarget::parse("[::1]:7000").unwrap(),
-        ]);
+        let specs = ["game.example:9000", "[::1]:7000"].map(|t| TargetSpec::parse(t).unwrap());
+        let targets = Targets::resolve(&specs, "127.0.0.1:8080".parse().unwrap());
         let js = config_script(&targets, Some("/p"), 8080);
         assert!(
             js.contains(
@@ -104,7 +102,11 @@ mod tests {
 
     #[test]
     fn without_a_proxy_route_nothing_is_set() {
-        let js = config_script(&Targets::own("127.0.0.1:1".parse().unwrap()), None, 1);
+        let js = config_script(
+            &Targets::resolve(&[], "127.0.0.1:1".parse().unwrap()),
+            None,
+            1,
+        );
         assert!(!js.contains("socketProxy ="));
     }
 }

@@ -65,57 +65,74 @@ impl fmt::Display for ProxyTarget {
     }
 }
 
+/// A `--proxy-target` value: an address, or `self` for the gateway's own main listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// The main listener, whatever address it is bound to.
+    Own,
+    /// A TCP target.
+    Addr(ProxyTarget),
+}
+
+impl TargetSpec {
+    /// Parses `self` or `HOST:PORT`.
+    pub fn parse(text: &str) -> Result<TargetSpec, String> {
+        match text.trim() {
+            "self" => Ok(TargetSpec::Own),
+            other => ProxyTarget::parse(other).map(TargetSpec::Addr),
+        }
+    }
+}
+
 /// The targets the proxy may connect to. Never empty: by default, the gateway itself.
 #[derive(Debug, Clone)]
 pub struct Targets {
-    /// In the order given; the first is used when a client names none.
-    list: Vec<ProxyTarget>,
-    /// True for the default list (the gateway's own main listener).
-    own: bool,
+    /// In the order given, each marked when it is the gateway's own listener; the first is
+    /// used when a client names none.
+    list: Vec<(ProxyTarget, bool)>,
 }
 
 impl Targets {
-    /// The targets given with `--proxy-target`.
-    pub fn new(list: Vec<ProxyTarget>) -> Targets {
-        assert!(!list.is_empty());
-        Targets { list, own: false }
-    }
-
-    /// The default: only the gateway's own main listener (on loopback when it listens on
-    /// every address).
-    pub fn own(main: std::net::SocketAddr) -> Targets {
+    /// The targets of `specs` (the gateway itself when empty), with `self` resolved to the
+    /// main listener `main` (on loopback when it listens on every address).
+    pub fn resolve(specs: &[TargetSpec], main: std::net::SocketAddr) -> Targets {
         let ip = match main.ip() {
             ip if !ip.is_unspecified() => ip,
             std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         };
-        Targets {
-            list: vec![ProxyTarget {
-                host: ip.to_string(),
-                port: main.port(),
-            }],
-            own: true,
-        }
+        let own = ProxyTarget {
+            host: ip.to_string(),
+            port: main.port(),
+        };
+        let specs = match specs.is_empty() {
+            true => &[TargetSpec::Own][..],
+            false => specs,
+        };
+        let list = specs
+            .iter()
+            .map(|spec| match spec {
+                TargetSpec::Own => (own.clone(), true),
+                TargetSpec::Addr(target) => (target.clone(), false),
+            })
+            .collect();
+        Targets { list }
     }
 
-    /// All targets, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &ProxyTarget> {
-        self.list.iter()
-    }
-
-    /// True when the only target is the gateway itself.
-    pub fn is_own(&self) -> bool {
-        self.own
+    /// All targets in order, each with whether it is the gateway itself.
+    pub fn iter(&self) -> impl Iterator<Item = (&ProxyTarget, bool)> {
+        self.list.iter().map(|(target, own)| (target, *own))
     }
 
     /// The target for a request's `?target=`: it must be on the list. Without one, the first.
     pub fn pick(&self, requested: Option<&str>) -> Result<&ProxyTarget, String> {
         let Some(requested) = requested else {
-            return Ok(&self.list[0]);
+            return Ok(&self.list[0].0);
         };
         let wanted = ProxyTarget::parse(requested)?;
         self.list
             .iter()
+            .map(|(target, _)| target)
             .find(|t| **t == wanted)
             .ok_or_else(|| format!("proxy target {wanted} is not allowed (see --proxy-target)"))
     }
@@ -228,23 +245,24 @@ mod tests {
 
     #[test]
     fn only_listed_targets_are_picked() {
-        let targets = Targets::new(vec![
-            ProxyTarget::parse("a.example:1").unwrap(),
-            ProxyTarget::parse("b.example:2").unwrap(),
-        ]);
+        let specs = ["a.example:1", "b.example:2", "self"].map(|t| TargetSpec::parse(t).unwrap());
+        let targets = Targets::resolve(&specs, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(targets.pick(None).unwrap().host, "a.example");
         assert_eq!(targets.pick(Some("B.example:2")).unwrap().port, 2);
         assert!(targets.pick(Some("b.example:3")).is_err());
         assert!(targets.pick(Some("c.example:1")).is_err());
         assert!(targets.pick(Some("garbage")).is_err());
+        assert_eq!(targets.pick(Some("127.0.0.1:8080")).unwrap().port, 8080);
+        let own: Vec<_> = targets.iter().map(|(_, own)| own).collect();
+        assert_eq!(own, [false, false, true]);
     }
 
     #[test]
     fn own_target_is_loopback_for_a_wildcard_listener() {
-        let own = Targets::own("0.0.0.0:8080".parse().unwrap());
-        assert!(own.is_own());
+        let own = Targets::resolve(&[], "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(own.iter().count(), 1);
         assert_eq!(own.pick(None).unwrap().to_string(), "127.0.0.1:8080");
-        let own = Targets::own("[::]:8080".parse().unwrap());
+        let own = Targets::resolve(&[TargetSpec::Own], "[::]:8080".parse().unwrap());
         assert_eq!(own.pick(None).unwrap().to_string(), "[::1]:8080");
     }
 }

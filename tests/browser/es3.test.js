@@ -37,7 +37,7 @@ function checkEs3(code) {
 }
 
 function ownFiles() {
-  const pages = fs.readdirSync(path.join(repo, 'web')).filter((f) => f.endsWith('.html')).map((f) => path.join('web', f));
+  const pages = fs.readdirSync(path.join(repo, 'web')).filter((f) => /\.(html|js)$/.test(f)).map((f) => path.join('web', f));
   const assets = fs.readdirSync(path.join(repo, 'assets')).filter((f) => f.endsWith('.js')).map((f) => path.join('assets', f));
   return pages.concat(assets);
 }

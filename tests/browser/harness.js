@@ -35,10 +35,12 @@ function startGateway(args = []) {
           addr: match[1],
           url: `http://${match[1]}`,
           log: () => log,
-          stop: () => new Promise((done) => {
-            if (child.exitCode !== null) return done(child.exitCode);
+          port: Number(match[1].split(':')[1]),
+          // Stops it with `signal` (SIGTERM: gracefully) and resolves with the exit code.
+          stop: (signal = 'SIGTERM') => new Promise((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
             child.once('exit', (code) => done(code));
-            child.kill('SIGTERM');
+            child.kill(signal);
           }),
         };
         resolve(child.gateway);
@@ -68,4 +70,25 @@ function waitForLog(page, kind, text, timeout = 10000) {
     [kind, text], { timeout });
 }
 
-module.exports = { repo, startGateway, launchBrowser, logTexts, waitForLog };
+// Opens a demo page (index.html or ruffle.html) and waits until its socket is open.
+async function openDemo(browser, url, timeout = 30000) {
+  const page = await browser.newPage();
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(err.message));
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout });
+  return page;
+}
+
+// The last "sys" line of a demo page: after a (re)connection, the URL it connected to.
+function waitForConnected(page, pattern, timeout = 30000) {
+  return page.waitForFunction(
+    (source) => {
+      const lines = document.querySelectorAll('#log li.sys');
+      const state = document.getElementById('state').textContent;
+      return state === 'open' && lines.length > 0 && new RegExp(source).test(lines[lines.length - 1].textContent);
+    },
+    pattern.source, { timeout });
+}
+
+module.exports = { repo, startGateway, launchBrowser, logTexts, waitForLog, openDemo, waitForConnected };

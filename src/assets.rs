@@ -161,10 +161,12 @@ fn check_path(path: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The allowed `Origin` of a request for a SWF, to be echoed in `Access-Control-Allow-Origin`.
-/// Ruffle fetches SWFs with `fetch()`, so a SWF used from another origin needs it.
+/// The allowed `Origin` of a request for a SWF or a Ruffle file, to be echoed in
+/// `Access-Control-Allow-Origin`. Ruffle fetches SWFs (and its own wasm) with `fetch()`, so
+/// a page on another origin needs it.
 fn cors_origin<B>(req: &Request<B>, allow: &AllowList) -> Option<HeaderValue> {
-    if !req.uri().path().to_ascii_lowercase().ends_with(".swf") {
+    let path = req.uri().path().to_ascii_lowercase();
+    if !path.ends_with(".swf") && !path.starts_with("/ruffle/") {
         return None;
     }
     let origin = req.headers().get(ORIGIN)?;

@@ -289,6 +289,8 @@ fn help_lists_every_option_and_its_variable() {
         "--send-queue",
         "--max-connections",
         "--drain-timeout",
+        "--proxy-target",
+        "--print-ruffle-config",
         "--check",
         "FLASHGATE_LISTEN",
         "FLASHGATE_POLICY_LISTEN",
@@ -318,4 +320,41 @@ async fn policy_port_that_cannot_be_bound_is_explained_and_main_port_keeps_servi
     let reply = exchange(main, &[POLICY_REQUEST], false).await;
     assert!(String::from_utf8_lossy(&reply).contains("<cross-domain-policy>"));
     assert_eq!(gateway.terminate().code(), Some(0));
+}
+
+#[test]
+fn print_ruffle_config_prints_the_socket_proxy_setting() {
+    let (code, stdout, stderr) = output(flashgate().args([
+        "--print-ruffle-config",
+        "--listen",
+        "127.0.0.1:8123",
+        "--proxy-target",
+        "self,game.example:9000",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("config.socketProxy"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "{ host: location.hostname, port: 8123, proxyUrl: base + \"127.0.0.1:8123\" }"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "{ host: \"game.example\", port: 9000, proxyUrl: base + \"game.example:9000\" }"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_proxy_target_is_refused_with_a_clear_message() {
+    let (code, stdout, stderr) =
+        output(flashgate().args(["--check", "--proxy-target", "no-port-here"]));
+    assert_ne!(code, 0);
+    let all = stdout + &stderr;
+    assert!(
+        all.contains("--proxy-target") && all.contains("no-port-here"),
+        "{all}"
+    );
 }

@@ -310,3 +310,69 @@ async fn flash_looking_clients_still_get_binary_from_the_proxy() {
         .unwrap();
     assert_eq!(read_binary(&mut ws, 4).await, [0u8, 159, 146, 150]);
 }
+
+#[tokio::test]
+async fn ruffle_config_maps_each_target_to_the_proxy_url() {
+    let echo = echo_server().await;
+    let gw = TestGateway::start(&["--proxy-target", &format!("self,{echo}")]).await;
+    let res = get(gw.main, "/ruffle-config.js").await;
+    assert_eq!(res.status, 200);
+    assert!(res.header("content-type").unwrap().contains("javascript"));
+    assert_eq!(res.header("cache-control"), Some("no-cache"));
+    let js = res.text();
+    assert!(js.contains("location.host + \"/socket?target=\""), "{js}");
+    let own = format!(
+        "{{ host: location.hostname, port: {}, proxyUrl: base + \"{}\" }}",
+        gw.main.port(),
+        gw.main
+    );
+    assert!(js.contains(&own), "{js}");
+    let other = format!(
+        "{{ host: \"127.0.0.1\", port: {}, proxyUrl: base + \"{echo}\" }}",
+        echo.port()
+    );
+    assert!(js.contains(&other), "{js}");
+    // Both are usable through the proxy, and only they.
+    let mut ws = gw.ws(&format!("/socket?target={echo}")).await;
+    ws.send(Message::binary(b"to the echo".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(read_binary(&mut ws, 11).await, b"to the echo");
+    let mut own = gw.ws(&format!("/socket?target={}", gw.main)).await;
+    own.send(Message::binary(POLICY_REQUEST.to_vec()))
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&read_binary(&mut own, 10).await).starts_with("<?xml"));
+}
+
+#[tokio::test]
+async fn ruffle_files_get_cors_for_allowed_origins() {
+    let dir = fixtures();
+    std::fs::create_dir_all(dir.path().join("assets/vendor/ruffle")).unwrap();
+    std::fs::write(dir.path().join("assets/vendor/ruffle/core.wasm"), b"\0asm").unwrap();
+    let gw = TestGateway::start_in(dir, &["--allow-origin", "http://games.example"]).await;
+    let allowed = http(
+        gw.main,
+        "GET",
+        "/ruffle/core.wasm",
+        &[("Origin", "http://games.example")],
+    )
+    .await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.header("content-type"), Some("application/wasm"));
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("http://games.example")
+    );
+    let other = http(
+        gw.main,
+        "GET",
+        "/ruffle/core.wasm",
+        &[("Origin", "http://elsewhere.example")],
+    )
+    .await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let missing = get(gw.main, "/ruffle/ruffle.js").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("scripts/fetch-vendor"));
+}

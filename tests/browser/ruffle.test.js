@@ -161,3 +161,34 @@ test('when the target goes away the Flash socket closes within 3 s', async () =>
     await front.stop();
   }
 });
+
+test('flashgate-compat.js changes nothing in a browser without native WebSocket', async () => {
+  const script = `${gateway.url}/flashgate-compat.js`;
+  const probe = async (removeWebSocket) => {
+    const page = await browser.newPage();
+    if (removeWebSocket) await page.addInitScript(() => { delete window.WebSocket; });
+    await page.goto(`${gateway.url}/assets.json`);
+    const result = await page.evaluate(async (src) => {
+      await new Promise((resolve, reject) => {
+        const tag = document.createElement('script');
+        tag.src = src;
+        tag.onload = resolve;
+        tag.onerror = reject;
+        document.head.appendChild(tag);
+      });
+      const before = Object.getOwnPropertyDescriptor(window, 'WebSocket');
+      function Polyfill() {}
+      window.WebSocket = Polyfill;
+      return {
+        hooked: !!(before && before.get),
+        replacedAsIs: window.WebSocket === Polyfill,
+      };
+    }, script);
+    await page.close();
+    return result;
+  };
+  // Like IE8-11 with Flash Player: no native WebSocket, so web_socket.js's own is left alone.
+  assert.deepStrictEqual(await probe(true), { hooked: false, replacedAsIs: true });
+  // A current browser: the polyfill is wrapped so that Ruffle keeps the native WebSocket.
+  assert.deepStrictEqual(await probe(false), { hooked: true, replacedAsIs: false });
+});

@@ -1,7 +1,7 @@
 //! Static files: our pages (`web/`), the web-socket-js files (`assets/vendor/`) and our own
-//! assets (`assets/`), served by tower-http's `ServeDir`, plus what it lacks: ETags and
-//! `If-None-Match`, CORS on the SWFs, a 404 that says how to fetch missing vendor files, and
-//! a JSON listing with sizes and sha256 sums.
+//! assets (`assets/`), served by tower-http's `ServeDir` (MIME types, `ETag`, `Last-Modified`,
+//! 304s, `HEAD`), plus what it lacks: CORS on the SWFs, a 404 that says how to fetch missing
+//! vendor files, and a JSON listing with sizes and sha256 sums.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -11,16 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use http::header::{
-    ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_LENGTH, ETAG, IF_NONE_MATCH, LAST_MODIFIED,
-    ORIGIN, VARY,
-};
+use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, ORIGIN, VARY};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
-use crate::http::{Body, empty, json, text};
+use crate::http::{Body, json, text};
 use crate::origin::AllowList;
 
 /// The third-party files, by URL path (which is also their path under `assets/vendor/`).
@@ -91,8 +88,8 @@ impl Files {
         if let Err(reason) = check_path(req.uri().path()) {
             return text(StatusCode::BAD_REQUEST, reason);
         }
+        let varies = has_cors(req.uri().path());
         let cors = cors_origin(&req, allow);
-        let if_none_match = req.headers().get(IF_NONE_MATCH).cloned();
         let Ok(res) = self.serve.clone().try_call(req).await else {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file");
         };
@@ -100,32 +97,14 @@ impl Files {
         parts
             .headers
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        if let Some(origin) = cors {
-            parts.headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        if varies {
+            // Also without a CORS header: a cache must not replay that answer to an allowed page.
             parts
                 .headers
                 .append(VARY, HeaderValue::from_static("Origin"));
         }
-        if parts.status == StatusCode::OK
-            && let Some(tag) = etag(&parts.headers)
-        {
-            let matched = if_none_match
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    v.split(',').any(|t| {
-                        t.trim() == "*"
-                            || t.trim().trim_start_matches("W/") == tag.trim_start_matches("W/")
-                    })
-                });
-            parts
-                .headers
-                .insert(ETAG, HeaderValue::from_str(&tag).expect("hex digits"));
-            if matched {
-                parts.status = StatusCode::NOT_MODIFIED;
-                parts.headers.remove(CONTENT_LENGTH);
-                return Response::from_parts(parts, empty());
-            }
+        if let Some(origin) = cors {
+            parts.headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
         Response::from_parts(parts, body.map_err(std::io::Error::other).boxed_unsync())
     }
@@ -165,8 +144,7 @@ fn check_path(path: &str) -> Result<(), &'static str> {
 /// `Access-Control-Allow-Origin`. Ruffle fetches SWFs (and its own wasm) with `fetch()`, so
 /// a page on another origin needs it.
 fn cors_origin<B>(req: &Request<B>, allow: &AllowList) -> Option<HeaderValue> {
-    let path = req.uri().path().to_ascii_lowercase();
-    if !path.ends_with(".swf") && !path.starts_with("/ruffle/") {
+    if !has_cors(req.uri().path()) {
         return None;
     }
     let origin = req.headers().get(ORIGIN)?;
@@ -179,15 +157,10 @@ fn cors_origin<B>(req: &Request<B>, allow: &AllowList) -> Option<HeaderValue> {
         .then(|| origin.clone())
 }
 
-/// A weak validator from the size and modification time `ServeDir` reported.
-fn etag(headers: &http::HeaderMap) -> Option<String> {
-    let len: u64 = headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()?;
-    let modified = httpdate::parse_http_date(headers.get(LAST_MODIFIED)?.to_str().ok()?).ok()?;
-    let secs = modified
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(format!("W/\"{len:x}-{secs:x}\""))
+/// True for the files that get `Access-Control-Allow-Origin`: SWFs and Ruffle's files.
+fn has_cors(path: &str) -> bool {
+    let path = path.to_ascii_lowercase();
+    path.ends_with(".swf") || path.starts_with("/ruffle/")
 }
 
 /// One entry of the listing.

@@ -64,10 +64,10 @@ pub enum Listener {
 pub async fn accept_loop(listener: TcpListener, kind: Listener, gw: Arc<Gateway>) {
     let mut stop = gw.shutdown.signal();
     loop {
-        let permit = tokio::select! {
-            permit = gw.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = &mut stop => break,
-        };
+        // Accept first, then wait for a slot: a loop waiting in accept() must not hold a
+        // slot, or an idle listener (the policy port) keeps one that the main port needs.
+        // While the gateway is full, this loop holds the one connection it accepted and the
+        // others wait in the listen queue.
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -80,6 +80,10 @@ pub async fn accept_loop(listener: TcpListener, kind: Listener, gw: Arc<Gateway>
                     }
                 }
             },
+            _ = &mut stop => break,
+        };
+        let permit = tokio::select! {
+            permit = gw.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
@@ -98,6 +102,15 @@ pub async fn accept_loop(listener: TcpListener, kind: Listener, gw: Arc<Gateway>
     }
 }
 
+/// `future`'s output, or `None` when the gateway stops first: a connection that has not said
+/// what it is yet (a browser's spare connection, say) must not hold up shutdown.
+async fn until_stopped<T>(gw: &Gateway, future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        output = future => Some(output),
+        _ = gw.shutdown.signal() => None,
+    }
+}
+
 /// The master policy port: a policy request gets the master policy; anything else is closed.
 async fn serve_policy(
     mut stream: TcpStream,
@@ -106,7 +119,10 @@ async fn serve_policy(
     _guard: ConnGuard,
 ) {
     let limit = gw.config.limits.read_timeout;
-    match read_first_bytes(&mut stream, limit).await {
+    let Some(first) = until_stopped(&gw, read_first_bytes(&mut stream, limit)).await else {
+        return;
+    };
+    match first {
         Ok(first) if first.kind == Sniff::Policy => {
             tracing::info!(%peer, listener = "policy", "policy served");
             let _ = reply(&mut stream, &gw.policies.master, limit).await;
@@ -119,9 +135,10 @@ async fn serve_policy(
 /// The main port: sniff, then either the inline policy or HTTP (and WebSocket upgrades).
 async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, guard: ConnGuard) {
     let limits = gw.config.limits;
-    let first = match read_first_bytes(&mut stream, limits.read_timeout).await {
-        Ok(first) => first,
-        Err(error) => {
+    let first = match until_stopped(&gw, read_first_bytes(&mut stream, limits.read_timeout)).await {
+        None => return,
+        Some(Ok(first)) => first,
+        Some(Err(error)) => {
             tracing::debug!(%peer, %error, "closed before a request");
             return;
         }

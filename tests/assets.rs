@@ -232,3 +232,168 @@ async fn other_methods_are_refused() {
     let res = http(gw.main, "POST", "/index.html", &[("Content-Length", "0")]).await;
     assert_eq!(res.status, 405);
 }
+
+#[tokio::test]
+async fn more_hostile_paths_never_reach_a_file_outside() {
+    let gw = TestGateway::start(&[]).await;
+    for target in [
+        "/../Cargo.toml",
+        "/assets/../../secret.txt",
+        "/web/../../secret.txt",
+        "//etc/passwd",
+        "/..\\secret.txt",
+        "/vendor\\..\\..\\secret.txt",
+        "/%2e%2e%5c%2e%2e%5csecret.txt",
+        "/.%2e/secret.txt",
+        "/%252e%252e/secret.txt",
+    ] {
+        let raw = exchange(
+            gw.main,
+            &[request("GET", target, &[("Connection", "close")]).as_bytes()],
+            false,
+        )
+        .await;
+        let res = parse_response(&raw);
+        assert!(
+            res.status == 400 || res.status == 404,
+            "{target}: status {}",
+            res.status
+        );
+        let text = res.text();
+        assert!(!text.contains(SECRET), "{target} leaked the secret");
+        assert!(!text.contains("root:"), "{target} leaked /etc/passwd");
+    }
+}
+
+#[tokio::test]
+async fn a_304_carries_the_same_etag_as_the_200() {
+    let gw = TestGateway::start(&[]).await;
+    let full = get(gw.main, "/WebSocketMain.swf").await;
+    let etag = full.header("etag").unwrap();
+    let modified = full.header("last-modified").unwrap();
+    for condition in [
+        ("If-None-Match", etag),
+        ("If-Modified-Since", modified),
+        ("If-None-Match", "*"),
+    ] {
+        let res = http(gw.main, "GET", "/WebSocketMain.swf", &[condition]).await;
+        assert_eq!(res.status, 304, "{condition:?}");
+        assert_eq!(res.header("etag"), Some(etag), "{condition:?}");
+    }
+}
+
+#[tokio::test]
+async fn same_size_rewrite_within_one_second_is_not_answered_304() {
+    let gw = TestGateway::start(&[]).await;
+    let path = gw.path("web/index.html");
+    let second = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let set_mtime = |at| {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap()
+    };
+    set_mtime(second + std::time::Duration::from_millis(100));
+    let before = get(gw.main, "/index.html").await;
+    assert_eq!(before.text(), INDEX_HTML);
+    // An editor saves a same-length change in the same second.
+    let edited = INDEX_HTML.replace("test page", "TEST PAGE");
+    assert_eq!(edited.len(), INDEX_HTML.len());
+    std::fs::write(&path, &edited).unwrap();
+    set_mtime(second + std::time::Duration::from_millis(600));
+    let after = http(
+        gw.main,
+        "GET",
+        "/index.html",
+        &[("If-None-Match", before.header("etag").unwrap())],
+    )
+    .await;
+    assert_eq!(after.status, 200, "a stale copy was confirmed as current");
+    assert_eq!(after.text(), edited);
+}
+
+#[tokio::test]
+async fn swf_responses_vary_on_origin_with_or_without_cors() {
+    // The answer depends on Origin, so caches must key on it even when no CORS header was
+    // given (otherwise a cached copy without CORS is replayed to an allowed page).
+    let gw = TestGateway::start(&["--allow-origin", "http://games.example:8000"]).await;
+    for headers in [
+        &[][..],
+        &[("Origin", "http://evil.example")][..],
+        &[("Origin", "http://games.example:8000")][..],
+    ] {
+        let res = http(gw.main, "GET", "/WebSocketMain.swf", headers).await;
+        assert_eq!(res.status, 200);
+        assert!(
+            res.headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v.contains("Origin")),
+            "{headers:?}: {:?}",
+            res.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn head_on_a_page_and_on_the_listing_has_no_body() {
+    let gw = TestGateway::start(&[]).await;
+    let page = http(gw.main, "HEAD", "/", &[]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-length"),
+        Some(INDEX_HTML.len().to_string().as_str())
+    );
+    assert!(page.body.is_empty());
+    let listing = http(gw.main, "HEAD", "/assets.json", &[]).await;
+    assert_eq!(listing.status, 200);
+    assert!(listing.body.is_empty());
+}
+
+#[tokio::test]
+async fn listing_reports_missing_vendor_files_and_their_absence_from_assets() {
+    let gw = TestGateway::start(&[]).await;
+    let listing: serde_json::Value =
+        serde_json::from_slice(&get(gw.main, "/assets.json").await.body).unwrap();
+    let missing: Vec<_> = listing["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    let mut expected: Vec<_> = flashgate::assets::VENDOR_FILES
+        .iter()
+        .filter(|f| !gw.path("assets/vendor").join(f).is_file())
+        .map(|f| f.to_string())
+        .collect();
+    expected.sort();
+    let mut sorted = missing.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected);
+    for asset in listing["assets"].as_array().unwrap() {
+        assert!(
+            !missing.iter().any(|m| asset["name"] == m.as_str()),
+            "{asset} is both listed and missing"
+        );
+    }
+    // A file fetched later shows up without a restart, with its digest.
+    let min = b"/* minified */";
+    std::fs::write(gw.path("assets/vendor/web_socket.min.js"), min).unwrap();
+    let listing: serde_json::Value =
+        serde_json::from_slice(&get(gw.main, "/assets.json").await.body).unwrap();
+    let entry = listing["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "web_socket.min.js")
+        .expect("listed once present");
+    assert_eq!(entry["sha256"], hex::encode(Sha256::digest(min)));
+    assert!(
+        !listing["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "web_socket.min.js")
+    );
+}

@@ -35,6 +35,7 @@ struct Running {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
+    _watchdog: Watchdog,
 }
 
 impl Running {
@@ -58,6 +59,7 @@ impl Running {
             child,
             lines,
             seen: Vec::new(),
+            _watchdog: Watchdog::start(),
         }
     }
 
@@ -148,6 +150,23 @@ async fn binary_logs_its_listeners_serves_and_stops_on_sigterm() {
     gateway.line_with("stopped");
 }
 
+#[test]
+fn sigterm_as_soon_as_the_listening_line_appears_is_a_graceful_stop() {
+    // A supervisor may stop the gateway the moment it reports it is listening; the signal
+    // must already be handled then. The window is short, so try several times.
+    let dir = fixtures();
+    for attempt in 0..25 {
+        let mut command = flashgate();
+        command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
+        with_dirs(&mut command, dir.path());
+        let mut gateway = Running::spawn(command);
+        gateway.line_with("listener=main");
+        let status = gateway.terminate();
+        assert_eq!(status.code(), Some(0), "attempt {attempt}: {status:?}");
+        gateway.line_with("stopped");
+    }
+}
+
 #[tokio::test]
 async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
     let dir = fixtures();
@@ -156,9 +175,12 @@ async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
     with_dirs(&mut command, dir.path());
     let mut gateway = Running::spawn(command);
     let main = gateway.listening("main");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{main}/echo"))
-        .await
-        .unwrap();
+    let (mut ws, _) = within(
+        "websocket handshake",
+        tokio_tungstenite::connect_async(format!("ws://{main}/echo")),
+    )
+    .await
+    .unwrap();
     let status = tokio::task::spawn_blocking(move || {
         let status = gateway.terminate();
         (status, gateway)
@@ -168,7 +190,7 @@ async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
         frame.unwrap().code,
         tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away
     );
-    let (status, _gateway) = status.await.unwrap();
+    let (status, _gateway) = within("the binary to exit", status).await.unwrap();
     assert_eq!(status.code(), Some(0));
 }
 
@@ -216,20 +238,32 @@ fn check_fails_on_missing_vendor_files_saying_how_to_fetch() {
 fn malformed_policy_file_stops_start_up_naming_the_line() {
     let dir = fixtures();
     let file = dir.path().join("broken-policy.xml");
-    std::fs::write(
-        &file,
-        "<?xml version=\"1.0\"?>\n<cross-domain-policy>\n<allow-access-from domain=\"x\" to-ports=\"80\"\n</cross-domain-policy>\n",
-    )
-    .unwrap();
-    for extra in [&["--check"][..], &["--listen", "127.0.0.1:0"][..]] {
-        let mut command = flashgate();
-        command.args(extra).arg("--policy-file").arg(&file);
-        with_dirs(&mut command, dir.path());
-        let (code, stdout, stderr) = output(&mut command);
-        assert_ne!(code, 0, "{extra:?}: {stdout}{stderr}");
-        let all = stdout + &stderr;
-        assert!(all.contains("broken-policy.xml"), "{all}");
-        assert!(all.contains("line "), "{all}");
+    for (policy, problem) in [
+        (
+            "<?xml version=\"1.0\"?>\n<cross-domain-policy>\n<allow-access-from domain=\"x\" to-ports=\"80\"\n</cross-domain-policy>\n",
+            "",
+        ),
+        (
+            "<?xml version=\"1.0\"?>\n<cross-domain-policy>\n  <allow-access-from domain=\"x\" to-ports=\"80-abc\"/>\n</cross-domain-policy>\n",
+            "abc",
+        ),
+    ] {
+        std::fs::write(&file, policy).unwrap();
+        for extra in [&["--check"][..], &["--listen", "127.0.0.1:0"][..]] {
+            let mut command = flashgate();
+            command
+                .args(extra)
+                .args(["--policy-listen", "off"])
+                .arg("--policy-file")
+                .arg(&file);
+            with_dirs(&mut command, dir.path());
+            let (code, stdout, stderr) = output(&mut command);
+            assert_eq!(code, 1, "{extra:?}: {stdout}{stderr}");
+            let all = stdout + &stderr;
+            assert!(all.contains("broken-policy.xml: line 3: "), "{all}");
+            assert!(all.contains(problem), "{all}");
+            assert!(!all.contains("listening"), "started anyway: {all}");
+        }
     }
 }
 
@@ -257,9 +291,12 @@ async fn options_come_from_environment_variables_too() {
     let mut gateway = Running::spawn(command);
     let main = gateway.listening("main");
     assert!(!gateway.seen.iter().any(|l| l.contains("listener=policy")));
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{main}/only"))
-        .await
-        .unwrap();
+    let (mut ws, _) = within(
+        "websocket handshake",
+        tokio_tungstenite::connect_async(format!("ws://{main}/only")),
+    )
+    .await
+    .unwrap();
     send_text(&mut ws, "via env").await;
     assert_eq!(next_message(&mut ws).await.into_text().unwrap(), "via env");
     assert_eq!(
@@ -296,6 +333,23 @@ fn help_lists_every_option_and_its_variable() {
         "FLASHGATE_POLICY_LISTEN",
     ] {
         assert!(stdout.contains(option), "--help does not mention {option}");
+    }
+    // Whatever options exist now: each is in --help with its variable, and in the README.
+    use clap::CommandFactory;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for arg in flashgate::args::Args::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let option = format!("--{long}");
+        assert!(stdout.contains(&option), "--help does not mention {option}");
+        assert!(
+            readme.contains(&format!("`{option}")),
+            "README's option table does not mention {option}"
+        );
+        if let Some(env) = arg.get_env() {
+            let env = env.to_string_lossy();
+            assert!(stdout.contains(&*env), "--help does not mention {env}");
+        }
     }
 }
 

@@ -32,15 +32,18 @@ async fn shell(command: &str, addr: SocketAddr) -> Vec<u8> {
     output.stdout
 }
 
+/// The tests run the netcat a user of the README has: Debian's `netcat-openbsd`. Without
+/// it they fail, saying what to install; they never pass without having run.
 fn require_nc() {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg("command -v nc")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let help = Command::new("sh").arg("-c").arg("nc -h 2>&1").output();
+    let help = help
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     assert!(
-        found,
-        "netcat is not installed: `apt-get install netcat-openbsd` (scripts/test installs it)"
+        help.contains("OpenBSD netcat"),
+        "netcat-openbsd is not installed (`nc -h` says {:?}): run `apt-get install netcat-openbsd` \
+         (scripts/test installs it)",
+        help.lines().next().unwrap_or("nothing")
     );
 }
 
@@ -79,4 +82,10 @@ async fn echo_with_newline_through_nc_gets_the_policy_on_both_ports() {
 #[tokio::test]
 async fn nc_without_trailing_byte_gets_the_policy_at_eof() {
     policy_through("printf '<policy-file-request/>' | nc -N 127.0.0.1 $PORT").await;
+}
+
+#[tokio::test]
+async fn printf_without_terminator_through_nc_q1_gets_the_policy_on_both_ports() {
+    // The form docs/PROTOCOLS.md gives for a request ended by the end of the stream.
+    policy_through("printf '<policy-file-request/>' | nc -q1 127.0.0.1 $PORT").await;
 }

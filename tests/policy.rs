@@ -252,3 +252,93 @@ async fn http_still_works_on_the_main_port_after_sniffing() {
         String::from_utf8_lossy(&raw)
     );
 }
+
+/// The policy as the README shows it, for a gateway on `port` granting `domains`.
+fn documented_policy(domains: &[&str], port: u16, master: bool) -> Vec<u8> {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?>\n\
+         <!DOCTYPE cross-domain-policy SYSTEM \"/xml/dtds/cross-domain-policy.dtd\">\n\
+         <cross-domain-policy>\n",
+    );
+    if master {
+        xml.push_str("  <site-control permitted-cross-domain-policies=\"master-only\"/>\n");
+    }
+    for domain in domains {
+        xml.push_str(&format!(
+            "  <allow-access-from domain=\"{domain}\" to-ports=\"{port}\"/>\n"
+        ));
+    }
+    xml.push_str("</cross-domain-policy>\0");
+    xml.into_bytes()
+}
+
+/// Sends one request and reads the reply up to a clean end of the connection.
+async fn policy_reply(addr: std::net::SocketAddr) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(POLICY_REQUEST).await.unwrap();
+    read_to_eof(&mut stream).await
+}
+
+#[tokio::test]
+async fn replies_are_exactly_the_documented_xml_then_a_clean_close() {
+    let gw = TestGateway::start(&["--allow-origin", "http://example.com:8000"]).await;
+    let port = gw.main.port();
+    assert_eq!(
+        String::from_utf8_lossy(&policy_reply(gw.policy).await),
+        String::from_utf8_lossy(&documented_policy(&["example.com"], port, true))
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&policy_reply(gw.main).await),
+        String::from_utf8_lossy(&documented_policy(&["example.com"], port, false))
+    );
+}
+
+#[tokio::test]
+async fn default_policy_grants_the_loopback_names_as_the_readme_shows() {
+    let gw = TestGateway::start(&[]).await;
+    let expected = documented_policy(&["localhost", "127.0.0.1", "::1"], gw.main.port(), true);
+    assert_eq!(
+        String::from_utf8_lossy(&policy_reply(gw.policy).await),
+        String::from_utf8_lossy(&expected)
+    );
+}
+
+#[tokio::test]
+async fn client_that_keeps_the_connection_open_still_gets_the_whole_reply_and_eof() {
+    // Flash Player does not close its side after the request; the reply must still end.
+    let gw = TestGateway::start(&[]).await;
+    for addr in [gw.policy, gw.main] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(POLICY_REQUEST).await.unwrap();
+        let reply = read_to_eof(&mut stream).await;
+        assert!(!grants(&reply).is_empty(), "{addr}");
+        // Bytes sent after the reply (a typed newline, say) cause no reset or second reply.
+        let _ = stream.write_all(b"\n").await;
+    }
+}
+
+#[tokio::test]
+async fn incomplete_request_gets_no_reply_and_is_closed_after_read_timeout() {
+    let gw = TestGateway::start(&["--read-timeout", "300ms"]).await;
+    for addr in [gw.policy, gw.main] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"<policy-file-req").await.unwrap();
+        let reply = read_to_close(&mut stream).await;
+        assert!(reply.is_empty(), "{addr}: {reply:?}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_input_on_the_main_port_never_gets_a_policy() {
+    let gw = TestGateway::start(&[]).await;
+    let mut stream = TcpStream::connect(gw.main).await.unwrap();
+    let mut big = POLICY_REQUEST[..10].to_vec();
+    big.extend(std::iter::repeat_n(b'x', 16 * 1024));
+    let _ = stream.write_all(&big).await;
+    let reply = read_to_close(&mut stream).await;
+    assert!(
+        !String::from_utf8_lossy(&reply).contains("cross-domain-policy"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+}

@@ -61,3 +61,63 @@ async fn drain_timeout_bounds_a_client_that_never_answers_the_close() {
     let took = gw.shutdown().await;
     assert!(took < Duration::from_millis(1500), "run() took {took:?}");
 }
+
+#[tokio::test]
+async fn silent_new_connections_do_not_hold_up_shutdown() {
+    // Browsers open connections ahead of need and may leave them silent. With timeouts this
+    // long, waiting for them would make shutdown() time out in the test.
+    let mut gw = TestGateway::start(&["--read-timeout", "60s", "--drain-timeout", "60s"]).await;
+    let mut main = TcpStream::connect(gw.main).await.unwrap();
+    let mut policy = TcpStream::connect(gw.policy).await.unwrap();
+    // Served once: proof that both connections above have been accepted.
+    assert!(
+        exchange(gw.policy, &[POLICY_REQUEST], false)
+            .await
+            .ends_with(b"\0")
+    );
+    assert_eq!(get(gw.main, "/index.html").await.status, 200);
+    gw.shutdown().await;
+    assert!(read_to_close(&mut main).await.is_empty());
+    assert!(read_to_close(&mut policy).await.is_empty());
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
+    let mut gw =
+        TestGateway::start(&["--handshake-timeout", "60s", "--drain-timeout", "60s"]).await;
+    let mut stream = TcpStream::connect(gw.main).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stream
+        .write_all(request("GET", "/index.html", &[]).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut stream).await.status, 200);
+    gw.shutdown().await;
+    assert!(read_to_close(&mut stream).await.is_empty());
+}
+
+#[tokio::test]
+async fn broadcast_members_get_1001_on_shutdown_even_with_messages_queued() {
+    let mut gw = TestGateway::start(&[]).await;
+    let mut reader = gw.ws("/chat?room=stop").await;
+    let mut writer = gw.ws("/chat?room=stop").await;
+    for i in 0..50 {
+        send_text(&mut writer, &format!("{i}")).await;
+    }
+    // The writer sees its own 50 messages: they were all published before the stop.
+    for i in 0..50 {
+        assert_eq!(
+            next_message(&mut writer).await,
+            Message::text(format!("{i}"))
+        );
+    }
+    let readers = async {
+        let (reader_close, received) = close_frame(&mut reader).await;
+        let (writer_close, _) = close_frame(&mut writer).await;
+        (reader_close, received, writer_close)
+    };
+    let (_, (reader_close, received, writer_close)) = tokio::join!(gw.shutdown(), readers);
+    assert_eq!(reader_close.expect("a close frame").code, CloseCode::Away);
+    assert_eq!(writer_close.expect("a close frame").code, CloseCode::Away);
+    assert!(received <= 50);
+}

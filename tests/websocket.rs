@@ -279,32 +279,189 @@ async fn slow_reader_is_closed_with_1008_and_never_slows_the_others() {
 }
 
 #[tokio::test]
-async fn idle_client_is_pinged_then_closed_with_1001() {
+async fn idle_client_that_answers_pings_stays_connected() {
     let gw = TestGateway::start(&["--idle-timeout", "300ms"]).await;
-    // A client that answers pings (tungstenite does while it reads) stays connected.
+    // tungstenite answers each ping while it reads, as every WebSocket client does.
     let mut alive = gw.ws("/echo").await;
-    let mut pings = 0;
-    let stayed = tokio::time::timeout(Duration::from_millis(1500), async {
-        loop {
+    within("three pings over several idle periods", async {
+        for _ in 0..3 {
             match alive.next().await {
-                Some(Ok(Message::Ping(_))) => pings += 1,
-                other => return other,
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("a responsive idle client got {other:?}"),
             }
         }
     })
     .await;
-    assert!(
-        stayed.is_err(),
-        "a responsive client was closed: {stayed:?}"
-    );
-    assert!(
-        pings >= 2,
-        "the server pings an idle client ({pings} pings)"
-    );
+    // Still served after all that silence.
+    send_text(&mut alive, "still here").await;
+    assert_eq!(next_message(&mut alive).await, Message::text("still here"));
+}
 
-    // A client that does not answer (it reads nothing) is closed with 1001.
+#[tokio::test]
+async fn idle_client_that_does_not_answer_is_closed_with_1001() {
+    let gw = TestGateway::start(&["--idle-timeout", "300ms"]).await;
     let mut silent = gw.ws("/echo").await;
+    // Not reading is the behaviour under test: the ping goes unanswered for longer than
+    // the two idle periods after which the gateway gives up (300 ms each).
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (frame, _) = close_frame(&mut silent).await;
-    assert_eq!(frame.expect("a close frame").code, CloseCode::Away);
+    let frame = within("the idle close", async {
+        let mut pinged = false;
+        loop {
+            match silent.next().await {
+                Some(Ok(Message::Ping(_))) => pinged = true,
+                Some(Ok(Message::Close(frame))) => return (pinged, frame),
+                other => panic!("expected a ping then a close, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(frame.0, "the client was pinged before being closed");
+    let frame = frame.1.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Away);
+    assert!(frame.reason.contains("idle"), "{}", frame.reason);
+}
+
+/// Sends a hand-written handshake to `/echo` and reads the answer's head.
+async fn raw_handshake(gw: &TestGateway, method: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(gw.main).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stream
+        .write_all(request(method, "/echo", headers).as_bytes())
+        .await
+        .unwrap();
+    read_response(&mut stream).await
+}
+
+const UPGRADE: [(&str, &str); 2] = [("Upgrade", "websocket"), ("Connection", "Upgrade")];
+
+#[tokio::test]
+async fn answers_426_name_the_protocol_and_version_to_upgrade_to() {
+    let gw = TestGateway::start(&[]).await;
+    // RFC 9110 (15.5.22): a 426 names the protocol to switch to in Upgrade.
+    let plain = get(gw.main, "/echo").await;
+    assert_eq!(plain.status, 426);
+    assert_eq!(plain.header("upgrade"), Some("websocket"), "{plain:?}");
+    // RFC 6455 (4.2.2): an unsupported version is answered with the versions spoken.
+    let mut headers = UPGRADE.to_vec();
+    headers.extend([
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "8"),
+    ]);
+    let old = raw_handshake(&gw, "GET", &headers).await;
+    assert_eq!(old.status, 426);
+    assert_eq!(old.header("sec-websocket-version"), Some("13"), "{old:?}");
+}
+
+#[tokio::test]
+async fn missing_or_malformed_key_gets_400_and_a_good_key_101() {
+    let gw = TestGateway::start(&[]).await;
+    for key in [
+        None,
+        Some("short"),
+        Some("!!!!!!!!!!!!!!!!!!!!!!!!"),
+        Some("dGhlIHNhbXBsZSBub25jZQ"),
+        Some("dGhlIHNhbXBsZSBub25jZQ=====" /* too long */),
+    ] {
+        let mut headers = UPGRADE.to_vec();
+        headers.push(("Sec-WebSocket-Version", "13"));
+        if let Some(key) = key {
+            headers.push(("Sec-WebSocket-Key", key));
+        }
+        let res = raw_handshake(&gw, "GET", &headers).await;
+        assert_eq!(res.status, 400, "key {key:?}");
+    }
+    let mut headers = UPGRADE.to_vec();
+    headers.extend([
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]);
+    let ok = raw_handshake(&gw, "GET", &headers).await;
+    assert_eq!(ok.status, 101);
+    assert_eq!(
+        ok.header("sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "the accept value of RFC 6455's example"
+    );
+}
+
+#[tokio::test]
+async fn handshake_with_another_method_gets_405() {
+    let gw = TestGateway::start(&[]).await;
+    let mut headers = UPGRADE.to_vec();
+    headers.extend([
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Content-Length", "0"),
+    ]);
+    assert_eq!(raw_handshake(&gw, "POST", &headers).await.status, 405);
+}
+
+#[tokio::test]
+async fn first_frame_sent_with_the_handshake_in_one_write_is_not_lost() {
+    let gw = TestGateway::start(&[]).await;
+    let mut headers = UPGRADE.to_vec();
+    headers.extend([
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]);
+    let mut bytes = request("GET", "/echo", &headers).into_bytes();
+    // A masked text frame "hi" right behind the request, as an eager client may send it.
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    bytes.extend([0x81, 0x80 | 2]);
+    bytes.extend(mask);
+    bytes.extend([b'h' ^ mask[0], b'i' ^ mask[1]]);
+    let mut stream = tokio::net::TcpStream::connect(gw.main).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(&bytes).await.unwrap();
+    // The answer's head, then the echo, possibly in one segment.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 1024];
+    let frame = within("the handshake answer and the echo", async {
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n")
+                && raw.len() >= end + 4 + 4
+            {
+                return raw.split_off(end + 4);
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert_eq!(parse_response(&raw).status, 101);
+    assert_eq!(
+        frame,
+        [0x81, 2, b'h', b'i'],
+        "an unmasked text frame \"hi\""
+    );
+}
+
+#[tokio::test]
+async fn client_publishing_as_fast_as_it_can_is_not_dropped_for_its_own_copies() {
+    let gw = TestGateway::start(&["--send-queue", "4"]).await;
+    let ws = gw.ws("/chat?room=firehose").await;
+    let (mut sink, mut stream) = ws.split();
+    const COUNT: usize = 2000;
+    let body = "p".repeat(1024);
+    let writer = async {
+        for i in 0..COUNT {
+            within("send", sink.feed(Message::text(format!("{i}:{body}"))))
+                .await
+                .unwrap();
+        }
+        within("flush", sink.flush()).await.unwrap();
+    };
+    let reader = async {
+        for i in 0..COUNT {
+            let message = within("own copy", stream.next()).await;
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    assert!(text.starts_with(&format!("{i}:")), "copy {i} out of order")
+                }
+                other => panic!("copy {i}: {other:?}"),
+            }
+        }
+    };
+    tokio::join!(writer, reader);
 }

@@ -4,6 +4,9 @@
 (function () {
   var FLASH_BINARY = "data:application/octet-stream;base64,";
   var ws = null;
+  // Texts this page sent to its room and has not seen come back yet, oldest first: the room
+  // returns them in the same order, which tells our own messages from the others'.
+  var pending = [];
 
   function $(id) { return document.getElementById(id); }
 
@@ -16,10 +19,10 @@
     if (el.textContent !== undefined) { el.textContent = text; } else { el.innerText = text; }
   }
 
-  function log(kind, text) {
+  function log(kind, text, mine) {
     var list = $("log");
     var item = document.createElement("li");
-    item.className = kind;
+    item.className = kind + (mine ? " mine" : "");
     setText(item, text);
     list.appendChild(item);
     list.scrollTop = list.scrollHeight;
@@ -34,16 +37,18 @@
   // Which implementation window.WebSocket is now: web-socket-js marks its own.
   var flash = !!(window.WebSocket && window.WebSocket.__isFlashImplementation);
   if (!window.WebSocket && window.MozWebSocket) { window.WebSocket = window.MozWebSocket; }
-  setText($("transport"), flash ? "Flash (web-socket-js)" : "native WebSocket");
+  // None at all: no native WebSocket, and web-socket-js found no Flash Player.
+  var available = !!window.WebSocket;
+  setText($("transport"), flash ? "Flash (web-socket-js)" : available ? "native WebSocket" : "none");
   $("transport").className = "badge" + (flash ? " flash" : "");
-  var binaryOk = !flash && !!(window.ArrayBuffer && window.Uint8Array);
+  var binaryOk = available && !flash && !!(window.ArrayBuffer && window.Uint8Array);
   $("send-binary").disabled = !binaryOk;
   var version = $("flash-version");
   if (version && window.swfobject) {
     var v = swfobject.getFlashPlayerVersion();
     setText(version, v.major ? v.major + "." + v.minor + "." + v.release : "none");
   }
-  if (demo.forceFlash && !flash) {
+  if (window.demo && demo.forceFlash && !flash) {
     log("sys", "Flash was asked for but is not available here (no Flash Player >= 10): using native WebSocket.");
   }
 
@@ -76,7 +81,11 @@
     if (typeof data === "string") {
       // flashgate sends binary to Flash clients as a data: URL (web-socket-js takes text only).
       if (data.indexOf(FLASH_BINARY) === 0) { log("in", describeBinary(fromBase64(data.substring(FLASH_BINARY.length)))); }
-      else { log("in", data); }
+      else {
+        var mine = pending.length > 0 && pending[0] === data;
+        if (mine) { pending.shift(); }
+        log("in", data, mine);
+      }
     } else if (window.ArrayBuffer && data instanceof ArrayBuffer) {
       log("in", describeBinary(new Uint8Array(data)));
     } else {
@@ -84,16 +93,24 @@
     }
   }
 
+  function room() { return $("room").value.replace(/^\s+|\s+$/g, "") || "lobby"; }
+
   function url() {
     var route = $("route").value;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var query = [];
-    if (route === "chat") { query.push("room=" + encodeURIComponent($("room").value || "lobby")); }
+    if (route === "chat") { query.push("room=" + encodeURIComponent(room())); }
     if (flash) { query.push("flash=1"); }
     return scheme + location.host + "/" + route + (query.length ? "?" + query.join("&") : "");
   }
 
   function connect() {
+    if (!available) { return; }
+    // The gateway's rule for room names (it refuses others with 400).
+    if ($("route").value === "chat" && !/^[A-Za-z0-9_.\-]{1,64}$/.test(room())) {
+      log("sys", "a room name is 1 to 64 letters, digits, '-', '_' or '.'");
+      return;
+    }
     if (ws) {
       var old = ws;
       ws = null;
@@ -101,6 +118,7 @@
       old.close();
     }
     var target = url();
+    pending = [];
     setState("connecting", "");
     var socket = new WebSocket(target);
     ws = socket;
@@ -131,6 +149,8 @@
     var input = $("message");
     var text = input.value;
     if (!ws || ws.readyState !== 1 || text === "") { return; }
+    // An optional name goes in front of text messages: "ana: hello".
+    var nick = $("nick") ? $("nick").value.replace(/^\s+|\s+$/g, "") : "";
     // In a room every message, ours included, comes back in the room's order: log it then.
     var echoRoute = $("route").value === "echo";
     if (asBinary) {
@@ -138,8 +158,9 @@
       ws.send(bytes.buffer);
       if (echoRoute) { log("out", describeBinary(bytes)); }
     } else {
+      if (nick !== "") { text = nick + ": " + text; }
       ws.send(text);
-      if (echoRoute) { log("out", text); }
+      if (echoRoute) { log("out", text); } else { pending.push(text); }
     }
     input.value = "";
     input.focus();
@@ -148,13 +169,25 @@
   on($("send"), "click", function () { send(false); });
   on($("send-binary"), "click", function () { send(true); });
   on($("join"), "click", connect);
+  function routeChanged() { $("room").disabled = $("route").value !== "chat"; }
   on($("route"), "change", function () {
-    $("room").disabled = $("route").value !== "chat";
+    routeChanged();
     connect();
+  });
+  on($("room"), "keydown", function (event) {
+    event = event || window.event;
+    if (event.keyCode === 13) { connect(); }
   });
   on($("message"), "keydown", function (event) {
     event = event || window.event;
     if (event.keyCode === 13) { send(false); }
   });
-  connect();
+  routeChanged();
+  if (available) {
+    connect();
+  } else {
+    setState("unavailable", "closed");
+    $("send").disabled = true;
+    log("sys", "This browser has no WebSocket, and web-socket-js needs Flash Player 10 or later.");
+  }
 })();

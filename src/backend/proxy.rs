@@ -3,14 +3,15 @@
 //! target sends comes back as binary messages, byte for byte, in order.
 //!
 //! Targets come from an allow-list ([`Targets`]); a target not on it is refused before any
-//! connection is made. Back-pressure is end to end: a message is read from the client only
-//! when the previous one has been written to the target, and the target is read only when
-//! the client has taken the previous chunk, so memory per relay is one chunk each way.
+//! connection is made. Back-pressure is end to end: the client is read only when what it
+//! sent before has been written to the target, and the target is read only when the client
+//! has taken the previous chunk, so memory per relay is one batch each way.
 
 use std::fmt;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
+use futures_util::FutureExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -18,6 +19,9 @@ use crate::session::{CloseReason, Payload, Session};
 
 /// Most bytes read from the target at once; each read becomes one binary message.
 const CHUNK: usize = 16 * 1024;
+
+/// Client messages already received are gathered into one write to the target up to this.
+const BATCH: usize = 64 * 1024;
 
 /// One TCP target, `host:port`. Hosts compare case-insensitively, ports exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,25 +161,46 @@ pub async fn run<S: Session>(mut session: S, target: &ProxyTarget, connect_timeo
     let (reader, mut writer) = stream.into_split();
 
     // Client bytes not yet written to the target; the client is read again once it is empty.
-    let mut pending = Bytes::new();
+    let mut pending = BytesMut::new();
     // Target bytes read; allocated on first use, so an idle relay holds no buffer.
     let mut chunk = BytesMut::new();
     loop {
         tokio::select! {
-            incoming = session.recv(), if pending.is_empty() => match incoming {
-                Some(Payload::Binary(bytes)) => pending = bytes,
-                Some(Payload::Text(_)) => {
-                    let what = "the socket proxy relays binary messages only";
-                    return session.close(CloseReason::Unsupported(what)).await;
-                }
-                None => {
-                    // The client is gone: let the target see the end of its input.
-                    let _ = writer.shutdown().await;
-                    return;
+            incoming = session.recv(), if pending.is_empty() => {
+                // One write for everything the client has already sent (Flash flushes many
+                // small messages at once), up to a batch.
+                let mut next = incoming;
+                loop {
+                    match next {
+                        Some(Payload::Binary(bytes)) => pending.extend_from_slice(&bytes),
+                        Some(Payload::Text(_)) => {
+                            let what = "the socket proxy relays binary messages only";
+                            return session.close(CloseReason::Unsupported(what)).await;
+                        }
+                        None => {
+                            // The client is gone: deliver what it sent, then let the target
+                            // see the end of its input.
+                            let _ = writer.write_all(&pending).await;
+                            let _ = writer.shutdown().await;
+                            return;
+                        }
+                    }
+                    if pending.len() >= BATCH {
+                        break;
+                    }
+                    match session.recv().now_or_never() {
+                        Some(message) => next = message,
+                        None => break,
+                    }
                 }
             },
             written = writer.write(&pending), if !pending.is_empty() => match written {
-                Ok(n) => pending.advance(n),
+                Ok(n) => {
+                    pending.advance(n);
+                    if pending.is_empty() && pending.capacity() > BATCH {
+                        pending = BytesMut::new();
+                    }
+                }
                 Err(error) => {
                     let why = format!("writing to {target}: {error}");
                     return session.close(CloseReason::TargetFailed(why)).await;

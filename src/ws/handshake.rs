@@ -1,6 +1,7 @@
 //! The RFC 6455 opening handshake, server side: checking a request's headers and deciding
 //! the client's transport. Pure: headers in, decision out.
 
+use base64::Engine;
 use http::header::{
     CONNECTION, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, USER_AGENT,
 };
@@ -82,7 +83,8 @@ pub fn check(
     let key = headers
         .get(SEC_WEBSOCKET_KEY)
         .ok_or(reject(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"))?;
-    if key.len() != 24 {
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if key.len() != 24 || !decoded.is_ok_and(|k| k.len() == 16) {
         return Err(reject(
             StatusCode::BAD_REQUEST,
             "Sec-WebSocket-Key is not 16 bytes of base64",

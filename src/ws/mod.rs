@@ -49,7 +49,18 @@ pub fn upgrade(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             tracing::warn!(%peer, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
-            return text(rejection.status, rejection.reason);
+            let mut res = text(rejection.status, rejection.reason);
+            if rejection.status == StatusCode::UPGRADE_REQUIRED {
+                // RFC 9110 15.5.22: a 426 names the protocol in Upgrade; RFC 6455 4.2.2:
+                // and the WebSocket versions the server speaks.
+                let headers = res.headers_mut();
+                headers.insert(UPGRADE, http::HeaderValue::from_static("websocket"));
+                headers.insert(
+                    http::header::SEC_WEBSOCKET_VERSION,
+                    http::HeaderValue::from_static("13"),
+                );
+            }
+            return res;
         }
     };
     let mut transport = accepted.transport;

@@ -2,8 +2,9 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { startGateway, launchBrowser, logTexts, waitForLog } = require('./harness');
+const { startGateway, launchBrowser, logTexts, waitForLog, openDemo, waitForConnected } = require('./harness');
 
+const TIMEOUT = { timeout: 60000 };
 let gateway;
 let browser;
 
@@ -17,13 +18,17 @@ test.after(async () => {
   if (gateway) assert.strictEqual(await gateway.stop(), 0, 'flashgate exits 0 on SIGTERM');
 });
 
-async function demoPage(query = '') {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  page.errors = errors;
-  await page.goto(`${gateway.url}/${query}`);
-  await page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 10000 });
+// The demo page, connected to `route` (and `room`, for chat).
+async function demoPage({ route = 'chat', room, query = '' } = {}) {
+  const page = await openDemo(browser, `${gateway.url}/${query}`);
+  if (route === 'echo') {
+    await page.selectOption('#route', 'echo');
+    await waitForConnected(page, /\/echo$/);
+  } else if (room) {
+    await page.fill('#room', room);
+    await page.click('#join');
+    await waitForConnected(page, new RegExp(`/chat\\?room=${room}$`));
+  }
   return page;
 }
 
@@ -32,107 +37,203 @@ async function send(page, text, button = '#send') {
   await page.click(button);
 }
 
-test('the demo uses native WebSocket and echoes text, non-ASCII included', async () => {
-  const page = await demoPage();
+test('the demo uses native WebSocket and echoes text, non-ASCII included', TIMEOUT, async () => {
+  const page = await demoPage({ route: 'echo' });
   assert.strictEqual(await page.textContent('#transport'), 'native WebSocket');
-  await page.selectOption('#route', 'echo');
-  await page.waitForFunction(() => /\/echo$/.test(Array.prototype.slice.call(document.querySelectorAll('#log li.sys')).pop().textContent), null, { timeout: 10000 });
-  for (const text of ['hello', 'grüße ✓ 日本語 𝄞', 'x'.repeat(70000)]) {
+  assert.strictEqual(await page.textContent('#state'), 'open');
+  assert.strictEqual(await page.isDisabled('#room'), true, 'no room on the echo route');
+  for (const text of ['hello', 'grüße ✓ 日本語 𝄞 <b>not bold</b> & 100%', ' spaced  out ', 'x'.repeat(70000)]) {
     await send(page, text);
     await waitForLog(page, 'in', text);
+    await waitForLog(page, 'out', text);
   }
   assert.deepStrictEqual(page.errors, []);
   await page.close();
 });
 
-test('binary sent from the page comes back as binary', async () => {
-  const page = await demoPage();
-  await page.selectOption('#route', 'echo');
-  await page.waitForFunction(() => /\/echo$/.test(Array.prototype.slice.call(document.querySelectorAll('#log li.sys')).pop().textContent), null, { timeout: 10000 });
+test('binary sent from the page comes back as binary', TIMEOUT, async () => {
+  const page = await demoPage({ route: 'echo' });
+  assert.strictEqual(await page.isDisabled('#send-binary'), false);
   await send(page, 'AB', '#send-binary');
   await waitForLog(page, 'in', 'binary 2 bytes: 41 42');
+  // UTF-8 bytes, and only the first 24 shown.
+  await send(page, 'é'.repeat(13), '#send-binary');
+  await waitForLog(page, 'in', `binary 26 bytes: ${Array(12).fill('c3 a9').join(' ')} \u2026`);
+  assert.deepStrictEqual(page.errors, []);
   await page.close();
 });
 
-test('Enter sends the message', async () => {
-  const page = await demoPage('?');
-  await page.fill('#room', 'enter-key');
-  await page.click('#join');
-  await page.waitForFunction(() => /room=enter-key$/.test(Array.prototype.slice.call(document.querySelectorAll('#log li.sys')).pop().textContent), null, { timeout: 10000 });
+test('Enter sends the message', TIMEOUT, async () => {
+  const page = await demoPage({ room: 'enter-key' });
   await page.fill('#message', 'sent with Enter');
   await page.press('#message', 'Enter');
   await waitForLog(page, 'in', 'sent with Enter');
+  assert.strictEqual(await page.inputValue('#message'), '', 'the input is cleared');
   await page.close();
 });
 
-test('two pages in one room see each other in order; another room sees nothing', async () => {
-  const [alice, bob, carol] = [await demoPage(), await demoPage(), await demoPage()];
-  await carol.fill('#room', 'elsewhere');
-  await carol.click('#join');
-  await carol.waitForFunction(() => /room=elsewhere$/.test(Array.prototype.slice.call(document.querySelectorAll('#log li.sys')).pop().textContent), null, { timeout: 10000 });
+test('two pages in one room see each other in order; another room sees nothing', TIMEOUT, async () => {
+  const alice = await demoPage({ room: 'pair' });
+  const bob = await demoPage({ room: 'pair' });
+  const carol = await demoPage({ room: 'elsewhere' });
   const said = [];
-  for (let i = 0; i < 5; i++) {
-    const [from, text] = i % 2 ? [bob, `bob ${i}`] : [alice, `alice ${i}`];
+  for (let i = 0; i < 6; i++) {
+    const [from, text] = i % 2 ? [bob, `bob ${i}`] : [alice, `alice ${i} ✓`];
     await send(from, text);
     said.push(text);
-    await waitForLog(alice, 'in', text);
-    await waitForLog(bob, 'in', text);
   }
-  assert.deepStrictEqual(await logTexts(alice, 'in'), said);
-  assert.deepStrictEqual(await logTexts(bob, 'in'), said);
+  // Sent without waiting in between: both see all of them, in the same order.
+  await waitForLog(alice, 'in', said[said.length - 1]);
+  await waitForLog(bob, 'in', said[said.length - 1]);
+  const aliceSaw = await logTexts(alice, 'in');
+  assert.deepStrictEqual(aliceSaw, await logTexts(bob, 'in'));
+  assert.deepStrictEqual(aliceSaw.filter((t) => t.startsWith('alice')), said.filter((t) => t.startsWith('alice')));
+  assert.deepStrictEqual(aliceSaw.filter((t) => t.startsWith('bob')), said.filter((t) => t.startsWith('bob')));
+  // Each page marks its own messages.
+  const mine = (page) => page.$$eval('#log li.in.mine', (items) => items.map((li) => li.textContent));
+  assert.deepStrictEqual(await mine(alice), said.filter((t) => t.startsWith('alice')));
+  assert.deepStrictEqual(await mine(bob), said.filter((t) => t.startsWith('bob')));
+
   await send(carol, 'carol here');
   await waitForLog(carol, 'in', 'carol here');
-  assert.deepStrictEqual(await logTexts(carol, 'in'), ['carol here']);
-  assert.deepStrictEqual(await logTexts(alice, 'in'), said, 'nothing from another room');
+  await send(alice, 'last word');
+  await waitForLog(bob, 'in', 'last word');
+  assert.deepStrictEqual(await logTexts(carol, 'in'), ['carol here'], 'nothing from the other room');
+  assert.ok(!(await logTexts(alice, 'in')).includes('carol here'), 'nothing from the other room');
   for (const page of [alice, bob, carol]) await page.close();
 });
 
-test('?transport=flash without Flash Player says so and stays usable', async () => {
-  const page = await demoPage('?transport=flash');
+test('a bad room name is explained, and the page stays where it was', TIMEOUT, async () => {
+  const page = await demoPage({ room: 'before' });
+  await page.fill('#room', 'no spaces');
+  await page.press('#room', 'Enter');
+  await waitForLog(page, 'sys', "a room name is 1 to 64 letters, digits, '-', '_' or '.'");
+  assert.strictEqual(await page.textContent('#state'), 'open');
+  await page.fill('#room', 'after');
+  await page.press('#room', 'Enter');
+  await waitForConnected(page, /\/chat\?room=after$/);
+  await page.close();
+});
+
+test('an optional name goes in front of the message', TIMEOUT, async () => {
+  const page = await demoPage({ room: 'names' });
+  await page.fill('#nick', '  ana ');
+  await send(page, 'hello');
+  await waitForLog(page, 'in', 'ana: hello');
+  await page.close();
+});
+
+test('?transport=flash without Flash Player says so and stays usable', TIMEOUT, async () => {
+  const page = await demoPage({ query: '?transport=flash' });
+  await page.waitForFunction(() => document.querySelectorAll('#log li.sys').length > 0, null, { timeout: 10000 });
   const sys = await logTexts(page, 'sys');
   assert.ok(sys.some((t) => /Flash was asked for but is not available/.test(t)), sys.join('\n'));
-  // web_socket.js and the SWF were really fetched from the gateway.
-  const loaded = await page.evaluate(() => typeof window.swfobject === 'object' && window.WEB_SOCKET_SWF_LOCATION);
-  assert.strictEqual(loaded, '/WebSocketMain.swf');
+  const loaded = await page.evaluate(() => ({
+    swfobject: typeof window.swfobject,
+    swf: window.WEB_SOCKET_SWF_LOCATION,
+    force: window.WEB_SOCKET_FORCE_FLASH,
+  }));
+  assert.deepStrictEqual(loaded, { swfobject: 'object', swf: '/WebSocketMain.swf', force: true });
+  assert.strictEqual(await page.textContent('#transport'), 'native WebSocket');
+  await page.fill('#room', 'forced');
+  await page.click('#join');
+  await waitForConnected(page, /\/chat\?room=forced$/);
   await send(page, 'still works');
   await waitForLog(page, 'in', 'still works');
   await page.close();
 });
 
-test('the legacy web-socket-js page echoes through /echo', async () => {
+test('without native WebSocket the page loads web-socket-js, and says so when Flash is missing too', TIMEOUT, async () => {
+  // What IE8 to IE9 without Flash Player see: the page's fallback path, minus the SWF.
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.addInitScript(() => { delete window.WebSocket; delete window.MozWebSocket; });
+  const statuses = {};
+  page.on('response', (response) => { statuses[new URL(response.url()).pathname] = response.status(); });
+  await page.goto(`${gateway.url}/`);
+  await waitForLog(page, 'sys', 'This browser has no WebSocket, and web-socket-js needs Flash Player 10 or later.');
+  assert.deepStrictEqual([statuses['/swfobject.js'], statuses['/web_socket.js']], [200, 200]);
+  assert.deepStrictEqual(await page.evaluate(() => [window.WEB_SOCKET_SWF_LOCATION, window.WEB_SOCKET_FORCE_FLASH]),
+    ['/WebSocketMain.swf', false]);
+  assert.strictEqual(await page.textContent('#transport'), 'none');
+  assert.strictEqual(await page.textContent('#state'), 'unavailable');
+  assert.deepStrictEqual([await page.isDisabled('#send'), await page.isDisabled('#send-binary')], [true, true]);
+  assert.deepStrictEqual(errors, []);
+  await page.close();
+});
+
+test('the legacy web-socket-js page echoes through /echo', TIMEOUT, async () => {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
   await page.goto(`${gateway.url}/legacy.html`);
   await page.waitForFunction(() => /onopen/.test(document.getElementById('log').textContent), null, { timeout: 10000 });
-  assert.strictEqual(await page.evaluate(() => typeof swfobject.getFlashPlayerVersion), 'function');
-  await page.fill('#input', 'classic');
-  await page.click('#send');
-  await page.waitForFunction(() => /onmessage: classic/.test(document.getElementById('log').textContent), null, { timeout: 10000 });
+  assert.strictEqual(await page.textContent('#impl'), 'native WebSocket');
+  await page.fill('#input', 'classic ✓');
+  await page.press('#input', 'Enter');
+  await page.waitForFunction(() => /onmessage: classic ✓/.test(document.getElementById('log').textContent), null, { timeout: 10000 });
   assert.deepStrictEqual(errors, []);
   await page.close();
 });
 
-test('/assets.json lists the vendor files with nothing missing, and they are served', async () => {
+test('a page loading /web_socket.js gets it and window.WebSocket works', TIMEOUT, async () => {
+  const page = await browser.newPage();
+  const statuses = {};
+  page.on('response', (response) => { statuses[new URL(response.url()).pathname] = response.status(); });
+  await page.goto(`${gateway.url}/legacy.html`);
+  assert.deepStrictEqual([statuses['/swfobject.js'], statuses['/web_socket.js']], [200, 200]);
+  const result = await page.evaluate((url) => new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('timed out'), 10000);
+    const ws = new window.WebSocket(url);
+    ws.onopen = () => ws.send('via window.WebSocket');
+    ws.onmessage = (e) => { clearTimeout(timer); ws.close(); resolve(e.data); };
+    ws.onclose = (e) => { clearTimeout(timer); resolve(`closed ${e.code}`); };
+  }), `ws://${gateway.addr}/echo`);
+  assert.strictEqual(result, 'via window.WebSocket');
+  assert.strictEqual(await page.evaluate(() => typeof window.WebSocket.__initialize), 'undefined',
+    'with a native WebSocket, web_socket.js leaves it in place');
+  await page.close();
+});
+
+test('/assets.json lists the 8 web-socket-js files with nothing missing, and they are served', TIMEOUT, async () => {
   const page = await browser.newPage();
   const response = await page.goto(`${gateway.url}/assets.json`);
   assert.strictEqual(response.status(), 200);
   const listing = JSON.parse(await response.text());
   assert.deepStrictEqual(listing.missing, []);
-  const names = listing.assets.map((a) => a.name);
-  for (const name of ['swfobject.js', 'web_socket.js', 'web_socket.min.js', 'WebSocketMain.swf',
-    'hixie76/swfobject.js', 'hixie76/web_socket.js', 'hixie76/WebSocketMain.swf', 'hixie76/WebSocketMainInsecure.swf']) {
-    assert.ok(names.includes(name), `${name} in ${names}`);
+  const vendor = ['swfobject.js', 'web_socket.js', 'web_socket.min.js', 'WebSocketMain.swf',
+    'hixie76/swfobject.js', 'hixie76/web_socket.js', 'hixie76/WebSocketMain.swf', 'hixie76/WebSocketMainInsecure.swf'];
+  for (const name of vendor) {
+    const entry = listing.assets.find((a) => a.name === name);
+    assert.ok(entry, `${name} listed`);
+    assert.strictEqual(entry.url, `/${name}`);
+    assert.match(entry.sha256, /^[0-9a-f]{64}$/);
+    // Fetched the way a page's script would: a navigation to a SWF would start a download.
+    const file = await page.request.get(`${gateway.url}${entry.url}`);
+    assert.strictEqual(file.status(), 200, name);
+    assert.strictEqual((await file.body()).length, entry.size, name);
+    if (name.endsWith('.swf')) assert.strictEqual(file.headers()['content-type'], 'application/x-shockwave-flash');
   }
-  // A navigation to a SWF would start a download: fetch it the way a page's script would.
-  const swf = await page.request.get(`${gateway.url}/WebSocketMain.swf`);
-  assert.strictEqual(swf.status(), 200);
-  assert.strictEqual(swf.headers()['content-type'], 'application/x-shockwave-flash');
-  const listed = listing.assets.find((a) => a.name === 'WebSocketMain.swf');
-  assert.strictEqual((await swf.body()).length, listed.size);
   await page.close();
+});
+
+test('the page shows the close code when the gateway shuts down', TIMEOUT, async () => {
+  const own = await startGateway();
+  let stopped = false;
+  try {
+    const page = await openDemo(browser, `${own.url}/`);
+    assert.strictEqual(await own.stop(), 0);
+    stopped = true;
+    await page.waitForFunction(() => /^closed \(\d+\)$/.test(document.getElementById('state').textContent), null, { timeout: 10000 });
+    assert.strictEqual(await page.textContent('#state'), 'closed (1001)');
+    await page.close();
+  } finally {
+    if (!stopped) await own.stop();
+  }
 });
 
 test('the gateway logged the browsers\' handshakes as rfc6455', () => {
   assert.match(gateway.log(), /websocket handshake.*transport=rfc6455/);
+  assert.doesNotMatch(gateway.log(), /websocket handshake.*transport=flash/);
 });

@@ -23,9 +23,20 @@ function startGateway(args = []) {
     '--web-dir', path.join(repo, 'web'), '--assets-dir', path.join(repo, 'assets'),
     ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
+  // Never left running: not by a failed start, nor by a test process that exits early.
+  const kill = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); };
+  process.once('exit', kill);
   let log = '';
+  child.once('exit', () => {
+    process.removeListener('exit', kill);
+    // FLASHGATE_LOG_DIR=dir keeps each gateway's log, to read after a failure.
+    if (process.env.FLASHGATE_LOG_DIR) {
+      fs.mkdirSync(process.env.FLASHGATE_LOG_DIR, { recursive: true });
+      fs.writeFileSync(path.join(process.env.FLASHGATE_LOG_DIR, `flashgate-${child.pid}.log`), log);
+    }
+  });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`flashgate did not start:\n${log}`)), 10000);
+    const timer = setTimeout(() => { kill(); reject(new Error(`flashgate did not start:\n${log}`)); }, 10000);
     child.stderr.on('data', (chunk) => {
       log += chunk;
       const match = /listening listener=main addr=([\d.]+:\d+)/.exec(log);

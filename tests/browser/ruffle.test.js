@@ -40,6 +40,7 @@ test('web-socket-js really runs on Flash in Ruffle and reaches the gateway throu
   assert.deepStrictEqual(flash, { implementation: true, bridge: true, player: true });
   assert.strictEqual(await page.textContent('#transport'), 'Flash (web-socket-js)');
   assert.strictEqual(await page.textContent('#flash-version'), '32.0.0');
+  assert.strictEqual(await page.isDisabled('#send-binary'), true, 'web-socket-js sends text only');
   const log = gateway.log();
   assert.match(log, /websocket handshake .*transport=rfc6455 route=\/socket backend="?proxy"? target=127\.0\.0\.1:\d+/);
   assert.match(log, /websocket handshake .*transport=flash route=\/chat/);

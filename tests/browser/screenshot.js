@@ -1,15 +1,22 @@
-// Takes docs/demo.png (the demo page after a short chat between two browsers) and
-// docs/ruffle.png (ruffle.html, web-socket-js on Flash under Ruffle, chatting with a native page).
+// Takes the screenshots of docs/:
+//   demo.png    the demo page at 1000x640 after a short chat between two browsers;
+//   ruffle.png  ruffle.html (web-socket-js on Flash under Ruffle) chatting with a native page.
+// Usage: node screenshot.js [demo.png] [ruffle.png]   (default: both)
 'use strict';
 const path = require('node:path');
 const { repo, startGateway, launchBrowser, waitForLog, openDemo } = require('./harness');
 
-// Has `lines` ([page, text] pairs) said in order, each seen by every page in `pages`.
+const VIEWPORT = { width: 1000, height: 640 };
+const TIMEOUT = 20000;
+
+// Says `lines` ([page, text] pairs) in order, each seen by every page of `pages` before the
+// next: a name typed in a page's #nick goes in front of its messages.
 async function converse(pages, lines) {
   for (const [page, text] of lines) {
+    const nick = (await page.$('#nick')) ? (await page.inputValue('#nick')).trim() : '';
     await page.fill('#message', text);
     await page.click('#send');
-    for (const other of pages) await waitForLog(other, 'in', text, 20000);
+    for (const other of pages) await waitForLog(other, 'in', nick ? `${nick}: ${text}` : text, TIMEOUT);
   }
 }
 
@@ -19,37 +26,58 @@ async function shot(page, name) {
   console.log(`wrote ${path.relative(repo, out)}`);
 }
 
-async function main() {
-  const gateway = await startGateway();
-  const browser = await launchBrowser();
-  try {
-    const viewport = { width: 1000, height: 640 };
-    const open = async (url) => {
-      const page = await openDemo(await browser.newContext({ viewport }), url);
-      return page;
-    };
-    const [ana, ben] = [await open(`${gateway.url}/`), await open(`${gateway.url}/`)];
-    await converse([ana, ben], [
-      [ana, 'hi Ben, the kiosk in the lobby is back online'],
-      [ben, 'great: it is on Flash Player 11, through port 843?'],
-      [ana, 'yes, policy from flashgate, same room as us'],
-      [ben, 'and binary from us reaches it as base64 text'],
-    ]);
-    await ana.fill('#message', 'see you');
-    await shot(ana, 'demo.png');
+async function demo(browser, gateway, open) {
+  const [ana, ben] = [await open(`${gateway.url}/`), await open(`${gateway.url}/`)];
+  await ana.fill('#nick', 'ana');
+  await ben.fill('#nick', 'ben');
+  await converse([ana, ben], [
+    [ana, 'hi Ben, the kiosk in the lobby is back online'],
+    [ben, 'great! is it on Flash Player, through port 843?'],
+    [ana, 'yes: policy from flashgate, and the same room as us'],
+  ]);
+  await ben.fill('#message', 'Flash');
+  await ben.click('#send-binary');
+  await waitForLog(ana, 'in', 'binary 5 bytes: 46 6c 61 73 68', TIMEOUT);
+  await converse([ana, ben], [
+    [ben, 'and binary from us reaches it as base64 text'],
+    [ana, 'nice, and the kiosk page decodes it back to bytes'],
+  ]);
+  await ana.fill('#message', 'see you');
+  await shot(ana, 'demo.png');
+}
 
-    const flash = await open(`${gateway.url}/ruffle.html`);
-    await converse([ana, flash], [
-      [flash, 'hello from WebSocketMain.swf, running in Ruffle'],
-      [ana, 'welcome! you came through the socket proxy'],
-      [flash, 'and I only ever get text frames'],
-    ]);
-    await ana.fill('#message', 'Flash');
-    await ana.click('#send-binary');
-    await waitForLog(flash, 'in', 'binary 5 bytes: 46 6c 61 73 68', 20000);
-    await shot(flash, 'ruffle.png');
+async function ruffle(browser, gateway, open) {
+  const native = await open(`${gateway.url}/`);
+  const flash = await open(`${gateway.url}/ruffle.html`);
+  await converse([native, flash], [
+    [flash, 'hello from WebSocketMain.swf, running in Ruffle'],
+    [native, 'welcome! you came through the socket proxy'],
+    [flash, 'and I only ever get text frames'],
+  ]);
+  await native.fill('#message', 'Flash');
+  await native.click('#send-binary');
+  await waitForLog(flash, 'in', 'binary 5 bytes: 46 6c 61 73 68', TIMEOUT);
+  await shot(flash, 'ruffle.png');
+}
+
+const SHOTS = { 'demo.png': demo, 'ruffle.png': ruffle };
+
+async function main() {
+  const wanted = process.argv.slice(2).map((name) => (name.endsWith('.png') ? name : `${name}.png`));
+  for (const name of wanted) {
+    if (!SHOTS[name]) throw new Error(`unknown screenshot ${name}: one of ${Object.keys(SHOTS).join(', ')}`);
+  }
+  const gateway = await startGateway();
+  let browser;
+  try {
+    browser = await launchBrowser();
+    // A context per page: each is its own browser window of the right size.
+    const open = async (url) => openDemo(await browser.newContext({ viewport: VIEWPORT }), url);
+    for (const name of wanted.length ? wanted : Object.keys(SHOTS)) {
+      await SHOTS[name](browser, gateway, open);
+    }
   } finally {
-    await browser.close();
+    if (browser) await browser.close();
     await gateway.stop();
   }
 }

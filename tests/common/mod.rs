@@ -34,6 +34,38 @@ pub const INDEX_HTML: &str = "<!doctype html><title>flashgate test page</title>"
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// A test still running this long after starting its gateway is stuck somewhere no
+/// [`within`] bounds: the test binary is stopped rather than left hanging.
+pub const HUNG: Duration = Duration::from_secs(120);
+
+/// Aborts the process if it is not dropped within [`HUNG`].
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    pub fn start() -> Watchdog {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(HUNG) {
+                eprintln!("{test} hung for {HUNG:?}: aborting the test binary");
+                std::process::abort();
+            }
+        });
+        Watchdog(Some(done))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            let _ = done.send(());
+        }
+    }
+}
+
 /// Fails the test if `future` takes longer than [`WAIT`].
 pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, future)
@@ -80,6 +112,7 @@ pub struct TestGateway {
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    _watchdog: Watchdog,
 }
 
 impl TestGateway {
@@ -107,6 +140,7 @@ impl TestGateway {
             dir,
             stop: Some(stop),
             task: Some(task),
+            _watchdog: Watchdog::start(),
         }
     }
 
@@ -214,6 +248,67 @@ pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     })
     .await;
     out
+}
+
+/// Reads until the server ends the connection cleanly (FIN); a reset fails the test.
+pub async fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    within("the server to end the connection", async {
+        stream.read_to_end(&mut out).await
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the connection was reset, not closed: {e}"));
+    out
+}
+
+/// True when the server has closed `stream` (EOF or reset) within `wait`; false when the
+/// connection is still open and silent at the end of it.
+pub async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(wait, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// The raw text of one HTTP/1.1 request without a body.
+pub fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` (or none) off a connection that stays
+/// open, for keep-alive tests. Bytes read past the response are dropped.
+pub async fn read_response(stream: &mut TcpStream) -> Response {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    within("an HTTP response", async {
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = parse_response(&raw[..end + 4]);
+                let len: usize = head
+                    .header("content-length")
+                    .map_or(0, |v| v.parse().unwrap());
+                if raw.len() >= end + 4 + len {
+                    return parse_response(&raw[..end + 4 + len]);
+                }
+            }
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before a whole response: {raw:?}");
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
 }
 
 /// An HTTP/1.1 response, as read off the wire.

@@ -1,0 +1,197 @@
+//! `broadcast`: M clients in one room, one publisher. With `--interval`, the publisher sends
+//! one message per interval and the result is the delivery latency to everyone; with
+//! `--burst B`, it sends B messages at once, waits until every client has all of them, and
+//! repeats: the fan-out rate (deliveries per second).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::stats::{self, Phase};
+use crate::wire::{self, Target};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// ws://IP:PORT/PATH of the room.
+    #[arg(long)]
+    pub url: String,
+    /// Clients in the room, besides the publisher.
+    #[arg(short = 'm', long, default_value_t = 1000)]
+    pub members: usize,
+    /// Milliseconds between messages (latency mode).
+    #[arg(long, default_value_t = 50)]
+    pub interval: u64,
+    /// Messages per round, each round waiting for full delivery (rate mode).
+    #[arg(long)]
+    pub burst: Option<u64>,
+    /// Payload bytes (at least 20: the send time is written in it).
+    #[arg(short = 's', long, default_value_t = 32)]
+    pub size: usize,
+    #[command(flatten)]
+    pub time: crate::Timing,
+}
+
+struct Shared {
+    /// The clock the send times in payloads count from.
+    epoch: Instant,
+    phase: Phase,
+    /// Messages received by all members together.
+    delivered: AtomicU64,
+    /// Rung when `delivered` may have reached what the publisher waits for.
+    progress: Notify,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
+    let target = Target::parse(&args.url)?;
+    if args.size < 20 {
+        bail!("--size must be at least 20");
+    }
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        phase: Phase::default(),
+        delivered: AtomicU64::new(0),
+        progress: Notify::new(),
+    });
+    let mut members = Vec::with_capacity(args.members);
+    for batch in (0..args.members).collect::<Vec<_>>().chunks(200) {
+        let mut pending = Vec::new();
+        for _ in batch {
+            let target = target.clone();
+            pending.push(tokio::spawn(async move { wire::connect(&target).await }));
+        }
+        for p in pending {
+            let (stream, leftover) = p.await??;
+            let shared = shared.clone();
+            members.push(tokio::spawn(member(stream, leftover, shared)));
+        }
+    }
+    let (publisher, leftover) = wire::connect(&target).await?;
+    let (mut read, mut write) = publisher.into_split();
+    // The publisher's own copies come back too: read and drop them.
+    drop(leftover);
+    tokio::spawn(async move {
+        let mut sink = vec![0u8; 64 * 1024];
+        while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
+
+    let publish = {
+        let shared = shared.clone();
+        let size = args.size;
+        async move {
+            let mut payload = vec![b' '; size];
+            let mut sent = 0u64;
+            let members = args.members as u64;
+            while shared.phase.get() != Phase::STOP {
+                let count = args.burst.unwrap_or(1);
+                let mut batch = Vec::new();
+                for _ in 0..count {
+                    let ts = shared.epoch.elapsed().as_nanos() as u64;
+                    payload[..20].copy_from_slice(format!("{ts:020}").as_bytes());
+                    batch.extend_from_slice(&wire::client_frame(1, &payload));
+                }
+                write.write_all(&batch).await?;
+                sent += count;
+                match args.burst {
+                    Some(_) => {
+                        let want = sent * members;
+                        while shared.delivered.load(Ordering::Relaxed) < want {
+                            let notified = shared.progress.notified();
+                            if shared.delivered.load(Ordering::Relaxed) >= want {
+                                break;
+                            }
+                            if tokio::time::timeout(Duration::from_secs(10), notified)
+                                .await
+                                .is_err()
+                            {
+                                bail!(
+                                    "deliveries stalled at {} of {want}",
+                                    shared.delivered.load(Ordering::Relaxed)
+                                );
+                            }
+                        }
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(args.interval)).await,
+                }
+            }
+            anyhow::Ok(())
+        }
+    };
+    let publisher = tokio::spawn(publish);
+    tokio::time::sleep(args.time.warmup).await;
+    let start_count = shared.delivered.load(Ordering::Relaxed);
+    let elapsed = stats::measure(&shared.phase, Duration::ZERO, args.time.duration).await;
+    let deliveries = shared.delivered.load(Ordering::Relaxed) - start_count;
+    publisher.await??;
+    let mut latency = stats::histogram();
+    for m in members {
+        latency.add(&m.await??)?;
+    }
+    let mut out = serde_json::json!({
+        "mode": "broadcast",
+        "members": args.members,
+        "deliveries_per_s": deliveries as f64 / elapsed.as_secs_f64(),
+        "deliveries": deliveries,
+        "seconds": elapsed.as_secs_f64(),
+    });
+    out.as_object_mut()
+        .unwrap()
+        .extend(stats::percentiles(&latency).as_object().unwrap().clone());
+    Ok(out)
+}
+
+/// One member: counts messages and records each one's delivery latency while measuring.
+async fn member(
+    mut stream: TcpStream,
+    leftover: Vec<u8>,
+    shared: Arc<Shared>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut latency = stats::histogram();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut filled = leftover.len();
+    buf[..filled].copy_from_slice(&leftover);
+    loop {
+        let mut at = 0;
+        let mut got = 0;
+        let now = shared.epoch.elapsed().as_nanos() as u64;
+        while let Some(frame) = wire::parse_frame(&buf[at..filled])? {
+            if frame.opcode == 1 && frame.len >= 20 {
+                let start = at + frame.header;
+                let sent: u64 = std::str::from_utf8(&buf[start..start + 20])?.parse()?;
+                if shared.phase.get() == Phase::MEASURE {
+                    latency.record((now.saturating_sub(sent) / 1000).max(1))?;
+                }
+                got += 1;
+            }
+            at += frame.total();
+        }
+        if got > 0 {
+            shared.delivered.fetch_add(got, Ordering::Relaxed);
+            shared.progress.notify_one();
+        }
+        buf.copy_within(at..filled, 0);
+        filled -= at;
+        if shared.phase.get() == Phase::STOP {
+            return Ok(latency);
+        }
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        // Wake up now and then to notice the end of the run.
+        let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(100), stream.read(&mut buf[filled..])).await
+        else {
+            continue;
+        };
+        let n = read?;
+        if n == 0 {
+            bail!("the server closed a member");
+        }
+        filled += n;
+    }
+}

@@ -1,0 +1,62 @@
+//! `idle`: hold C connections open and read the server's resident memory before and after:
+//! bytes per idle connection.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::wire::{self, Target};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// ws://IP:PORT/PATH or tcp://IP:PORT.
+    #[arg(long)]
+    pub url: String,
+    /// Connections to hold.
+    #[arg(short = 'c', long, default_value_t = 10_000)]
+    pub connections: usize,
+    /// The server's process id (its VmRSS is read from /proc).
+    #[arg(long)]
+    pub pid: u32,
+}
+
+/// Resident set size of `pid`, in bytes.
+pub fn rss(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("no process {pid}"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")?;
+    Ok(kb * 1024)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
+    let target = Target::parse(&args.url)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss(args.pid)?;
+    let mut held = Vec::with_capacity(args.connections);
+    // A few hundred handshakes at a time, not a thundering herd.
+    for batch in (0..args.connections).collect::<Vec<_>>().chunks(200) {
+        let mut pending = Vec::new();
+        for _ in batch {
+            let target = target.clone();
+            pending.push(tokio::spawn(async move { wire::connect(&target).await }));
+        }
+        for p in pending {
+            held.push(p.await??.0);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss(args.pid)?;
+    let per = after.saturating_sub(before) as f64 / args.connections as f64;
+    drop(held);
+    Ok(serde_json::json!({
+        "mode": "idle",
+        "connections": args.connections,
+        "rss_before": before,
+        "rss_after": after,
+        "bytes_per_conn": per,
+    }))
+}

@@ -1,0 +1,72 @@
+//! Reference servers the suite compares against: a raw TCP echo (the limit for any framing),
+//! a raw TCP accept+reply+close loop (the limit for a policy server), and a straightforward
+//! tokio-tungstenite echo (what a plain Rust server gets).
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// tcp-echo, tcp-reply or tungstenite-echo.
+    pub kind: String,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+}
+
+/// A policy reply of the usual size.
+const REPLY: &[u8] = b"<?xml version=\"1.0\"?>\n<cross-domain-policy>\n  \
+<allow-access-from domain=\"*\" to-ports=\"8080\"/>\n</cross-domain-policy>\n\0";
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(&args.listen).await?;
+    println!("listening {}", listener.local_addr()?);
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        match args.kind.as_str() {
+            "tcp-echo" => tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }),
+            "tcp-reply" => tokio::spawn(async move {
+                // Read the request up to its NUL, answer a fixed policy, close.
+                let mut buf = [0u8; 64];
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match stream.read(&mut buf[filled..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => filled += n,
+                    }
+                    if buf[..filled].contains(&0) {
+                        let _ = stream.write_all(REPLY).await;
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
+                }
+            }),
+            "tungstenite-echo" => tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }),
+            other => anyhow::bail!("unknown server {other}"),
+        };
+    }
+}

@@ -1,0 +1,178 @@
+//! The client side of the wire: WebSocket handshakes and frames, written for speed (frames
+//! are built once and copied; server frames are parsed in place and never allocated).
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What the load generator talks to.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// RFC 6455 WebSocket at this address and path (with query).
+    Ws { addr: SocketAddr, path: String },
+    /// Raw TCP: messages are fixed-size chunks of the byte stream.
+    Tcp { addr: SocketAddr },
+}
+
+impl Target {
+    /// `ws://HOST:PORT/PATH` or `tcp://HOST:PORT`.
+    pub fn parse(url: &str) -> anyhow::Result<Target> {
+        if let Some(rest) = url.strip_prefix("ws://") {
+            let (host, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let addr = host
+                .parse()
+                .with_context(|| format!("{url}: need an IP:PORT host"))?;
+            return Ok(Target::Ws {
+                addr,
+                path: path.to_string(),
+            });
+        }
+        if let Some(rest) = url.strip_prefix("tcp://") {
+            return Ok(Target::Tcp {
+                addr: rest
+                    .parse()
+                    .with_context(|| format!("{url}: need IP:PORT"))?,
+            });
+        }
+        bail!("{url}: expected ws://IP:PORT/PATH or tcp://IP:PORT")
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Target::Ws { addr, .. } | Target::Tcp { addr } => *addr,
+        }
+    }
+}
+
+/// Opens a connection; for WebSocket, performs the handshake. Returns the stream and any
+/// bytes that arrived after the handshake response.
+pub async fn connect(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
+    let mut stream = TcpStream::connect(target.addr()).await?;
+    stream.set_nodelay(true)?;
+    let Target::Ws { addr, path } = target else {
+        return Ok((stream, Vec::new()));
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         User-Agent: flashgate-loadgen\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        let mut chunk = [0u8; 512];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed during the handshake");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if !buf.starts_with(b"HTTP/1.1 101") {
+                bail!(
+                    "handshake refused: {}",
+                    String::from_utf8_lossy(&buf[..end.min(80)])
+                );
+            }
+            return Ok((stream, buf[end + 4..].to_vec()));
+        }
+        if buf.len() > 8192 {
+            bail!("handshake response too long");
+        }
+    }
+}
+
+/// The mask every client frame uses (any key is valid; a fixed one lets frames be built once).
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// One masked client frame with `opcode` (1 text, 2 binary, 8 close) and `payload`.
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out
+}
+
+/// A server frame found at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// FIN bit.
+    pub fin: bool,
+    /// Opcode (0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong).
+    pub opcode: u8,
+    /// Where the payload starts.
+    pub header: usize,
+    /// Payload length.
+    pub len: usize,
+}
+
+impl Frame {
+    /// Header plus payload.
+    pub fn total(&self) -> usize {
+        self.header + self.len
+    }
+}
+
+/// Parses the (unmasked) server frame at the start of `buf`, if it is complete.
+pub fn parse_frame(buf: &[u8]) -> anyhow::Result<Option<Frame>> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if buf[1] & 0x80 != 0 {
+        bail!("the server sent a masked frame");
+    }
+    let (len, header) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => (
+            u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")) as usize,
+            10,
+        ),
+        126 | 127 => return Ok(None),
+        n => (n as usize, 2),
+    };
+    let frame = Frame {
+        fin: buf[0] & 0x80 != 0,
+        opcode: buf[0] & 0x0f,
+        header,
+        len,
+    };
+    Ok((buf.len() >= frame.total()).then_some(frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_lengths() {
+        for len in [0, 1, 125, 126, 65535, 65536, 70000] {
+            let payload = vec![b'x'; len];
+            let mut frame = client_frame(2, &payload);
+            frame[1] &= 0x7f; // as if unmasked by a server: drop the mask bit and key
+            let key_at = frame.len() - len - 4;
+            frame.drain(key_at..key_at + 4);
+            let parsed = parse_frame(&frame).unwrap().unwrap();
+            assert_eq!(
+                (parsed.opcode, parsed.len, parsed.total()),
+                (2, len, frame.len())
+            );
+            assert!(parse_frame(&frame[..frame.len() - 1]).unwrap().is_none() || len == 0);
+        }
+    }
+}

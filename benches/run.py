@@ -1,0 +1,459 @@
+"""flashgate's benchmark suite: flashgate and its peers under the same load, in one run.
+
+Every server runs pinned to one core and the load generator to the other (taskset), each
+figure is repeated (round robin over the servers, so drift hits all alike) and reported as
+median and spread, and the report compares ratios measured in this run, never absolute
+numbers across runs. `benches/run` installs the peers and calls this; see docs/BENCHMARKS.md.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHES = REPO / "benches"
+LOADGEN = REPO / "target" / "release" / "loadgen"
+FLASHGATE = REPO / "target" / "release" / "flashgate"
+PYTHON = BENCHES / ".venv" / "bin" / "python"
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process pinned to the server core, started fresh when needed."""
+
+    def __init__(self, name, argv_for_port, label):
+        self.name = name
+        self.label = label
+        self.argv_for_port = argv_for_port
+        self.proc = None
+        self.port = None
+        self.extra = {}
+        self.log = None
+
+    def start(self, logdir):
+        self.port = free_port()
+        argv = self.argv_for_port(self)
+        self.log = open(logdir / f"{self.name}.log", "w")
+        env = dict(os.environ, RUST_LOG="warn")
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *argv], stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                                     preexec_fn=raise_nofile)
+        wait_port(self.port, self.name)
+        for port in self.extra.values():
+            wait_port(port, self.name)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+def raise_nofile():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def wait_port(port, name, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{name} did not listen on {port}")
+
+
+def node(script):
+    return lambda s: ["node", str(BENCHES / "peers" / script), str(s.port)]
+
+
+def servers():
+    """Every server of the suite, by name."""
+    def flashgate(s):
+        s.extra["policy"] = free_port()
+        s.extra["echo_target"] = s.shared["tcp-echo"].port
+        return [str(FLASHGATE), "--listen", f"127.0.0.1:{s.port}",
+                "--policy-listen", f"127.0.0.1:{s.extra['policy']}",
+                "--proxy-target", f"self,127.0.0.1:{s.extra['echo_target']}",
+                "--max-connections", "50000", "--web-dir", str(REPO / "web"),
+                "--assets-dir", str(REPO / "assets")]
+
+    def websockify(s):
+        return [str(BENCHES / ".venv" / "bin" / "websockify"), f"127.0.0.1:{s.port}",
+                f"127.0.0.1:{s.shared['tcp-echo'].port}"]
+
+    table = [
+        Server("tcp-echo", lambda s: [str(LOADGEN), "serve", "tcp-echo", "--listen", f"127.0.0.1:{s.port}"],
+               "raw TCP echo (tokio)"),
+        Server("tcp-reply", lambda s: [str(LOADGEN), "serve", "tcp-reply", "--listen", f"127.0.0.1:{s.port}"],
+               "raw TCP accept+reply+close (tokio)"),
+        Server("flashgate", flashgate, "flashgate"),
+        Server("tungstenite", lambda s: [str(LOADGEN), "serve", "tungstenite-echo", "--listen", f"127.0.0.1:{s.port}"],
+               "plain tokio-tungstenite echo"),
+        Server("uws", node("uws-server.js"), "uWebSockets.js"),
+        Server("node-ws", node("ws-server.js"), "Node ws"),
+        Server("py-websockets", lambda s: [str(PYTHON), str(BENCHES / "peers" / "websockets_server.py"), str(s.port)],
+               "Python websockets"),
+        Server("websockify", websockify, "websockify → TCP echo"),
+        Server("node-policy", node("policy-server.js"), "Node policy server"),
+    ]
+    by_name = {s.name: s for s in table}
+    for s in table:
+        s.shared = by_name
+    return by_name
+
+
+def loadgen(*args, timeout=600):
+    cmd = ["taskset", "-c", LOAD_CPU, str(LOADGEN), *map(str, args)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=raise_nofile)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def url(server, path="/echo"):
+    if server.name in ("tcp-echo", "tcp-reply"):
+        return f"tcp://127.0.0.1:{server.port}"
+    if server.name == "websockify":
+        return f"ws://127.0.0.1:{server.port}/"
+    if server.name == "flashgate" and path == "/socket":
+        return f"ws://127.0.0.1:{server.port}/socket?target=127.0.0.1:{server.extra['echo_target']}"
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def workloads(smoke):
+    """(name, title, servers, metric, higher_is_better, run(server) -> result dict)."""
+    d = ["-d", "1" if smoke else "5", "--warmup", "0.3" if smoke else "1"]
+    n = 20 if smoke else 100
+    idle_c = 200 if smoke else 10_000
+    members = 100 if smoke else 10_000
+
+    def echo(k, size, path="/echo", proxy=False):
+        def run(server):
+            args = ["echo", "--url", url(server, path), "-n", n, "-k", k, "-s", size, *d]
+            # Through a socket proxy bytes come back in whatever frames the proxy makes.
+            return loadgen(*(args + (["--binary", "--stream"] if proxy else [])))
+        return run
+
+    def connect(server):
+        return loadgen("connect", "--url", url(server), "-c", 32, *d)
+
+    def idle(server):
+        return loadgen("idle", "--url", url(server), "-c", idle_c, "--pid", server.pid)
+
+    def broadcast_latency(server):
+        return loadgen("broadcast", "--url", url(server, "/chat"), "-m", members, "--interval", 50, *d)
+
+    def broadcast_rate(server):
+        return loadgen("broadcast", "--url", url(server, "/chat"), "-m", members, "--burst", 1, *d)
+
+    def policy(server):
+        port = server.extra.get("policy", server.port)
+        return loadgen("policy", "--addr", f"127.0.0.1:{port}", "-c", 32, "--pid", server.pid, *d)
+
+    ws_peers = ["uws", "node-ws", "py-websockets"]
+    return [
+        ("echo-32", f"echo, N={n}, K=16, S=32 B", ["tcp-echo", "flashgate", "tungstenite", *ws_peers],
+         "msgs_per_s", True, echo(16, 32)),
+        ("echo-k1", f"echo, N={n}, K=1, S=32 B", ["tcp-echo", "flashgate", "uws", "node-ws"],
+         "msgs_per_s", True, echo(1, 32)),
+        ("echo-16k", f"echo, N={n}, K=16, S=16 KiB", ["tcp-echo", "flashgate", "uws", "node-ws"],
+         "msgs_per_s", True, echo(16, 16384)),
+        ("connect", "connect (open, upgrade, close)", ["tcp-echo", "flashgate", "uws", "node-ws"],
+         "conns_per_s", True, connect),
+        ("idle", f"idle, C={idle_c}", ["tcp-echo", "flashgate", "uws", "node-ws", "py-websockets"],
+         "bytes_per_conn", False, idle),
+        ("broadcast-latency", f"broadcast, M={members}, 20 msg/s", ["flashgate", "uws", "node-ws"],
+         "p99_us", False, broadcast_latency),
+        ("broadcast-rate", f"broadcast, M={members}, one message at a time, each delivered to all before the next", ["flashgate", "uws", "node-ws"],
+         "deliveries_per_s", True, broadcast_rate),
+        ("policy", "policy replies", ["tcp-reply", "flashgate", "node-policy"],
+         "replies_per_cpu_s", True, policy),
+        ("proxy", f"socket proxy, N={n}, K=16, S=32 B binary", ["tcp-echo", "flashgate", "websockify"],
+         "msgs_per_s", True, echo(16, 32, path="/socket", proxy=True)),
+    ]
+
+
+# What each workload must show: (workload, metric, flashgate vs server, factor, description).
+TARGETS = [
+    ("echo-32", "msgs_per_s", "tcp-echo", 0.6, "≥ 0.6× raw TCP"),
+    ("echo-32", "msgs_per_s", "uws", 1.3, "≥ 1.3× uWebSockets.js"),
+    ("echo-32", "msgs_per_s", "node-ws", 5.0, "≥ 5× Node ws"),
+    ("echo-k1", "msgs_per_s", "tcp-echo", 0.9, "≥ 0.9× raw TCP"),
+    ("echo-k1", "p99_us", "tcp-echo", 1.5, "p99 ≤ 1.5× raw TCP's p99"),
+    ("echo-16k", "msgs_per_s", "uws", 1.0, "≥ 1.0× uWebSockets.js"),
+    ("echo-16k", "msgs_per_s", "node-ws", 5.0, "≥ 5× Node ws"),
+    ("connect", "conns_per_s", "tcp-echo", 0.6, "≥ 0.6× raw TCP accept+close"),
+    ("idle", "bytes_per_conn", None, 8192, "≤ 8 KiB per connection"),
+    ("idle", "bytes_per_conn", "*", 1.0, "below every peer"),
+    ("broadcast-latency", "p99_us", None, 50_000, "p99 delivery ≤ 50 ms"),
+    ("broadcast-rate", "deliveries_per_s", "node-ws", 2.0, "≥ 2× Node ws fan-out"),
+    ("policy", "replies_per_s", "tcp-reply", 0.8, "≥ 0.8× raw TCP accept+reply+close"),
+    ("policy", "replies_per_cpu_s", "node-policy", 3.0, "≥ 3× Node policy server per server CPU-second"),
+    ("proxy", "msgs_per_s", "websockify", 10.0, "≥ 10× websockify"),
+    ("proxy", "msgs_per_s", "tcp-echo", 0.5, "≥ 0.5× raw TCP echo"),
+]
+
+LOWER_IS_BETTER = {"p50_us", "p99_us", "p999_us", "bytes_per_conn"}
+
+
+def run_suite(args):
+    logdir = Path(args.logs)
+    logdir.mkdir(parents=True, exist_ok=True)
+    table = servers()
+    results = {}  # workload -> server -> [result dicts]
+    chosen = [w for w in workloads(args.smoke) if not args.only or w[0] in args.only]
+    for name, title, names, metric, _, run in chosen:
+        print(f"== {title}", flush=True)
+        results[name] = {s: [] for s in names}
+        fresh = name == "idle"
+        needed = set(names) | ({"tcp-echo"} if {"flashgate", "websockify"} & set(names) else set())
+        order = ["tcp-echo"] + [s for s in needed if s != "tcp-echo"]
+        running = []
+        try:
+            if not fresh:
+                for s in order:
+                    if s in needed:
+                        running.append(table[s].start(logdir))
+            for rep in range(args.reps):
+                for s in names:
+                    server = table[s]
+                    if fresh:  # memory is measured on a server that has served nothing yet
+                        deps = [table["tcp-echo"].start(logdir)] if s in ("flashgate", "websockify") and s != "tcp-echo" else []
+                        server.start(logdir)
+                    try:
+                        result = run(server)
+                    except Exception as error:  # a failed run is reported, not hidden
+                        result = {"error": str(error)[-300:]}
+                    finally:
+                        if fresh:
+                            server.stop()
+                            for dep in deps:
+                                dep.stop()
+                    results[name][s].append(result)
+                    shown = result.get(metric, result.get("error"))
+                    print(f"   {s:14} run {rep + 1}: {metric} = {fmt(shown)}", flush=True)
+        finally:
+            for server in reversed(running):
+                server.stop()
+    return results
+
+
+def fmt(value):
+    if isinstance(value, (int, float)):
+        if value >= 1e6:
+            return f"{value / 1e6:.2f} M"
+        if value >= 1e4:
+            return f"{value / 1e3:.1f} k"
+        if value >= 100:
+            return f"{value:.0f}"
+        return f"{value:.2f}"
+    return str(value)
+
+
+def values(results, workload, server, metric):
+    runs = results.get(workload, {}).get(server, [])
+    return [r[metric] for r in runs if isinstance(r.get(metric), (int, float))]
+
+
+def median(results, workload, server, metric):
+    v = values(results, workload, server, metric)
+    return statistics.median(v) if v else None
+
+
+def check_targets(results):
+    rows = []
+    for workload, metric, other, factor, text in TARGETS:
+        if workload not in results:
+            continue
+        ours = median(results, workload, "flashgate", metric)
+        if ours is None:
+            rows.append((workload, text, "no result", False))
+            continue
+        if other is None:
+            ok = ours <= factor if metric in LOWER_IS_BETTER else ours >= factor
+            rows.append((workload, text, f"{fmt(ours)}", ok))
+        elif other == "*":
+            peers = [s for s in results[workload] if s not in ("flashgate", "tcp-echo")]
+            theirs = [(s, median(results, workload, s, metric)) for s in peers]
+            theirs = [(s, v) for s, v in theirs if v is not None]
+            ok = all(ours < v for _, v in theirs)
+            best = min(theirs, key=lambda t: t[1]) if theirs else ("-", None)
+            rows.append((workload, text, f"{fmt(ours)} vs best peer {best[0]} {fmt(best[1])}", ok))
+        else:
+            theirs = median(results, workload, other, metric)
+            if not theirs:
+                rows.append((workload, text, "no peer result", False))
+                continue
+            ratio = ours / theirs
+            ok = ratio <= factor if metric in LOWER_IS_BETTER else ratio >= factor
+            rows.append((workload, text, f"{ratio:.2f}×", ok))
+    return rows
+
+
+def chart(results, path):
+    """A horizontal bar chart per workload: each server's primary metric relative to
+    flashgate's (log scale; right of 1 is better than flashgate)."""
+    groups = []
+    for name, title, names, metric, higher, _ in workloads(False):
+        if name not in results:
+            continue
+        ours = median(results, name, "flashgate", metric)
+        bars = []
+        for s in names:
+            v = median(results, name, s, metric)
+            if v and ours:
+                rel = v / ours if higher else ours / v
+                bars.append((s, rel))
+        groups.append((title, metric, bars))
+    bar_h, gap, left, width = 16, 26, 250, 520
+    height = sum(len(b) * bar_h + gap + 18 for _, _, b in groups) + 60
+    lo, hi = -3.0, 1.0  # log10 of the ratio: 0.001× .. 10×
+    x = lambda r: left + (min(max(__import__("math").log10(r), lo), hi) - lo) / (hi - lo) * width
+    colors = {"flashgate": "#c2410c"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 90}" height="{height}" '
+           f'font-family="Helvetica, Arial, sans-serif" font-size="12">',
+           '<rect width="100%" height="100%" fill="#fff"/>',
+           f'<text x="10" y="20" font-size="14" font-weight="bold">Each server relative to flashgate '
+           f'(log scale; 1 = flashgate, right is better)</text>']
+    y = 40
+    for k in range(int(lo), int(hi) + 1):
+        xx = x(10 ** k)
+        out.append(f'<line x1="{xx:.1f}" y1="{y}" x2="{xx:.1f}" y2="{height - 20}" stroke="#ddd"/>')
+        out.append(f'<text x="{xx:.1f}" y="{height - 6}" text-anchor="middle" fill="#666">{10 ** k:g}×</text>')
+    for title, metric, bars in groups:
+        out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{title} ({metric})</text>')
+        y += 18
+        for s, rel in bars:
+            color = colors.get(s, "#1e40af")
+            x0 = x(10 ** lo)
+            out.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{s}</text>')
+            out.append(f'<rect x="{x0:.1f}" y="{y + 2}" width="{x(rel) - x0:.1f}" height="{bar_h - 4}" fill="{color}"/>')
+            out.append(f'<text x="{x(rel) + 4:.1f}" y="{y + 12}" fill="#333">{rel:.3g}×</text>')
+            y += bar_h
+        y += gap
+    out.append("</svg>")
+    Path(path).write_text("\n".join(out) + "\n")
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
+    return f"{cpu}, {os.cpu_count()} cores, {mem} GiB, Linux {platform.release()}"
+
+
+def report(results, args, started):
+    targets = check_targets(results)
+    lines = [
+        "# Benchmarks",
+        "",
+        "flashgate and the servers people would run instead, under the same load, in one run.",
+        "This file is written by `benches/run` (the numbers below are from its last full run);",
+        "rerun it to check them on your machine.",
+        "",
+        f"- **Machine:** {machine()}; shared and noisy, so compare the **ratios**, which were",
+        "  measured in the same run, not absolute numbers across runs.",
+        f"- **When:** {started:%Y-%m-%d %H:%M} UTC, {args.reps} runs per figure (median, and min–max spread).",
+        "- **How:** every server pinned to core 0 (`taskset -c 0`), the load generator",
+        "  (`target/release/loadgen`, one thread) to core 1. The raw TCP echo is the ceiling of",
+        "  the load generator and the kernel together: no WebSocket server can beat it.",
+        "- **Command:** `benches/run` (all of it, ~15 min) or `benches/run --only echo-32 proxy`.",
+        "",
+        "## Targets",
+        "",
+        "| workload | target | flashgate | met |",
+        "|---|---|---|---|",
+    ]
+    for workload, text, shown, ok in targets:
+        lines.append(f"| {workload} | {text} | {shown} | {'yes' if ok else '**no**'} |")
+    lines += ["", "![flashgate relative to each peer](benchmarks.svg)", ""]
+    for name, title, names, metric, higher, _ in workloads(False):
+        if name not in results:
+            continue
+        ours = median(results, name, "flashgate", metric)
+        lines += [f"## {title}", "", f"| server | {metric} (median) | spread | flashgate vs it | p50 µs | p99 µs |",
+                  "|---|---|---|---|---|---|"]
+        for s in names:
+            v = values(results, name, s, metric)
+            label = servers()[s].label
+            if not v:
+                errors = [r.get("error", "") for r in results[name][s]]
+                lines.append(f"| {label} | failed: {errors[-1][:80] if errors else ''} | | | | |")
+                continue
+            med = statistics.median(v)
+            rel = (ours / med if higher else med / ours) if ours and med else None
+            p50 = median(results, name, s, "p50_us")
+            p99 = median(results, name, s, "p99_us")
+            lines.append(f"| {label} | {fmt(med)} | {fmt(min(v))} – {fmt(max(v))} | "
+                         f"{'' if s == 'flashgate' or rel is None else f'{rel:.2f}×'} | "
+                         f"{'' if p50 is None else p50} | {'' if p99 is None else p99} |")
+        lines.append("")
+    notes = Path(args.notes)
+    if notes.exists():
+        lines += [notes.read_text().rstrip(), ""]
+    return "\n".join(lines), targets
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: proves the suite works")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="workloads to run (default: all)")
+    parser.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
+    parser.add_argument("--notes", default=str(BENCHES / "NOTES.md"), help="appended to the report")
+    parser.add_argument("--logs", default=str(REPO / "target" / "bench-logs"))
+    args = parser.parse_args()
+    if args.smoke:
+        args.reps = 1
+    started = datetime.datetime.now(datetime.timezone.utc)
+    results = run_suite(args)
+    (Path(args.logs) / "results.json").write_text(json.dumps(results, indent=1))
+    text, targets = report(results, args, started)
+    if not args.smoke:
+        Path(args.out).write_text(text + "\n")
+        chart(results, Path(args.out).parent / "benchmarks.svg")
+        print(f"wrote {args.out}")
+    print("\n".join(f"{'met    ' if ok else 'MISSED '} {w}: {t} ({s})" for w, t, s, ok in targets))
+    failed = [(w, s) for w in results for s in results[w] if any("error" in r for r in results[w][s])]
+    if failed:
+        print(f"runs that failed: {failed}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 //! connection as a [`session::WsSession`] against its backend.
 
 pub mod handshake;
+pub mod read_ahead;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -19,12 +20,14 @@ use crate::config::{BackendKind, Limits, Route};
 use crate::http::{Body, text};
 use crate::server::{ConnGuard, Gateway};
 use crate::session::Transport;
+use read_ahead::ReadAhead;
 use session::WsSession;
 
-/// The tungstenite settings for the limits: small buffers, so an idle connection is cheap.
+/// The tungstenite settings for the limits: a small read buffer, so an idle connection is
+/// cheap ([`read_ahead::ReadAhead`] batches the reads of large messages instead).
 pub fn ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(limits.max_message_size.saturating_mul(2).max(1 << 20))
         .max_message_size(Some(limits.max_message_size))
@@ -104,7 +107,7 @@ pub fn upgrade(
         };
         let limits = &gw2.config.limits;
         let ws = WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
+            ReadAhead::new(TokioIo::new(upgraded)),
             Role::Server,
             Some(ws_config(limits)),
         )

@@ -38,8 +38,9 @@ def free_port():
 class Server:
     """A server process pinned to the server core, started fresh when needed."""
 
-    def __init__(self, name, argv_for_port, label):
+    def __init__(self, name, argv_for_port, label, cpu=SERVER_CPU):
         self.name = name
+        self.cpu = cpu
         self.label = label
         self.argv_for_port = argv_for_port
         self.proc = None
@@ -52,7 +53,7 @@ class Server:
         argv = self.argv_for_port(self)
         self.log = open(logdir / f"{self.name}.log", "w")
         env = dict(os.environ, RUST_LOG="warn")
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *argv], stdout=self.log,
+        self.proc = subprocess.Popen(["taskset", "-c", self.cpu, *argv], stdout=self.log,
                                      stderr=subprocess.STDOUT, cwd=REPO, env=env,
                                      preexec_fn=raise_nofile)
         wait_port(self.port, self.name)
@@ -102,7 +103,7 @@ def servers():
     """Every server of the suite, by name."""
     def flashgate(s):
         s.extra["policy"] = free_port()
-        s.extra["echo_target"] = s.shared["tcp-echo"].port
+        s.extra["echo_target"] = s.shared["proxy-target"].port
         return [str(FLASHGATE), "--listen", f"127.0.0.1:{s.port}",
                 "--policy-listen", f"127.0.0.1:{s.extra['policy']}",
                 "--proxy-target", f"self,127.0.0.1:{s.extra['echo_target']}",
@@ -111,11 +112,15 @@ def servers():
 
     def websockify(s):
         return [str(BENCHES / ".venv" / "bin" / "websockify"), f"127.0.0.1:{s.port}",
-                f"127.0.0.1:{s.shared['tcp-echo'].port}"]
+                f"127.0.0.1:{s.shared['proxy-target'].port}"]
 
     table = [
         Server("tcp-echo", lambda s: [str(LOADGEN), "serve", "tcp-echo", "--listen", f"127.0.0.1:{s.port}"],
                "raw TCP echo (tokio)"),
+        # The socket proxies' backend runs beside the load generator: it is the far end,
+        # not the server under test.
+        Server("proxy-target", lambda s: [str(LOADGEN), "serve", "tcp-echo", "--listen", f"127.0.0.1:{s.port}"],
+               "TCP echo behind the proxies", cpu=LOAD_CPU),
         Server("tcp-reply", lambda s: [str(LOADGEN), "serve", "tcp-reply", "--listen", f"127.0.0.1:{s.port}"],
                "raw TCP accept+reply+close (tokio)"),
         Server("flashgate", flashgate, "flashgate"),
@@ -238,8 +243,8 @@ def run_suite(args):
         print(f"== {title}", flush=True)
         results[name] = {s: [] for s in names}
         fresh = name == "idle"
-        needed = set(names) | ({"tcp-echo"} if {"flashgate", "websockify"} & set(names) else set())
-        order = ["tcp-echo"] + [s for s in needed if s != "tcp-echo"]
+        needed = set(names) | ({"proxy-target"} if {"flashgate", "websockify"} & set(names) else set())
+        order = ["proxy-target"] + [s for s in needed if s != "proxy-target"]
         running = []
         try:
             if not fresh:
@@ -250,7 +255,7 @@ def run_suite(args):
                 for s in names:
                     server = table[s]
                     if fresh:  # memory is measured on a server that has served nothing yet
-                        deps = [table["tcp-echo"].start(logdir)] if s in ("flashgate", "websockify") and s != "tcp-echo" else []
+                        deps = [table["proxy-target"].start(logdir)] if s in ("flashgate", "websockify") else []
                         server.start(logdir)
                     try:
                         result = run(server)

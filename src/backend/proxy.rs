@@ -193,6 +193,15 @@ pub async fn run<S: Session>(mut session: S, target: &ProxyTarget, connect_timeo
                         None => break,
                     }
                 }
+                // Most writes complete at once: no trip through the loop for them.
+                match writer.try_write(&pending) {
+                    Ok(n) => pending.advance(n),
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(error) => {
+                        let why = format!("writing to {target}: {error}");
+                        return session.close(CloseReason::TargetFailed(why)).await;
+                    }
+                }
             },
             written = writer.write(&pending), if !pending.is_empty() => match written {
                 Ok(n) => {
@@ -211,22 +220,30 @@ pub async fn run<S: Session>(mut session: S, target: &ProxyTarget, connect_timeo
                     let why = format!("reading from {target}: {error}");
                     return session.close(CloseReason::TargetFailed(why)).await;
                 }
-                chunk.reserve(CHUNK);
-                match reader.try_read_buf(&mut chunk) {
-                    Ok(0) => return session.close(CloseReason::TargetClosed).await,
-                    Ok(_) => {
-                        let bytes = chunk.split().freeze();
-                        if session.send(Payload::Binary(bytes)).await.is_err()
-                            || session.flush().await.is_err()
-                        {
-                            return;
+                // Everything the target has sent, as messages, then one flush to the client.
+                let (mut sent, mut bytes_sent) = (false, 0);
+                while bytes_sent < BATCH {
+                    chunk.reserve(CHUNK);
+                    match reader.try_read_buf(&mut chunk) {
+                        Ok(0) if sent => break, // the next readable() reports the end
+                        Ok(0) => return session.close(CloseReason::TargetClosed).await,
+                        Ok(_) => {
+                            let bytes = chunk.split().freeze();
+                            bytes_sent += bytes.len();
+                            if session.send(Payload::Binary(bytes)).await.is_err() {
+                                return;
+                            }
+                            sent = true;
+                        }
+                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(error) => {
+                            let why = format!("reading from {target}: {error}");
+                            return session.close(CloseReason::TargetFailed(why)).await;
                         }
                     }
-                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(error) => {
-                        let why = format!("reading from {target}: {error}");
-                        return session.close(CloseReason::TargetFailed(why)).await;
-                    }
+                }
+                if sent && session.flush().await.is_err() {
+                    return;
                 }
             }
         }

@@ -12,7 +12,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_util::io::poll_read_buf;
 
 /// Bytes read from the socket at once while a large message or a burst is arriving.
 const CHUNK: usize = 64 * 1024;
@@ -21,21 +23,19 @@ const CHUNK: usize = 64 * 1024;
 pub struct ReadAhead<S> {
     /// The socket.
     inner: S,
-    /// Bytes read ahead; empty (no allocation) unless the last direct read came back full.
-    buf: Vec<u8>,
-    /// How much of `buf` was read from the socket.
-    end: usize,
-    /// How much of that has been handed out.
-    pos: usize,
+    /// Bytes read ahead and not handed out yet. Read into without zeroing; no allocation
+    /// unless the last direct read came back full.
+    buf: BytesMut,
+    /// Reading ahead (the last direct read filled the caller's buffer).
+    ahead: bool,
 }
 
 impl<S> ReadAhead<S> {
     pub fn new(inner: S) -> Self {
         ReadAhead {
             inner,
-            buf: Vec::new(),
-            end: 0,
-            pos: 0,
+            buf: BytesMut::new(),
+            ahead: false,
         }
     }
 }
@@ -47,37 +47,34 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.pos == this.end {
-            if this.buf.is_empty() {
+        if this.buf.is_empty() {
+            if !this.ahead {
                 // Straight through; a read that fills the caller's buffer means more is
                 // waiting, so the next one reads ahead.
                 let before = out.filled().len();
                 ready!(Pin::new(&mut this.inner).poll_read(cx, out))?;
-                if out.remaining() == 0 && out.filled().len() > before {
-                    this.buf = vec![0; CHUNK];
-                }
+                this.ahead = out.remaining() == 0 && out.filled().len() > before;
                 return Poll::Ready(Ok(()));
             }
-            let mut ahead = ReadBuf::new(&mut this.buf);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut ahead) {
-                Poll::Ready(Ok(())) => {
-                    (this.end, this.pos) = (ahead.filled().len(), 0);
-                    if this.end == 0 {
-                        this.buf = Vec::new(); // end of stream
-                        return Poll::Ready(Ok(()));
-                    }
+            this.buf.reserve(CHUNK);
+            match poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf) {
+                Poll::Ready(Ok(0)) => {
+                    this.ahead = false; // end of stream
+                    return Poll::Ready(Ok(()));
                 }
+                Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     // Dry: give the memory back until data flows again.
-                    this.buf = Vec::new();
+                    this.buf = BytesMut::new();
+                    this.ahead = false;
                     return Poll::Pending;
                 }
             }
         }
-        let n = out.remaining().min(this.end - this.pos);
-        out.put_slice(&this.buf[this.pos..this.pos + n]);
-        this.pos += n;
+        let n = out.remaining().min(this.buf.len());
+        out.put_slice(&this.buf[..n]);
+        this.buf.advance(n);
         Poll::Ready(Ok(()))
     }
 }
@@ -157,5 +154,6 @@ mod tests {
         .await;
         assert!(waiting.is_err());
         assert_eq!(reader.buf.capacity(), 0);
+        assert!(!reader.ahead);
     }
 }

@@ -126,8 +126,16 @@ pub async fn run<S: Session>(mut session: S, room: &Arc<Room>, queue_len: usize)
                 let Some(message) = outgoing else { break };
                 // Race the write against removal: a client whose socket is full must not
                 // stay stuck here while its queue overflows.
+                let write = async {
+                    session.send(message).await?;
+                    // Nothing more queued: send what we have now.
+                    if queue.is_empty() {
+                        session.flush().await?;
+                    }
+                    Ok::<(), crate::session::Closed>(())
+                };
                 tokio::select! {
-                    sent = session.send(message) => if sent.is_err() { break },
+                    sent = write => if sent.is_err() { break },
                     _ = &mut kicked => {
                         session.close(CloseReason::TooSlow).await;
                         break;

@@ -19,6 +19,9 @@ use tungstenite::{Error, Message};
 use crate::session::{CloseReason, Closed, Payload, Session, Transport, text_only};
 use crate::shutdown::Signal;
 
+/// While messages keep coming, the shutdown signal is checked once per this many.
+const CHECK_EVERY: u32 = 64;
+
 /// How long the gateway waits for a close handshake to complete before dropping the socket.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -42,6 +45,8 @@ pub struct WsSession<S> {
     pinged: bool,
     /// The largest message accepted, for the 1009 reason.
     max_message_size: usize,
+    /// Messages taken since the shutdown signal was last checked.
+    unchecked: u32,
 }
 
 /// What woke the session up.
@@ -75,15 +80,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
             heard: false,
             pinged: false,
             max_message_size,
+            unchecked: 0,
         }
     }
 
     /// Reads the next frame; when there is none, flushes what was queued and checks the
     /// shutdown signal and the idle timer. Batching writes this way turns a burst of
     /// messages into one write system call.
+    ///
+    /// While messages keep arriving, the shutdown signal is checked only every
+    /// [`CHECK_EVERY`] messages: a client flooding the gateway still notices a shutdown, and
+    /// a busy connection does not pay for the checks on every message.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
-        if Pin::new(&mut self.stop).poll(cx).is_ready() {
-            return Poll::Ready(Event::Stop);
+        self.unchecked += 1;
+        if self.unchecked >= CHECK_EVERY {
+            self.unchecked = 0;
+            if Pin::new(&mut self.stop).poll(cx).is_ready() {
+                return Poll::Ready(Event::Stop);
+            }
         }
         match self.ws.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(message))) => return Poll::Ready(Event::Message(message)),
@@ -97,6 +111,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
                 Poll::Pending => {}
             }
+        }
+        // About to wait: the shutdown signal and the idle timer must be able to wake us.
+        self.unchecked = 0;
+        if Pin::new(&mut self.stop).poll(cx).is_ready() {
+            return Poll::Ready(Event::Stop);
         }
         if self.idle.poll_tick(cx).is_ready() {
             return Poll::Ready(Event::IdleTick);

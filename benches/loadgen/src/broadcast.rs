@@ -45,6 +45,12 @@ struct Shared {
     delivered: AtomicU64,
     /// Rung when `delivered` may have reached what the publisher waits for.
     progress: Notify,
+    /// Members that have received at least one message, so are surely in the room (a
+    /// server may join a client to its room after answering the handshake).
+    joined: AtomicU64,
+    /// Members whose connection failed, and the last reason.
+    failed: AtomicU64,
+    last_failure: std::sync::Mutex<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
@@ -57,6 +63,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         phase: Phase::default(),
         delivered: AtomicU64::new(0),
         progress: Notify::new(),
+        joined: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        last_failure: Default::default(),
     });
     let mut members = Vec::with_capacity(args.members);
     for batch in (0..args.members).collect::<Vec<_>>().chunks(200) {
@@ -68,7 +77,14 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         for p in pending {
             let (stream, leftover) = p.await??;
             let shared = shared.clone();
-            members.push(tokio::spawn(member(stream, leftover, shared)));
+            members.push(tokio::spawn(async move {
+                let result = member(stream, leftover, shared.clone()).await;
+                if let Err(error) = &result {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    *shared.last_failure.lock().unwrap() = error.to_string();
+                }
+                result
+            }));
         }
     }
     let (publisher, leftover) = wire::connect(&target).await?;
@@ -85,8 +101,24 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         let size = args.size;
         async move {
             let mut payload = vec![b' '; size];
-            let mut sent = 0u64;
             let members = args.members as u64;
+            // Probe until every member has heard something, then count from there.
+            let joining = Instant::now();
+            while shared.joined.load(Ordering::Relaxed) < members {
+                let ts = shared.epoch.elapsed().as_nanos() as u64;
+                payload[..20].copy_from_slice(format!("{ts:020}").as_bytes());
+                write.write_all(&wire::client_frame(1, &payload)).await?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if joining.elapsed() > Duration::from_secs(60) {
+                    bail!(
+                        "only {} of {members} members joined the room",
+                        shared.joined.load(Ordering::Relaxed)
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let base = shared.delivered.load(Ordering::Relaxed);
+            let mut sent = 0u64;
             while shared.phase.get() != Phase::STOP {
                 let count = args.burst.unwrap_or(1);
                 let mut batch = Vec::new();
@@ -99,19 +131,24 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
                 sent += count;
                 match args.burst {
                     Some(_) => {
-                        let want = sent * members;
-                        while shared.delivered.load(Ordering::Relaxed) < want {
+                        let want = base + sent * members;
+                        // Until everyone has it; at the end of the run members stop reading.
+                        let waiting = Instant::now();
+                        while shared.delivered.load(Ordering::Relaxed) < want
+                            && shared.phase.get() != Phase::STOP
+                        {
                             let notified = shared.progress.notified();
                             if shared.delivered.load(Ordering::Relaxed) >= want {
                                 break;
                             }
-                            if tokio::time::timeout(Duration::from_secs(10), notified)
-                                .await
-                                .is_err()
-                            {
+                            let _ =
+                                tokio::time::timeout(Duration::from_millis(100), notified).await;
+                            if waiting.elapsed() > Duration::from_secs(10) {
                                 bail!(
-                                    "deliveries stalled at {} of {want}",
-                                    shared.delivered.load(Ordering::Relaxed)
+                                    "deliveries stalled at {} of {want}; {} members failed ({})",
+                                    shared.delivered.load(Ordering::Relaxed),
+                                    shared.failed.load(Ordering::Relaxed),
+                                    shared.last_failure.lock().unwrap()
                                 );
                             }
                         }
@@ -123,7 +160,11 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         }
     };
     let publisher = tokio::spawn(publish);
-    tokio::time::sleep(args.time.warmup).await;
+    // The clock starts once everyone is in the room.
+    while shared.joined.load(Ordering::Relaxed) < args.members as u64 && !publisher.is_finished() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(args.time.warmup + Duration::from_millis(500)).await;
     let start_count = shared.delivered.load(Ordering::Relaxed);
     let elapsed = stats::measure(&shared.phase, Duration::ZERO, args.time.duration).await;
     let deliveries = shared.delivered.load(Ordering::Relaxed) - start_count;
@@ -152,6 +193,7 @@ async fn member(
     shared: Arc<Shared>,
 ) -> anyhow::Result<Histogram<u64>> {
     let mut latency = stats::histogram();
+    let mut joined = false;
     let mut buf = vec![0u8; 16 * 1024];
     let mut filled = leftover.len();
     buf[..filled].copy_from_slice(&leftover);
@@ -171,6 +213,10 @@ async fn member(
             at += frame.total();
         }
         if got > 0 {
+            if !joined {
+                joined = true;
+                shared.joined.fetch_add(1, Ordering::Relaxed);
+            }
             shared.delivered.fetch_add(got, Ordering::Relaxed);
             shared.progress.notify_one();
         }

@@ -34,6 +34,12 @@ impl<S> Prefixed<S> {
             inner,
         }
     }
+
+    /// The stream and the bytes of the prefix not handed out yet.
+    pub fn into_parts(self) -> (S, bytes::Bytes) {
+        let rest = bytes::Bytes::copy_from_slice(&self.prefix[self.start..self.end]);
+        (self.inner, rest)
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {

@@ -18,10 +18,12 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use crate::backend::{self, Target};
 use crate::config::{BackendKind, Limits, Route};
 use crate::http::{Body, text};
+use crate::prefixed::Prefixed;
 use crate::server::{ConnGuard, Gateway};
 use crate::session::Transport;
 use read_ahead::ReadAhead;
 use session::WsSession;
+use tokio::net::TcpStream;
 
 /// The tungstenite settings for the limits: a small read buffer, so an idle connection is
 /// cheap ([`read_ahead::ReadAhead`] batches the reads of large messages instead).
@@ -105,9 +107,21 @@ pub fn upgrade(
                 return;
             }
         };
+        // Back to the TCP stream itself (no boxed I/O on the hot path), with whatever the
+        // client sent after its handshake that the HTTP parser already read.
+        let Ok(parts) = upgraded.downcast::<TokioIo<Prefixed<TcpStream>>>() else {
+            tracing::error!(%peer, "upgraded connection is not a TCP stream");
+            return;
+        };
+        let (tcp, prefix) = parts.io.into_inner().into_parts();
+        let pending = if prefix.is_empty() {
+            parts.read_buf
+        } else {
+            [prefix, parts.read_buf].concat().into()
+        };
         let limits = &gw2.config.limits;
         let ws = WebSocketStream::from_raw_socket(
-            ReadAhead::new(TokioIo::new(upgraded)),
+            ReadAhead::new(tcp, pending),
             Role::Server,
             Some(ws_config(limits)),
         )

@@ -1,46 +1,58 @@
-//! A read-ahead buffer under tungstenite that exists only while data flows.
+//! The socket under tungstenite: reads that are batched while data flows.
 //!
 //! tungstenite reads at most its read-buffer size per `read` call and allocates that buffer
 //! for every connection up front. A small one keeps idle connections cheap but turns a large
 //! message into many system calls; a large one costs its size on every idle connection.
-//! [`ReadAhead`] lets tungstenite keep a small buffer: reads go straight through until one
-//! fills tungstenite's buffer completely (more is waiting), and from then on the socket is
-//! read in large chunks into a buffer of our own, which tungstenite's small reads copy from.
-//! The buffer is freed as soon as the socket runs dry, so an idle connection holds none.
+//! [`ReadAhead`] lets tungstenite keep a small buffer. A read takes everything the socket
+//! holds in one system call, into a scratch buffer shared by the thread's connections,
+//! however little room tungstenite has left; tungstenite gets what fits and the rest is kept
+//! with the connection. While more keeps coming (a large message, a burst), the socket is
+//! read in large chunks into that buffer of the connection's, which tungstenite's small
+//! reads copy from; it is freed as soon as the socket runs dry, so an idle connection holds
+//! none.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 /// Bytes read from the socket at once while a large message or a burst is arriving.
 const CHUNK: usize = 64 * 1024;
 
-/// A stream whose reads are batched while data keeps coming; writes pass through.
-pub struct ReadAhead<S> {
+thread_local! {
+    /// Where direct reads land before they are handed out: one per thread, not one per
+    /// connection.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
+}
+
+/// A TCP stream whose reads are batched while data keeps coming; writes pass through.
+pub struct ReadAhead {
     /// The socket.
-    inner: S,
-    /// Bytes read ahead and not handed out yet. Read into without zeroing; no allocation
-    /// unless the last direct read came back full.
+    inner: TcpStream,
+    /// Bytes read and not handed out yet. Read into without zeroing; empty (no allocation)
+    /// unless the last read brought more than tungstenite could take.
     buf: BytesMut,
-    /// Reading ahead (the last direct read filled the caller's buffer).
+    /// Reading ahead into `buf` (the last direct read brought more than the caller took).
     ahead: bool,
 }
 
-impl<S> ReadAhead<S> {
-    pub fn new(inner: S) -> Self {
+impl ReadAhead {
+    /// Wraps `inner`; `pending` (bytes already read from it, by the HTTP parser say) is
+    /// handed out first.
+    pub fn new(inner: TcpStream, pending: Bytes) -> Self {
         ReadAhead {
             inner,
-            buf: BytesMut::new(),
+            buf: BytesMut::from(&pending[..]),
             ahead: false,
         }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
+impl AsyncRead for ReadAhead {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -49,12 +61,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         let this = &mut *self;
         if this.buf.is_empty() {
             if !this.ahead {
-                // Straight through; a read that fills the caller's buffer means more is
-                // waiting, so the next one reads ahead.
-                let before = out.filled().len();
-                ready!(Pin::new(&mut this.inner).poll_read(cx, out))?;
-                this.ahead = out.remaining() == 0 && out.filled().len() > before;
-                return Poll::Ready(Ok(()));
+                // One read into the thread's scratch buffer takes everything the socket
+                // holds (tungstenite's own buffer may have room for a few bytes only); what
+                // the caller cannot take is kept, and means more may be waiting, so the
+                // next reads go ahead in large chunks.
+                return SCRATCH.with_borrow_mut(|scratch| {
+                    let mut read = ReadBuf::new(scratch);
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+                    let got = read.filled();
+                    let n = got.len().min(out.remaining());
+                    out.put_slice(&got[..n]);
+                    if got.len() > n {
+                        this.buf.extend_from_slice(&got[n..]);
+                        this.ahead = true;
+                    }
+                    Poll::Ready(Ok(()))
+                });
             }
             this.buf.reserve(CHUNK);
             match poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf) {
@@ -79,7 +101,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+impl AsyncWrite for ReadAhead {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -112,48 +134,79 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A connected pair of real sockets: (the far end, ours).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let far = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, _) = listener.accept().await.unwrap();
+        (far, ours)
+    }
 
     #[tokio::test]
     async fn bytes_arrive_in_order_whatever_the_read_sizes() {
-        let (mut tx, rx) = tokio::io::duplex(256 * 1024);
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let (mut tx, rx) = pair().await;
+        let data: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let sent = data.clone();
         let writer = tokio::spawn(async move {
-            for piece in sent.chunks(10_007) {
+            for (i, piece) in sent.chunks(10_007).enumerate() {
                 tx.write_all(piece).await.unwrap();
+                if i % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
             }
         });
-        let mut reader = ReadAhead::new(rx);
+        let mut reader = ReadAhead::new(rx, Bytes::from_static(b"head"));
         let mut got = Vec::new();
         let mut small = [0u8; 1024];
-        while got.len() < data.len() {
+        while got.len() < data.len() + 4 {
             let n = reader.read(&mut small).await.unwrap();
             assert!(n > 0);
             got.extend_from_slice(&small[..n]);
         }
         writer.await.unwrap();
-        assert_eq!(got, data);
+        assert_eq!(&got[..4], b"head");
+        assert_eq!(&got[4..], &data[..]);
+    }
+
+    #[tokio::test]
+    async fn a_short_read_still_wakes_for_the_next_bytes() {
+        let (mut tx, rx) = pair().await;
+        let mut reader = ReadAhead::new(rx, Bytes::new());
+        let mut buf = [0u8; 1024];
+        for round in 0..50u8 {
+            tx.write_all(&[round; 3]).await.unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut buf))
+                .await
+                .expect("woken for the next bytes")
+                .unwrap();
+            assert_eq!(&buf[..n], &[round; 3]);
+        }
     }
 
     #[tokio::test]
     async fn the_buffer_is_freed_when_the_socket_runs_dry() {
-        let (mut tx, rx) = tokio::io::duplex(256 * 1024);
+        let (mut tx, rx) = pair().await;
         tx.write_all(&[1u8; 5000]).await.unwrap();
-        let mut reader = ReadAhead::new(rx);
+        let mut reader = ReadAhead::new(rx, Bytes::new());
         let mut small = [0u8; 1024];
         let mut total = 0;
         while total < 5000 {
             total += reader.read(&mut small).await.unwrap();
         }
         // Nothing more: the next read waits, and the read-ahead buffer is gone meanwhile.
-        let waiting = tokio::time::timeout(
-            std::time::Duration::from_millis(50),
-            reader.read(&mut small),
-        )
-        .await;
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), reader.read(&mut small)).await;
         assert!(waiting.is_err());
         assert_eq!(reader.buf.capacity(), 0);
         assert!(!reader.ahead);
+        // And the end of the stream is still seen.
+        drop(tx);
+        assert_eq!(reader.read(&mut small).await.unwrap(), 0);
     }
 }

@@ -3,10 +3,11 @@
 //! # Layout
 //!
 //! - [`args`] → [`config`]: the command line, then the validated configuration.
-//! - [`server`]: accept loops for the main and the policy listener; every connection on the
+//! - [`server`]: the main listener's accept loop; every connection on the
 //!   main port is sniffed once ([`policy::sniff`]) and becomes a policy reply or HTTP
 //!   ([`prefixed`] replays the sniffed bytes to the HTTP parser).
-//! - [`policy`]: the Flash socket policy: pure recognition and XML, and the reply.
+//! - [`policy`]: the Flash socket policy: pure recognition and XML, the reply, and the master
+//!   policy listener, which answers most requests without a task.
 //! - [`http`]: routes HTTP requests to [`ws`] (WebSocket upgrades) or [`assets`] (files).
 //! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket.
 //! - [`session`]: what backends see of a client, whatever its transport.
@@ -43,7 +44,7 @@ use tokio_util::task::TaskTracker;
 
 use config::Config;
 use origin::AllowList;
-use server::{Gateway, Listener};
+use server::Gateway;
 
 /// The bound sockets the gateway serves.
 pub struct Listeners {
@@ -179,14 +180,12 @@ pub async fn run(
     tracing::info!(allow = %gw.allow, "demo page: http://{main_addr}/");
     let mut loops = vec![tokio::spawn(server::accept_loop(
         listeners.main,
-        Listener::Main,
         gw.clone(),
     ))];
     if let (Some(listener), Some(addr)) = (listeners.policy, policy_addr) {
         tracing::info!(listener = %"policy", addr = %addr, "listening");
-        loops.push(tokio::spawn(server::accept_loop(
+        loops.push(tokio::spawn(policy::listener::accept_loop(
             listener,
-            Listener::Policy,
             gw.clone(),
         )));
     }

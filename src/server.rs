@@ -8,6 +8,7 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -51,17 +52,8 @@ pub struct Gateway {
 /// hands a clone to the WebSocket task it upgrades into).
 pub type ConnGuard = Arc<OwnedSemaphorePermit>;
 
-/// Which listener, for logs.
-#[derive(Clone, Copy)]
-pub enum Listener {
-    /// HTTP, WebSocket and inline policies.
-    Main,
-    /// Master policies only.
-    Policy,
-}
-
-/// Accepts on `listener` until shutdown.
-pub async fn accept_loop(listener: TcpListener, kind: Listener, gw: Arc<Gateway>) {
+/// Accepts on the main `listener` until shutdown.
+pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
     let mut stop = gw.shutdown.signal();
     loop {
         // Accept first, then wait for a slot: a loop waiting in accept() must not hold a
@@ -89,16 +81,9 @@ pub async fn accept_loop(listener: TcpListener, kind: Listener, gw: Arc<Gateway>
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
         let guard = Arc::new(permit);
-        match kind {
-            Listener::Main => gw
-                .tracker
-                .clone()
-                .spawn(serve_main(stream, peer, gw, guard)),
-            Listener::Policy => gw
-                .tracker
-                .clone()
-                .spawn(serve_policy(stream, peer, gw, guard)),
-        };
+        gw.tracker
+            .clone()
+            .spawn(serve_main(stream, peer, gw, guard));
     }
 }
 
@@ -112,8 +97,9 @@ async fn until_stopped<T>(gw: &Gateway, future: impl std::future::Future<Output 
 }
 
 /// The master policy port: a policy request gets the master policy; anything else is closed.
-async fn serve_policy(
-    mut stream: TcpStream,
+/// [`crate::policy::listener`] answers most requests itself and sends the others here.
+pub async fn serve_policy<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     gw: Arc<Gateway>,
     _guard: ConnGuard,

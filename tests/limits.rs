@@ -55,6 +55,17 @@ async fn freed_slots_serve_connection_after_connection() {
 }
 
 #[tokio::test]
+async fn answered_policy_sockets_give_their_slot_back_at_once() {
+    // The policy port keeps answered sockets until their client has gone; with one slot,
+    // the next request must not wait for them (nor forever).
+    let gw = TestGateway::start(&["--max-connections", "1"]).await;
+    for i in 0..10 {
+        let reply = exchange(gw.policy, &[POLICY_REQUEST], false).await;
+        assert!(reply.ends_with(b"\0"), "policy request {i}");
+    }
+}
+
+#[tokio::test]
 async fn incomplete_request_headers_are_closed_after_the_handshake_timeout() {
     let gw = TestGateway::start(&["--handshake-timeout", "300ms"]).await;
     let mut stream = TcpStream::connect(gw.main).await.unwrap();

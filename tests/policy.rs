@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use quick_xml::events::Event;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The policy's elements as (name, attributes), parsed with quick-xml.
@@ -340,5 +340,47 @@ async fn oversized_input_on_the_main_port_never_gets_a_policy() {
         !String::from_utf8_lossy(&reply).contains("cross-domain-policy"),
         "{:?}",
         String::from_utf8_lossy(&reply)
+    );
+}
+
+#[tokio::test]
+async fn bytes_after_the_request_never_turn_the_close_into_a_reset() {
+    // A request with more behind it in the same packet (a typed newline, say): the reply
+    // must end with a clean close, never a reset that could destroy it in flight.
+    let gw = TestGateway::start(&[]).await;
+    for addr in [gw.policy, gw.main] {
+        for _ in 0..20 {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let mut request = POLICY_REQUEST.to_vec();
+            request.extend_from_slice(&[b'\n'; 300]);
+            stream.write_all(&request).await.unwrap();
+            let reply = read_to_eof(&mut stream).await;
+            assert!(reply.ends_with(b"\0"), "{addr}: {reply:?}");
+            assert!(!grants(&reply).is_empty(), "{addr}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stays_after_its_reply_is_closed_when_it_goes() {
+    // The policy port closes answered sockets once their client has gone; one that stays
+    // connected (and keeps talking) is looked after until it closes, and every other client
+    // meanwhile is answered.
+    let gw = TestGateway::start(&[]).await;
+    let mut stayer = TcpStream::connect(gw.policy).await.unwrap();
+    stayer.write_all(POLICY_REQUEST).await.unwrap();
+    let reply = read_to_eof(&mut stayer).await;
+    assert!(reply.ends_with(b"\0"));
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Still there: what it sends is read and dropped, not answered with a reset.
+        stayer.write_all(b"\n").await.unwrap();
+        assert!(!grants(&exchange(gw.policy, &[POLICY_REQUEST], false).await).is_empty());
+    }
+    let mut probe = [0u8; 16];
+    assert_eq!(
+        stayer.read(&mut probe).await.unwrap(),
+        0,
+        "still only the end of the stream, no reset"
     );
 }

@@ -68,8 +68,10 @@ async fn silent_new_connections_do_not_hold_up_shutdown() {
     // long, waiting for them would make shutdown() time out in the test.
     let mut gw = TestGateway::start(&["--read-timeout", "60s", "--drain-timeout", "60s"]).await;
     let mut main = TcpStream::connect(gw.main).await.unwrap();
+    // The policy port's kernel queue holds a silent connection until its first bytes come
+    // (TCP_DEFER_ACCEPT): the gateway never sees it.
     let mut policy = TcpStream::connect(gw.policy).await.unwrap();
-    // Served once: proof that both connections above have been accepted.
+    // Served once: proof that the connections above are past the listen queue.
     assert!(
         exchange(gw.policy, &[POLICY_REQUEST], false)
             .await
@@ -78,6 +80,9 @@ async fn silent_new_connections_do_not_hold_up_shutdown() {
     assert_eq!(get(gw.main, "/index.html").await.status, 200);
     gw.shutdown().await;
     assert!(read_to_close(&mut main).await.is_empty());
+    // Speaking now gets no policy: the connection is reset or closed.
+    use tokio::io::AsyncWriteExt;
+    let _ = policy.write_all(POLICY_REQUEST).await;
     assert!(read_to_close(&mut policy).await.is_empty());
 }
 

@@ -1,6 +1,8 @@
 //! Adobe Flash socket policies: recognising the request ([`sniff`]), writing and checking the
-//! XML ([`xml`]), and answering it on a connection ([`serve`]).
+//! XML ([`xml`]), answering it on a connection ([`serve`]), and the master policy listener
+//! ([`listener`]).
 
+pub mod listener;
 pub mod serve;
 pub mod sniff;
 pub mod xml;

@@ -47,9 +47,8 @@ pub async fn read_first_bytes<S: AsyncRead + Unpin>(
     Ok(first)
 }
 
-/// Sends the policy, then ends the connection without resetting it: the write side is shut
-/// and anything the client still sends (a typed newline, say) is read and dropped until it
-/// closes, so the reply is never lost to a TCP reset. Everything is bounded by `limit`.
+/// Sends the policy, then ends the connection without resetting it (see [`finish`]).
+/// Everything is bounded by `limit`.
 pub async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     policy: &[u8],
@@ -57,17 +56,33 @@ pub async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     timeout(limit, async {
         stream.write_all(policy).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 256];
-        let mut left: usize = 64 * 1024;
-        while left > 0 {
-            match stream.read(&mut sink).await? {
-                0 => break,
-                n => left = left.saturating_sub(n),
-            }
-        }
-        Ok::<_, io::Error>(())
+        finish(stream).await
     })
     .await
     .unwrap_or(Ok(()))
 }
+
+/// Ends a connection whose reply is sent, without resetting it: the write side is shut and
+/// anything the client still sends (a typed newline, say) is read and dropped until it
+/// closes, so the reply is never lost to a TCP reset. Unbounded in time: callers add the
+/// deadline.
+pub async fn finish<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> io::Result<()> {
+    stream.shutdown().await?;
+    drain(stream).await
+}
+
+/// Reads and drops what the client sends until it closes, at most [`DRAIN_LIMIT`] bytes.
+pub async fn drain<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<()> {
+    let mut sink = [0u8; 256];
+    let mut left: usize = DRAIN_LIMIT;
+    while left > 0 {
+        match stream.read(&mut sink).await? {
+            0 => break,
+            n => left = left.saturating_sub(n),
+        }
+    }
+    Ok(())
+}
+
+/// The most a client may send after its request before the connection is simply closed.
+pub const DRAIN_LIMIT: usize = 64 * 1024;

@@ -100,7 +100,7 @@ impl Room {
 }
 
 /// Takes part in `room` until the session ends or falls too far behind.
-pub async fn run<S: Session>(mut session: S, room: &Arc<Room>, queue_len: usize) {
+pub async fn run<S: Session>(session: &mut S, room: &Arc<Room>, queue_len: usize) {
     let (tx, mut queue) = mpsc::channel(queue_len);
     let (kick_tx, mut kicked) = oneshot::channel::<()>();
     let id = room.next_id.fetch_add(1, Ordering::Relaxed);
@@ -113,19 +113,26 @@ pub async fn run<S: Session>(mut session: S, room: &Arc<Room>, queue_len: usize)
     );
 
     loop {
-        // Biased, in this order: a removed member stops at once; what is queued for the
-        // client goes out before more of its input is read, so a client's own messages
-        // never pile up in its own queue (reading waits while the client is behind).
+        // Removed for being too slow (its end of `kick` dropped): no waiting involved, so
+        // this costs one atomic load per message.
+        if matches!(kicked.try_recv(), Err(oneshot::error::TryRecvError::Closed)) {
+            session.close(CloseReason::TooSlow).await;
+            break;
+        }
+        // Biased: what is queued for the client goes out before more of its input is read,
+        // so a client's own messages never pile up in its own queue (reading waits while the
+        // client is behind).
         tokio::select! {
             biased;
-            _ = &mut kicked => {
-                session.close(CloseReason::TooSlow).await;
-                break;
-            }
             outgoing = queue.recv() => {
-                let Some(message) = outgoing else { break };
+                // `None`: the room let go of this member, which happens only on removal.
+                let Some(message) = outgoing else {
+                    session.close(CloseReason::TooSlow).await;
+                    break;
+                };
                 // Race the write against removal: a client whose socket is full must not
-                // stay stuck here while its queue overflows.
+                // stay stuck here while its queue overflows. Biased, so removal is looked
+                // at only while the write waits.
                 let write = async {
                     session.send(message).await?;
                     // Nothing more queued: send what we have now.
@@ -135,6 +142,7 @@ pub async fn run<S: Session>(mut session: S, room: &Arc<Room>, queue_len: usize)
                     Ok::<(), crate::session::Closed>(())
                 };
                 tokio::select! {
+                    biased;
                     sent = write => if sent.is_err() { break },
                     _ = &mut kicked => {
                         session.close(CloseReason::TooSlow).await;

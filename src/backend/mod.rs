@@ -24,7 +24,11 @@ pub struct Target<'a> {
 }
 
 /// Runs `session` against its backend until the session ends.
-pub async fn run<S: Session>(target: Target<'_>, session: S) {
+///
+/// Sessions are lent, never moved, down this chain: an `async fn` keeps what it is given for
+/// its whole life, so a session moved through three of them would be held three times by
+/// every open connection.
+pub async fn run<S: Session>(target: Target<'_>, session: &mut S) {
     match target.kind {
         BackendKind::Echo => echo::run(session).await,
         BackendKind::Broadcast => {
@@ -33,7 +37,9 @@ pub async fn run<S: Session>(target: Target<'_>, session: S) {
             target.rooms.leave(&room);
         }
         BackendKind::Proxy => match &target.proxy {
-            Some(to) => proxy::run(session, to, target.connect_timeout).await,
+            // Boxed: the relay's state is the largest, and echo and broadcast clients (most
+            // of the open connections) should not carry its size.
+            Some(to) => Box::pin(proxy::run(session, to, target.connect_timeout)).await,
             None => unreachable!("proxy routes pick their target at the handshake"),
         },
     }

@@ -143,7 +143,7 @@ impl Targets {
 }
 
 /// Relays between `session` and `target` until either side ends.
-pub async fn run<S: Session>(mut session: S, target: &ProxyTarget, connect_timeout: Duration) {
+pub async fn run<S: Session>(session: &mut S, target: &ProxyTarget, connect_timeout: Duration) {
     let connect = TcpStream::connect((target.host.as_str(), target.port));
     let stream = match tokio::time::timeout(connect_timeout, connect).await {
         Ok(Ok(stream)) => stream,

@@ -126,7 +126,7 @@ pub fn upgrade(
             Some(ws_config(limits)),
         )
         .await;
-        let session = WsSession::new(
+        let mut session = WsSession::new(
             ws,
             transport,
             peer,
@@ -142,7 +142,7 @@ pub fn upgrade(
             proxy,
             connect_timeout: limits.handshake_timeout,
         };
-        backend::run(target, session).await;
+        backend::run(target, &mut session).await;
         tracing::debug!(%peer, %transport, "websocket closed");
     });
 

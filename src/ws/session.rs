@@ -1,7 +1,7 @@
 //! A [`Session`] over an RFC 6455 WebSocket (tokio-tungstenite), for browsers, native
 //! clients and web-socket-js (Flash).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -130,17 +130,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
 
     /// [`close_with`](Self::close_with), waiting up to `wait` for the frame to go out and
     /// the reply to come back.
-    async fn close_within(&mut self, code: CloseCode, reason: &str, wait: Duration) {
+    ///
+    /// Boxed: a connection closes once, and this future (a timer, the close frame, the reads
+    /// that wait for the reply) would otherwise be part of every open connection's state,
+    /// through every `async fn` that may close.
+    fn close_within<'a>(
+        &'a mut self,
+        code: CloseCode,
+        reason: &str,
+        wait: Duration,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         let frame = CloseFrame {
             code,
             reason: reason.into(),
         };
-        let _ = timeout(wait, async {
-            if self.ws.close(Some(frame)).await.is_ok() {
-                while let Some(Ok(_)) = self.ws.next().await {}
-            }
+        Box::pin(async move {
+            let _ = timeout(wait, async {
+                if self.ws.close(Some(frame)).await.is_ok() {
+                    while let Some(Ok(_)) = self.ws.next().await {}
+                }
+            })
+            .await;
         })
-        .await;
+    }
+
+    /// Handles what woke [`recv`](Session::recv) other than a message: true to go on
+    /// reading, false when the session is over.
+    async fn housekeeping(&mut self, event: Event) -> bool {
+        match event {
+            Event::Message(_) => true,
+            Event::Failed(error) => {
+                self.fail(error).await;
+                false
+            }
+            Event::Ended => false,
+            Event::Stop => {
+                self.close_with(CloseCode::Away, "server shutting down")
+                    .await;
+                false
+            }
+            Event::IdleTick if self.heard => {
+                self.heard = false;
+                self.pinged = false;
+                true
+            }
+            Event::IdleTick if !self.pinged => {
+                self.pinged = true;
+                self.dirty = true;
+                self.ws
+                    .feed(Message::Ping(Default::default()))
+                    .await
+                    .is_ok()
+            }
+            Event::IdleTick => {
+                tracing::info!(peer = %self.peer, "closing: idle timeout");
+                self.close_with(CloseCode::Away, "idle timeout").await;
+                false
+            }
+        }
     }
 
     /// Answers a failed read with the close code that says why, and logs it.
@@ -184,36 +231,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session for WsSession<S> {
                         | Message::Frame(_) => self.dirty = true,
                     }
                 }
-                Event::Failed(error) => {
-                    self.fail(error).await;
-                    return None;
-                }
-                Event::Ended => return None,
-                Event::Stop => {
-                    self.close_with(CloseCode::Away, "server shutting down")
-                        .await;
-                    return None;
-                }
-                Event::IdleTick if self.heard => {
-                    self.heard = false;
-                    self.pinged = false;
-                }
-                Event::IdleTick if !self.pinged => {
-                    self.pinged = true;
-                    if self
-                        .ws
-                        .feed(Message::Ping(Default::default()))
-                        .await
-                        .is_err()
-                    {
+                // Boxed: rare, and large enough to double what every open connection holds.
+                event => {
+                    if !Box::pin(self.housekeeping(event)).await {
                         return None;
                     }
-                    self.dirty = true;
-                }
-                Event::IdleTick => {
-                    tracing::info!(peer = %self.peer, "closing: idle timeout");
-                    self.close_with(CloseCode::Away, "idle timeout").await;
-                    return None;
                 }
             }
         }

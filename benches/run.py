@@ -123,6 +123,12 @@ def servers():
                "TCP echo behind the proxies", cpu=LOAD_CPU),
         Server("tcp-reply", lambda s: [str(LOADGEN), "serve", "tcp-reply", "--listen", f"127.0.0.1:{s.port}"],
                "raw TCP accept+reply+close (tokio)"),
+        # Floors: the least a socket proxy and a broadcast room can do on this machine.
+        Server("tcp-relay", lambda s: [str(LOADGEN), "serve", "tcp-relay", "--listen", f"127.0.0.1:{s.port}",
+                                       "--target", f"127.0.0.1:{s.shared['proxy-target'].port}"],
+               "raw TCP relay → TCP echo (tokio; floor)"),
+        Server("ws-fanout", lambda s: [str(LOADGEN), "serve", "ws-fanout", "--listen", f"127.0.0.1:{s.port}"],
+               "minimal WebSocket fan-out (tokio, one write per member; floor)"),
         Server("flashgate", flashgate, "flashgate"),
         Server("tungstenite", lambda s: [str(LOADGEN), "serve", "tungstenite-echo", "--listen", f"127.0.0.1:{s.port}"],
                "plain tokio-tungstenite echo"),
@@ -148,7 +154,7 @@ def loadgen(*args, timeout=600):
 
 
 def url(server, path="/echo"):
-    if server.name in ("tcp-echo", "tcp-reply"):
+    if server.name in ("tcp-echo", "tcp-reply", "tcp-relay"):
         return f"tcp://127.0.0.1:{server.port}"
     if server.name == "websockify":
         return f"ws://127.0.0.1:{server.port}/"
@@ -201,11 +207,11 @@ def workloads(smoke):
          "bytes_per_conn", False, idle),
         ("broadcast-latency", f"broadcast, M={members}, 20 msg/s", ["flashgate", "uws", "node-ws"],
          "p99_us", False, broadcast_latency),
-        ("broadcast-rate", f"broadcast, M={members}, one message at a time, each delivered to all before the next", ["flashgate", "uws", "node-ws"],
+        ("broadcast-rate", f"broadcast, M={members}, one message at a time, each delivered to all before the next", ["ws-fanout", "flashgate", "uws", "node-ws"],
          "deliveries_per_s", True, broadcast_rate),
         ("policy", "policy replies", ["tcp-reply", "flashgate", "node-policy"],
          "replies_per_cpu_s", True, policy),
-        ("proxy", f"socket proxy, N={n}, K=16, S=32 B binary", ["tcp-echo", "flashgate", "websockify"],
+        ("proxy", f"socket proxy, N={n}, K=16, S=32 B binary", ["tcp-echo", "tcp-relay", "flashgate", "websockify"],
          "msgs_per_s", True, echo(16, 32, path="/socket", proxy=True)),
     ]
 
@@ -233,6 +239,45 @@ TARGETS = [
 LOWER_IS_BETTER = {"p50_us", "p99_us", "p999_us", "bytes_per_conn"}
 
 
+def context(results, workload, other):
+    """What the floors measured in this run say about a target, or ''."""
+    med = lambda s, m: median(results, workload, s, m)
+    if workload == "echo-16k" and other == "node-ws":
+        node, raw = med("node-ws", "msgs_per_s"), med("tcp-echo", "msgs_per_s")
+        if node and raw:
+            return (f"Node ws runs at {node / raw:.2f}× the raw TCP echo here: 5× Node ws "
+                    f"would be {5 * node / raw:.1f}× the raw TCP echo")
+    if workload == "idle" and other == "*":
+        raw, uws = med("tcp-echo", "bytes_per_conn"), med("uws", "bytes_per_conn")
+        if raw and uws:
+            return (f"a tokio task and socket per connection (raw TCP echo) take {kib(raw)}; "
+                    f"uWebSockets.js keeps {kib(uws)} without a task per connection")
+    if workload == "broadcast-latency":
+        rate = median(results, "broadcast-rate", "ws-fanout", "deliveries_per_s")
+        members = next((r["members"] for r in results["broadcast-latency"].get("flashgate", []) if "members" in r), None)
+        if rate and members:
+            return (f"the minimal fan-out writes {fmt(rate)} messages/s, one member after another: "
+                    f"reaching 99% of {members} members takes it ≥ {fmt_ms(0.99 * members / rate * 1e6)}")
+    if workload == "broadcast-rate":
+        floor, node = med("ws-fanout", "deliveries_per_s"), med("node-ws", "deliveries_per_s")
+        if floor and node:
+            return (f"the minimal fan-out (one write per member, nothing else) reaches "
+                    f"{floor / node:.2f}× Node ws")
+    if workload == "proxy" and other == "tcp-echo":
+        relay, raw = med("tcp-relay", "msgs_per_s"), med("tcp-echo", "msgs_per_s")
+        if relay and raw:
+            return f"a raw TCP relay (no WebSocket at all) reaches {relay / raw:.2f}× the raw TCP echo"
+    return ""
+
+
+def kib(b):
+    return f"{b / 1024:.2f} KiB"
+
+
+def fmt_ms(us):
+    return f"{us / 1000:.0f} ms" if us >= 10_000 else f"{us / 1000:.1f} ms"
+
+
 def run_suite(args):
     logdir = Path(args.logs)
     logdir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +288,7 @@ def run_suite(args):
         print(f"== {title}", flush=True)
         results[name] = {s: [] for s in names}
         fresh = name == "idle"
-        needed = set(names) | ({"proxy-target"} if {"flashgate", "websockify"} & set(names) else set())
+        needed = set(names) | ({"proxy-target"} if {"flashgate", "websockify", "tcp-relay"} & set(names) else set())
         order = ["proxy-target"] + [s for s in needed if s != "proxy-target"]
         running = []
         try:
@@ -303,27 +348,30 @@ def check_targets(results):
         if workload not in results:
             continue
         ours = median(results, workload, "flashgate", metric)
+        note = context(results, workload, other)
         if ours is None:
-            rows.append((workload, text, "no result", False))
+            rows.append((workload, text, "no result", False, note))
             continue
         if other is None:
             ok = ours <= factor if metric in LOWER_IS_BETTER else ours >= factor
-            rows.append((workload, text, f"{fmt(ours)}", ok))
+            shown = fmt_ms(ours) if metric.endswith("_us") else kib(ours) if metric == "bytes_per_conn" else fmt(ours)
+            rows.append((workload, text, shown, ok, note))
         elif other == "*":
             peers = [s for s in results[workload] if s not in ("flashgate", "tcp-echo")]
             theirs = [(s, median(results, workload, s, metric)) for s in peers]
             theirs = [(s, v) for s, v in theirs if v is not None]
             ok = all(ours < v for _, v in theirs)
             best = min(theirs, key=lambda t: t[1]) if theirs else ("-", None)
-            rows.append((workload, text, f"{fmt(ours)} vs best peer {best[0]} {fmt(best[1])}", ok))
+            show = kib if metric == "bytes_per_conn" else fmt
+            rows.append((workload, text, f"{show(ours)} vs best peer {best[0]} {show(best[1])}", ok, note))
         else:
             theirs = median(results, workload, other, metric)
             if not theirs:
-                rows.append((workload, text, "no peer result", False))
+                rows.append((workload, text, "no peer result", False, note))
                 continue
             ratio = ours / theirs
             ok = ratio <= factor if metric in LOWER_IS_BETTER else ratio >= factor
-            rows.append((workload, text, f"{ratio:.2f}×", ok))
+            rows.append((workload, text, f"{ratio:.2f}×", ok, note))
     return rows
 
 
@@ -396,16 +444,18 @@ def report(results, args, started):
         f"- **When:** {started:%Y-%m-%d %H:%M} UTC, {args.reps} runs per figure (median, and min–max spread).",
         "- **How:** every server pinned to core 0 (`taskset -c 0`), the load generator",
         "  (`target/release/loadgen`, one thread) to core 1. The raw TCP echo is the ceiling of",
-        "  the load generator and the kernel together: no WebSocket server can beat it.",
+        "  the load generator and the kernel together: no WebSocket server can beat it. Rows",
+        "  marked *floor* (a raw TCP relay, a minimal WebSocket fan-out) are the same for the",
+        "  socket proxy and the broadcast room: the least any such server can do, nothing checked.",
         "- **Command:** `benches/run` (all of it, ~15 min) or `benches/run --only echo-32 proxy`.",
         "",
         "## Targets",
         "",
-        "| workload | target | flashgate | met |",
-        "|---|---|---|---|",
+        "| workload | target | flashgate | met | what the floors say |",
+        "|---|---|---|---|---|",
     ]
-    for workload, text, shown, ok in targets:
-        lines.append(f"| {workload} | {text} | {shown} | {'yes' if ok else '**no**'} |")
+    for workload, text, shown, ok, note in targets:
+        lines.append(f"| {workload} | {text} | {shown} | {'yes' if ok else '**no**'} | {note} |")
     lines += ["", "![flashgate relative to each peer](benchmarks.svg)", ""]
     for name, title, names, metric, higher, _ in workloads(False):
         if name not in results:
@@ -434,6 +484,21 @@ def report(results, args, started):
     return "\n".join(lines), targets
 
 
+def summary(targets, started, reps, readme):
+    """Rewrites the targets summary between the markers in the README."""
+    start, end = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+    text = readme.read_text()
+    if start not in text or end not in text:
+        return
+    rows = [f"Last full run: {started:%Y-%m-%d}, {reps} runs per figure, medians; ratios measured in the same run.",
+            "", "| workload | target | flashgate | met |", "|---|---|---|---|"]
+    rows += [f"| {w} | {t} | {s} | {'yes' if ok else '**no**'} |" for w, t, s, ok, _ in targets]
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(f"{head}{start}\n{chr(10).join(rows)}\n{end}{tail}")
+    print(f"updated {readme}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: proves the suite works")
@@ -441,6 +506,8 @@ def main():
     parser.add_argument("--only", nargs="*", help="workloads to run (default: all)")
     parser.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS.md"))
     parser.add_argument("--notes", default=str(BENCHES / "NOTES.md"), help="appended to the report")
+    parser.add_argument("--readme", help="whose summary between the benchmark markers is rewritten "
+                        "(default: README.md when --out is the default)")
     parser.add_argument("--logs", default=str(REPO / "target" / "bench-logs"))
     args = parser.parse_args()
     if args.smoke:
@@ -453,7 +520,10 @@ def main():
         Path(args.out).write_text(text + "\n")
         chart(results, Path(args.out).parent / "benchmarks.svg")
         print(f"wrote {args.out}")
-    print("\n".join(f"{'met    ' if ok else 'MISSED '} {w}: {t} ({s})" for w, t, s, ok in targets))
+        readme = args.readme or (str(REPO / "README.md") if Path(args.out) == REPO / "docs" / "BENCHMARKS.md" else "")
+        if readme:
+            summary(targets, started, args.reps, Path(readme))
+    print("\n".join(f"{'met    ' if ok else 'MISSED '} {w}: {t} ({s})" for w, t, s, ok, _ in targets))
     failed = [(w, s) for w in results for s in results[w] if any("error" in r for r in results[w][s])]
     if failed:
         print(f"runs that failed: {failed}")

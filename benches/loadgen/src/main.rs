@@ -6,6 +6,7 @@
 mod broadcast;
 mod connect;
 mod echo;
+mod fanout;
 mod idle;
 mod policy;
 mod serve;
@@ -35,7 +36,7 @@ enum Mode {
     Broadcast(broadcast::Args),
     /// Flash socket policy replies per second.
     Policy(policy::Args),
-    /// Run a reference server (tcp-echo, tungstenite-echo).
+    /// Run a reference server (tcp-echo, tcp-reply, tcp-relay, ws-fanout, tungstenite-echo).
     Serve(serve::Args),
 }
 

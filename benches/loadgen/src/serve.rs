@@ -1,6 +1,8 @@
 //! Reference servers the suite compares against: a raw TCP echo (the limit for any framing),
-//! a raw TCP accept+reply+close loop (the limit for a policy server), and a straightforward
-//! tokio-tungstenite echo (what a plain Rust server gets).
+//! a raw TCP accept+reply+close loop (the limit for a policy server), a raw TCP relay (the
+//! limit for a socket proxy), a minimal WebSocket fan-out (the limit for a broadcast room,
+//! in [`crate::fanout`]), and a straightforward tokio-tungstenite echo (what a plain Rust
+//! server gets).
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -8,11 +10,14 @@ use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// tcp-echo, tcp-reply or tungstenite-echo.
+    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout or tungstenite-echo.
     pub kind: String,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Where tcp-relay connects each client to.
+    #[arg(long)]
+    pub target: Option<String>,
 }
 
 /// A policy reply of the usual size.
@@ -62,6 +67,14 @@ async fn tcp_echo(mut stream: tokio::net::TcpStream) {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen).await?;
     println!("listening {}", listener.local_addr()?);
+    if args.kind == "ws-fanout" {
+        return crate::fanout::run(listener).await;
+    }
+    let target = match (args.kind.as_str(), args.target) {
+        ("tcp-relay", Some(target)) => target,
+        ("tcp-relay", None) => anyhow::bail!("tcp-relay needs --target HOST:PORT"),
+        (_, target) => target.unwrap_or_default(),
+    };
     loop {
         let (mut stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
@@ -83,6 +96,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     }
                 }
             }),
+            "tcp-relay" => {
+                let target = target.clone();
+                // The least a socket proxy can do: bytes both ways, nothing else.
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let _ = upstream.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+                })
+            }
             "tungstenite-echo" => tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                     return;

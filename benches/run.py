@@ -38,8 +38,9 @@ def free_port():
 class Server:
     """A server process pinned to the server core, started fresh when needed."""
 
-    def __init__(self, name, argv_for_port, label, cpu=SERVER_CPU):
+    def __init__(self, name, argv_for_port, label, cpu=SERVER_CPU, env=None):
         self.name = name
+        self.env = env or {}
         self.cpu = cpu
         self.label = label
         self.argv_for_port = argv_for_port
@@ -52,7 +53,7 @@ class Server:
         self.port = free_port()
         argv = self.argv_for_port(self)
         self.log = open(logdir / f"{self.name}.log", "w")
-        env = dict(os.environ, RUST_LOG="warn")
+        env = dict(os.environ, RUST_LOG="warn", **self.env)
         self.proc = subprocess.Popen(["taskset", "-c", self.cpu, *argv], stdout=self.log,
                                      stderr=subprocess.STDOUT, cwd=REPO, env=env,
                                      preexec_fn=raise_nofile)
@@ -133,7 +134,12 @@ def servers():
         Server("tungstenite", lambda s: [str(LOADGEN), "serve", "tungstenite-echo", "--listen", f"127.0.0.1:{s.port}"],
                "plain tokio-tungstenite echo"),
         Server("uws", node("uws-server.js"), "uWebSockets.js"),
-        Server("node-ws", node("ws-server.js"), "Node ws"),
+        # `npm install ws` as it comes: masking and UTF-8 checks in JavaScript. Its optional
+        # native addons are in node_modules anyway (uWebSockets.js's package brings them), so
+        # they are switched off here and measured on their own in the next row.
+        Server("node-ws", node("ws-server.js"), "Node ws",
+               env={"WS_NO_BUFFER_UTIL": "1", "WS_NO_UTF_8_VALIDATE": "1"}),
+        Server("node-ws-native", node("ws-server.js"), "Node ws + bufferutil, utf-8-validate (native addons)"),
         Server("py-websockets", lambda s: [str(PYTHON), str(BENCHES / "peers" / "websockets_server.py"), str(s.port)],
                "Python websockets"),
         Server("websockify", websockify, "websockify → TCP echo"),
@@ -193,13 +199,13 @@ def workloads(smoke):
         port = server.extra.get("policy", server.port)
         return loadgen("policy", "--addr", f"127.0.0.1:{port}", "-c", 32, "--pid", server.pid, *d)
 
-    ws_peers = ["uws", "node-ws", "py-websockets"]
+    ws_peers = ["uws", "node-ws", "node-ws-native", "py-websockets"]
     return [
         ("echo-32", f"echo, N={n}, K=16, S=32 B", ["tcp-echo", "flashgate", "tungstenite", *ws_peers],
          "msgs_per_s", True, echo(16, 32)),
-        ("echo-k1", f"echo, N={n}, K=1, S=32 B", ["tcp-echo", "flashgate", "uws", "node-ws"],
+        ("echo-k1", f"echo, N={n}, K=1, S=32 B", ["tcp-echo", "flashgate", "uws", "node-ws", "node-ws-native"],
          "msgs_per_s", True, echo(1, 32)),
-        ("echo-16k", f"echo, N={n}, K=16, S=16 KiB", ["tcp-echo", "flashgate", "uws", "node-ws"],
+        ("echo-16k", f"echo, N={n}, K=16, S=16 KiB", ["tcp-echo", "flashgate", "uws", "node-ws", "node-ws-native"],
          "msgs_per_s", True, echo(16, 16384)),
         ("connect", "connect (open, upgrade, close)", ["tcp-echo", "flashgate", "uws", "node-ws"],
          "conns_per_s", True, connect),
@@ -244,8 +250,10 @@ def context(results, workload, other):
     med = lambda s, m: median(results, workload, s, m)
     if workload == "echo-16k" and other == "node-ws":
         node, raw = med("node-ws", "msgs_per_s"), med("tcp-echo", "msgs_per_s")
+        native = med("node-ws-native", "msgs_per_s")
         if node and raw:
-            return (f"Node ws runs at {node / raw:.2f}× the raw TCP echo here: 5× Node ws "
+            with_addons = f" ({native / raw:.2f}× with its native addons)" if native else ""
+            return (f"Node ws runs at {node / raw:.2f}× the raw TCP echo here{with_addons}: 5× Node ws "
                     f"would be {5 * node / raw:.1f}× the raw TCP echo")
     if workload == "idle" and other == "*":
         raw, uws = med("tcp-echo", "bytes_per_conn"), med("uws", "bytes_per_conn")

@@ -1,8 +1,8 @@
 //! The WebSocket endpoint: upgrading an HTTP request ([`handshake`]) and running the
 //! connection as a [`session::WsSession`] against its backend.
 
+pub mod conn;
 pub mod handshake;
-pub mod read_ahead;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -21,16 +21,16 @@ use crate::http::{Body, text};
 use crate::prefixed::Prefixed;
 use crate::server::{ConnGuard, Gateway};
 use crate::session::Transport;
-use read_ahead::ReadAhead;
+use conn::Conn;
 use session::WsSession;
 use tokio::net::TcpStream;
 
-/// The tungstenite settings for the limits: a small read buffer, so an idle connection is
-/// cheap ([`read_ahead::ReadAhead`] batches the reads of large messages instead).
+/// The tungstenite settings for the limits: a small read buffer and no write buffer, so an
+/// idle connection is cheap ([`conn::Conn`] batches reads and writes instead).
 pub fn ws_config(limits: &Limits) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(16 * 1024)
+        .write_buffer_size(0)
         .max_write_buffer_size(limits.max_message_size.saturating_mul(2).max(1 << 20))
         .max_message_size(Some(limits.max_message_size))
         .max_frame_size(Some(limits.max_message_size))
@@ -121,7 +121,7 @@ pub fn upgrade(
         };
         let limits = &gw2.config.limits;
         let ws = WebSocketStream::from_raw_socket(
-            ReadAhead::new(tcp, pending),
+            Conn::new(tcp, pending),
             Role::Server,
             Some(ws_config(limits)),
         )

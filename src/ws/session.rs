@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
@@ -163,7 +164,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
                 self.fail(error).await;
                 false
             }
-            Event::Ended => false,
+            Event::Ended => {
+                self.send_queued().await;
+                false
+            }
             Event::Stop => {
                 self.close_with(CloseCode::Away, "server shutting down")
                     .await;
@@ -190,11 +194,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
         }
     }
 
+    /// Sends what is still queued under tungstenite once it considers the connection closed
+    /// (its reply to the client's close frame, say), within [`CLOSE_WAIT`].
+    async fn send_queued(&mut self) {
+        let _ = timeout(CLOSE_WAIT, self.ws.get_mut().flush()).await;
+    }
+
     /// Answers a failed read with the close code that says why, and logs it.
     async fn fail(&mut self, error: Error) {
         let peer = self.peer;
         let (code, reason) = match &error {
-            Error::ConnectionClosed | Error::AlreadyClosed | Error::Io(_) => return,
+            Error::ConnectionClosed | Error::AlreadyClosed => return self.send_queued().await,
+            Error::Io(_) => return,
             Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return,
             Error::Capacity(CapacityError::MessageTooLong { .. }) => {
                 let reason = format!("message too big (limit {} bytes)", self.max_message_size);

@@ -1,15 +1,21 @@
-//! The socket under tungstenite: reads that are batched while data flows.
+//! The TCP connection under tungstenite: reads and writes batched while data flows, with
+//! buffers that exist only while it does.
 //!
 //! tungstenite reads at most its read-buffer size per `read` call and allocates that buffer
 //! for every connection up front. A small one keeps idle connections cheap but turns a large
 //! message into many system calls; a large one costs its size on every idle connection.
-//! [`ReadAhead`] lets tungstenite keep a small buffer. A read takes everything the socket
+//! [`Conn`] lets tungstenite keep a small buffer. A read takes everything the socket
 //! holds in one system call, into a scratch buffer shared by the thread's connections,
 //! however little room tungstenite has left; tungstenite gets what fits and the rest is kept
 //! with the connection. While more keeps coming (a large message, a burst), the socket is
 //! read in large chunks into that buffer of the connection's, which tungstenite's small
 //! reads copy from; it is freed as soon as the socket runs dry, so an idle connection holds
 //! none.
+//!
+//! Writes are the mirror image: tungstenite hands over each frame as it is written (its own
+//! write buffer is off, since it would keep its largest size for the connection's life), the
+//! frames queue here and go out in one system call when the session flushes (it has nothing
+//! more to say) or when [`CHUNK`] bytes are waiting. The queue is freed when it empties.
 
 use std::io;
 use std::pin::Pin;
@@ -20,8 +26,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
-/// Bytes read from the socket at once while a large message or a burst is arriving.
+/// Bytes read from the socket at once while a large message or a burst is arriving, and
+/// the most queued before a write.
 const CHUNK: usize = 64 * 1024;
+
+/// An emptied write queue at most this large is kept for the next burst.
+const KEEP_OUT: usize = 4 * 1024;
 
 thread_local! {
     /// Where direct reads land before they are handed out: one per thread, not one per
@@ -30,7 +40,7 @@ thread_local! {
 }
 
 /// A TCP stream whose reads are batched while data keeps coming; writes pass through.
-pub struct ReadAhead {
+pub struct Conn {
     /// The socket.
     inner: TcpStream,
     /// Bytes read and not handed out yet. Read into without zeroing; empty (no allocation)
@@ -38,21 +48,24 @@ pub struct ReadAhead {
     buf: BytesMut,
     /// Reading ahead into `buf` (the last direct read brought more than the caller took).
     ahead: bool,
+    /// Frames waiting to be sent.
+    out: BytesMut,
 }
 
-impl ReadAhead {
+impl Conn {
     /// Wraps `inner`; `pending` (bytes already read from it, by the HTTP parser say) is
     /// handed out first.
     pub fn new(inner: TcpStream, pending: Bytes) -> Self {
-        ReadAhead {
+        Conn {
             inner,
             buf: BytesMut::from(&pending[..]),
             ahead: false,
+            out: BytesMut::new(),
         }
     }
 }
 
-impl AsyncRead for ReadAhead {
+impl AsyncRead for Conn {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -101,32 +114,50 @@ impl AsyncRead for ReadAhead {
     }
 }
 
-impl AsyncWrite for ReadAhead {
+impl Conn {
+    /// Sends everything queued for the client; the buffer goes once it is empty (unless it is
+    /// small), so a connection that has gone quiet holds none.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out.advance(n);
+        }
+        if self.out.capacity() > KEEP_OUT {
+            self.out = BytesMut::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Conn {
+    /// Queues `data` (tungstenite hands over each frame as it is written); the queue goes out
+    /// on flush, or as soon as it would pass [`CHUNK`].
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        let this = &mut *self;
+        if this.out.len() + data.len() > CHUNK {
+            ready!(this.poll_send(cx))?;
+            if data.len() >= CHUNK {
+                return Pin::new(&mut this.inner).poll_write(cx, data);
+            }
+        }
+        this.out.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_send(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_send(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
@@ -161,7 +192,7 @@ mod tests {
                 }
             }
         });
-        let mut reader = ReadAhead::new(rx, Bytes::from_static(b"head"));
+        let mut reader = Conn::new(rx, Bytes::from_static(b"head"));
         let mut got = Vec::new();
         let mut small = [0u8; 1024];
         while got.len() < data.len() + 4 {
@@ -177,7 +208,7 @@ mod tests {
     #[tokio::test]
     async fn a_short_read_still_wakes_for_the_next_bytes() {
         let (mut tx, rx) = pair().await;
-        let mut reader = ReadAhead::new(rx, Bytes::new());
+        let mut reader = Conn::new(rx, Bytes::new());
         let mut buf = [0u8; 1024];
         for round in 0..50u8 {
             tx.write_all(&[round; 3]).await.unwrap();
@@ -193,7 +224,7 @@ mod tests {
     async fn the_buffer_is_freed_when_the_socket_runs_dry() {
         let (mut tx, rx) = pair().await;
         tx.write_all(&[1u8; 5000]).await.unwrap();
-        let mut reader = ReadAhead::new(rx, Bytes::new());
+        let mut reader = Conn::new(rx, Bytes::new());
         let mut small = [0u8; 1024];
         let mut total = 0;
         while total < 5000 {
@@ -208,5 +239,43 @@ mod tests {
         // And the end of the stream is still seen.
         drop(tx);
         assert_eq!(reader.read(&mut small).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn writes_queue_until_flushed_then_the_queue_is_freed() {
+        let (mut far, ours) = pair().await;
+        let mut conn = Conn::new(ours, Bytes::new());
+        let frame = [7u8; 10_000];
+        for _ in 0..5 {
+            conn.write_all(&frame).await.unwrap();
+        }
+        // Under the batch size: nothing has gone out yet.
+        let mut probe = [0u8; 1];
+        let early = tokio::time::timeout(Duration::from_millis(50), far.read(&mut probe)).await;
+        assert!(early.is_err(), "sent before the flush");
+        conn.flush().await.unwrap();
+        let mut got = vec![0u8; 50_000];
+        far.read_exact(&mut got).await.unwrap();
+        assert!(got.iter().all(|&b| b == 7));
+        assert_eq!(conn.out.capacity(), 0, "a large emptied queue is freed");
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_goes_out_without_waiting_for_the_flush() {
+        let (mut far, ours) = pair().await;
+        let mut conn = Conn::new(ours, Bytes::new());
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let reader = tokio::spawn(async move {
+            let mut got = vec![0u8; 300_000 - CHUNK];
+            far.read_exact(&mut got).await.unwrap();
+            got
+        });
+        for piece in data.chunks(1000) {
+            conn.write_all(piece).await.unwrap();
+        }
+        // Not flushed: at most one batch is still queued, the rest is on its way in order.
+        let got = reader.await.unwrap();
+        assert_eq!(&got[..], &data[..got.len()]);
+        assert!(conn.out.len() <= CHUNK);
     }
 }

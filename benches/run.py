@@ -455,7 +455,7 @@ def report(results, args, started):
         "  the load generator and the kernel together: no WebSocket server can beat it. Rows",
         "  marked *floor* (a raw TCP relay, a minimal WebSocket fan-out) are the same for the",
         "  socket proxy and the broadcast room: the least any such server can do, nothing checked.",
-        "- **Command:** `benches/run` (all of it, ~15 min) or `benches/run --only echo-32 proxy`.",
+        "- **Command:** `benches/run` (all of it, ~17 min) or `benches/run --only echo-32 proxy`.",
         "",
         "## Targets",
         "",

@@ -9,29 +9,8 @@ use flashgate::args::Args;
 use flashgate::config::Config;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> ExitCode {
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("flashgate: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(serve())
-}
-
-/// On one core (a set-top box, or a process pinned with `taskset`), a single-threaded
-/// runtime: no work stealing and no wake-ups across threads. Otherwise a worker per core.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = match cores {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
-    };
-    builder.enable_all().build()
-}
-
-async fn serve() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

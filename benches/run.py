@@ -345,6 +345,20 @@ def values(results, workload, server, metric):
     return [r[metric] for r in runs if isinstance(r.get(metric), (int, float))]
 
 
+def paired(results, workload, server, metric, higher=True):
+    """flashgate against `server` as the median of the ratios of each round (every round runs
+    all servers back to back, so drift of the machine between rounds cancels out): how many
+    times better flashgate is when `higher` is better, or its share otherwise."""
+    ours = results.get(workload, {}).get("flashgate", [])
+    theirs = results.get(workload, {}).get(server, [])
+    ratios = []
+    for a, b in zip(ours, theirs):
+        a, b = a.get(metric), b.get(metric)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > 0 and b > 0:
+            ratios.append(a / b if higher else b / a)
+    return statistics.median(ratios) if ratios else None
+
+
 def median(results, workload, server, metric):
     v = values(results, workload, server, metric)
     return statistics.median(v) if v else None
@@ -373,11 +387,10 @@ def check_targets(results):
             show = kib if metric == "bytes_per_conn" else fmt
             rows.append((workload, text, f"{show(ours)} vs best peer {best[0]} {show(best[1])}", ok, note))
         else:
-            theirs = median(results, workload, other, metric)
-            if not theirs:
+            ratio = paired(results, workload, other, metric)
+            if ratio is None:
                 rows.append((workload, text, "no peer result", False, note))
                 continue
-            ratio = ours / theirs
             ok = ratio <= factor if metric in LOWER_IS_BETTER else ratio >= factor
             rows.append((workload, text, f"{ratio:.2f}×", ok, note))
     return rows
@@ -390,13 +403,11 @@ def chart(results, path):
     for name, title, names, metric, higher, _ in workloads(False):
         if name not in results:
             continue
-        ours = median(results, name, "flashgate", metric)
         bars = []
         for s in names:
-            v = median(results, name, s, metric)
-            if v and ours:
-                rel = v / ours if higher else ours / v
-                bars.append((s, rel))
+            rel = 1.0 if s == "flashgate" else paired(results, name, s, metric, higher)
+            if rel:
+                bars.append((s, 1 / rel))
         groups.append((title, metric, bars))
     bar_h, gap, left, width = 16, 26, 250, 520
     height = sum(len(b) * bar_h + gap + 18 for _, _, b in groups) + 60
@@ -449,7 +460,10 @@ def report(results, args, started):
         "",
         f"- **Machine:** {machine()}; shared and noisy, so compare the **ratios**, which were",
         "  measured in the same run, not absolute numbers across runs.",
-        f"- **When:** {started:%Y-%m-%d %H:%M} UTC, {args.reps} runs per figure (median, and min–max spread).",
+        f"- **When:** {started:%Y-%m-%d %H:%M} UTC, {args.reps} rounds (each runs every server once,",
+        "  back to back): figures are medians with their min–max spread, and ratios (\"flashgate",
+        "  vs it\", the targets, the chart) are medians of each round's ratio, so that drift of",
+        "  the machine between rounds cancels out.",
         "- **How:** every server pinned to core 0 (`taskset -c 0`), the load generator",
         "  (`target/release/loadgen`, one thread) to core 1. The raw TCP echo is the ceiling of",
         "  the load generator and the kernel together: no WebSocket server can beat it. Rows",
@@ -479,7 +493,7 @@ def report(results, args, started):
                 lines.append(f"| {label} | failed: {errors[-1][:80] if errors else ''} | | | | |")
                 continue
             med = statistics.median(v)
-            rel = (ours / med if higher else med / ours) if ours and med else None
+            rel = paired(results, name, s, metric, higher)
             p50 = median(results, name, s, "p50_us")
             p99 = median(results, name, s, "p99_us")
             lines.append(f"| {label} | {fmt(med)} | {fmt(min(v))} – {fmt(max(v))} | "
@@ -498,7 +512,7 @@ def summary(targets, started, reps, readme):
     text = readme.read_text()
     if start not in text or end not in text:
         return
-    rows = [f"Last full run: {started:%Y-%m-%d}, {reps} runs per figure, medians; ratios measured in the same run.",
+    rows = [f"Last full run: {started:%Y-%m-%d}, {reps} rounds; each ratio is the median of the rounds' ratios.",
             "", "| workload | target | flashgate | met |", "|---|---|---|---|"]
     rows += [f"| {w} | {t} | {s} | {'yes' if ok else '**no**'} |" for w, t, s, ok, _ in targets]
     head, rest = text.split(start, 1)
@@ -517,12 +531,21 @@ def main():
     parser.add_argument("--readme", help="whose summary between the benchmark markers is rewritten "
                         "(default: README.md when --out is the default)")
     parser.add_argument("--logs", default=str(REPO / "target" / "bench-logs"))
+    parser.add_argument("--report", action="store_true",
+                        help="write the report again from the last run's results (LOGS/results.json)")
     args = parser.parse_args()
     if args.smoke:
         args.reps = 1
-    started = datetime.datetime.now(datetime.timezone.utc)
-    results = run_suite(args)
-    (Path(args.logs) / "results.json").write_text(json.dumps(results, indent=1))
+    saved = Path(args.logs) / "results.json"
+    if args.report:
+        run = json.loads(saved.read_text())
+        results, args.reps = run["results"], run["reps"]
+        started = datetime.datetime.fromisoformat(run["started"])
+    else:
+        started = datetime.datetime.now(datetime.timezone.utc)
+        results = run_suite(args)
+        saved.write_text(json.dumps({"started": started.isoformat(), "reps": args.reps,
+                                     "results": results}, indent=1))
     text, targets = report(results, args, started)
     if not args.smoke:
         Path(args.out).write_text(text + "\n")

@@ -66,7 +66,9 @@ pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
             biased;
             _ = &mut stop => break,
             _ = sweep.tick(), if !lingering.is_empty() => {
-                sweep_lingering(&mut lingering, Instant::now() - SWEEP, &gw);
+                if let Some(before) = Instant::now().checked_sub(SWEEP) {
+                    sweep_lingering(&mut lingering, before, &gw);
+                }
             }
             ready = listener.readable() => {
                 let mut ready = match ready {

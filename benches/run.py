@@ -131,6 +131,9 @@ def servers():
         Server("ws-fanout", lambda s: [str(LOADGEN), "serve", "ws-fanout", "--listen", f"127.0.0.1:{s.port}"],
                "minimal WebSocket fan-out (tokio, one write per member; floor)"),
         Server("flashgate", flashgate, "flashgate"),
+        # Idle echo connections sleep after --hibernate-after (1 s); this one never does.
+        Server("flashgate-awake", lambda s: flashgate(s) + ["--hibernate-after", "0s"],
+               "flashgate, never asleep (--hibernate-after 0s)"),
         Server("tungstenite", lambda s: [str(LOADGEN), "serve", "tungstenite-echo", "--listen", f"127.0.0.1:{s.port}"],
                "plain tokio-tungstenite echo"),
         Server("uws", node("uws-server.js"), "uWebSockets.js"),
@@ -209,7 +212,7 @@ def workloads(smoke):
          "msgs_per_s", True, echo(16, 16384)),
         ("connect", "connect (open, upgrade, close)", ["tcp-echo", "flashgate", "uws", "node-ws"],
          "conns_per_s", True, connect),
-        ("idle", f"idle, C={idle_c}", ["tcp-echo", "flashgate", "uws", "node-ws", "py-websockets"],
+        ("idle", f"idle, C={idle_c}", ["tcp-echo", "flashgate", "flashgate-awake", "uws", "node-ws", "py-websockets"],
          "bytes_per_conn", False, idle),
         ("broadcast-latency", f"broadcast, M={members}, 20 msg/s", ["flashgate", "uws", "node-ws"],
          "p99_us", False, broadcast_latency),
@@ -257,9 +260,12 @@ def context(results, workload, other):
                     f"would be {5 * node / raw:.1f}× the raw TCP echo")
     if workload == "idle" and other == "*":
         raw, uws = med("tcp-echo", "bytes_per_conn"), med("uws", "bytes_per_conn")
+        awake = med("flashgate-awake", "bytes_per_conn")
         if raw and uws:
+            awake = f"; awake, a flashgate connection holds {kib(awake)}" if awake else ""
             return (f"a tokio task and socket per connection (raw TCP echo) take {kib(raw)}; "
-                    f"uWebSockets.js keeps {kib(uws)} without a task per connection")
+                    f"uWebSockets.js keeps {kib(uws)} without a task per connection; flashgate's "
+                    f"silent connections sleep after 1 s without a task either{awake}")
     if workload == "broadcast-latency":
         rate = median(results, "broadcast-rate", "ws-fanout", "deliveries_per_s")
         members = next((r["members"] for r in results["broadcast-latency"].get("flashgate", []) if "members" in r), None)
@@ -379,7 +385,7 @@ def check_targets(results):
             shown = fmt_ms(ours) if metric.endswith("_us") else kib(ours) if metric == "bytes_per_conn" else fmt(ours)
             rows.append((workload, text, shown, ok, note))
         elif other == "*":
-            peers = [s for s in results[workload] if s not in ("flashgate", "tcp-echo")]
+            peers = [s for s in results[workload] if s not in ("flashgate", "flashgate-awake", "tcp-echo")]
             theirs = [(s, median(results, workload, s, metric)) for s in peers]
             theirs = [(s, v) for s, v in theirs if v is not None]
             ok = all(ours < v for _, v in theirs)

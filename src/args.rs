@@ -92,6 +92,11 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
 
+    /// An echo WebSocket silent this long gives back its task and buffers and waits in the
+    /// kernel until it speaks again (pings and the idle timeout still apply); 0s: never.
+    #[arg(long, env = "FLASHGATE_HIBERNATE_AFTER", default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub hibernate_after: Duration,
+
     /// Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).
     #[arg(long, env = "FLASHGATE_MAX_MESSAGE_SIZE", default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_message_size: usize,

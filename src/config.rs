@@ -47,6 +47,8 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// WebSocket silence before a ping, and again before closing.
     pub idle_timeout: Duration,
+    /// Silence after which an echo WebSocket sleeps; zero: never.
+    pub hibernate_after: Duration,
     /// Largest incoming WebSocket message.
     pub max_message_size: usize,
     /// Messages queued for one client before it is closed as too slow.
@@ -144,6 +146,7 @@ impl Config {
                 read_timeout: args.read_timeout,
                 handshake_timeout: args.handshake_timeout,
                 idle_timeout: args.idle_timeout,
+                hibernate_after: args.hibernate_after,
                 max_message_size: args.max_message_size,
                 send_queue: args.send_queue,
                 max_connections: args.max_connections,

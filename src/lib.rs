@@ -9,7 +9,8 @@
 //! - [`policy`]: the Flash socket policy: pure recognition and XML, the reply, and the master
 //!   policy listener, which answers most requests without a task.
 //! - [`http`]: routes HTTP requests to [`ws`] (WebSocket upgrades) or [`assets`] (files).
-//! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket.
+//! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket; silent
+//!   echo clients sleep without a task ([`ws::hibernate`]).
 //! - [`session`]: what backends see of a client, whatever its transport.
 //! - [`backend`]: `echo` and `broadcast`.
 //! - [`backend`]'s `proxy`: the WebSocket-to-TCP socket proxy; [`ruffle`]: the
@@ -163,7 +164,10 @@ pub async fn run(
 
     let targets = proxy_targets(&config, main_addr);
     let ruffle_config = ruffle_config(&config, main_addr).into();
+    let (hibernation, sleepers) =
+        ws::hibernate::Hibernation::new().context("cannot create the hibernation epoll set")?;
     let gw = Arc::new(Gateway {
+        hibernation,
         targets,
         ruffle_config,
         slots: Arc::new(Semaphore::new(config.limits.max_connections)),
@@ -176,6 +180,7 @@ pub async fn run(
         tracker: TaskTracker::new(),
     });
 
+    gw.tracker.spawn(ws::hibernate::watch(sleepers, gw.clone()));
     tracing::info!(listener = %"main", addr = %main_addr, "listening");
     tracing::info!(allow = %gw.allow, "demo page: http://{main_addr}/");
     let mut loops = vec![tokio::spawn(server::accept_loop(

@@ -46,6 +46,8 @@ pub struct Gateway {
     pub tracker: TaskTracker,
     /// Caps connections served at once.
     pub slots: Arc<Semaphore>,
+    /// Sleeping WebSocket connections.
+    pub hibernation: crate::ws::hibernate::Hibernation,
 }
 
 /// Holds one of the connection slots while any task of the connection lives (the HTTP task

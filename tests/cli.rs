@@ -194,6 +194,35 @@ async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
     assert_eq!(status.code(), Some(0));
 }
 
+#[tokio::test]
+async fn a_silent_echo_client_sleeps_and_wakes_when_it_speaks() {
+    let dir = fixtures();
+    let mut command = flashgate();
+    command.env("RUST_LOG", "info,flashgate::ws::hibernate=debug");
+    command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
+    command.args(["--hibernate-after", "50ms"]);
+    with_dirs(&mut command, dir.path());
+    let mut gateway = Running::spawn(command);
+    let main = gateway.listening("main");
+    let (mut ws, _) = within(
+        "websocket handshake",
+        tokio_tungstenite::connect_async(format!("ws://{main}/echo")),
+    )
+    .await
+    .unwrap();
+    let asleep = gateway.line_with("websocket asleep");
+    assert!(
+        !gateway.seen.iter().any(|l| l.contains("websocket awake")),
+        "{asleep}"
+    );
+    send_text(&mut ws, "good morning").await;
+    assert_eq!(
+        next_message(&mut ws).await,
+        tokio_tungstenite::tungstenite::Message::text("good morning")
+    );
+    gateway.line_with("websocket awake");
+}
+
 fn output(command: &mut Command) -> (i32, String, String) {
     let out = command.output().unwrap();
     (
@@ -322,6 +351,7 @@ fn help_lists_every_option_and_its_variable() {
         "--read-timeout",
         "--handshake-timeout",
         "--idle-timeout",
+        "--hibernate-after",
         "--max-message-size",
         "--send-queue",
         "--max-connections",

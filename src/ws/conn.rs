@@ -26,6 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
+use super::boundary::Boundary;
+
 /// Bytes read from the socket at once while a large message or a burst is arriving, and
 /// the most queued before a write.
 const CHUNK: usize = 64 * 1024;
@@ -50,6 +52,8 @@ pub struct Conn {
     ahead: bool,
     /// Frames waiting to be sent.
     out: BytesMut,
+    /// Where the bytes handed out stand between frames.
+    boundary: Boundary,
 }
 
 impl Conn {
@@ -61,7 +65,21 @@ impl Conn {
             buf: BytesMut::from(&pending[..]),
             ahead: false,
             out: BytesMut::new(),
+            boundary: Boundary::default(),
         }
+    }
+
+    /// True when nothing is in flight either way: no bytes read and not handed out, none
+    /// queued to send, and what was handed out ends between messages. The connection can
+    /// then be taken apart ([`into_inner`](Self::into_inner)) and rebuilt later without a
+    /// byte lost, provided its reader has nothing buffered either (it waits to read).
+    pub fn at_rest(&self) -> bool {
+        self.buf.is_empty() && self.out.is_empty() && self.boundary.at_rest()
+    }
+
+    /// The socket.
+    pub fn into_inner(self) -> TcpStream {
+        self.inner
     }
 }
 
@@ -84,6 +102,7 @@ impl AsyncRead for Conn {
                     let got = read.filled();
                     let n = got.len().min(out.remaining());
                     out.put_slice(&got[..n]);
+                    this.boundary.feed(&got[..n]);
                     if got.len() > n {
                         this.buf.extend_from_slice(&got[n..]);
                         this.ahead = true;
@@ -109,6 +128,7 @@ impl AsyncRead for Conn {
         }
         let n = out.remaining().min(this.buf.len());
         out.put_slice(&this.buf[..n]);
+        this.boundary.feed(&this.buf[..n]);
         this.buf.advance(n);
         Poll::Ready(Ok(()))
     }

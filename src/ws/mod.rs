@@ -1,8 +1,11 @@
 //! The WebSocket endpoint: upgrading an HTTP request ([`handshake`]) and running the
-//! connection as a [`session::WsSession`] against its backend.
+//! connection as a [`session::WsSession`] against its backend; an echo connection that goes
+//! silent sleeps ([`hibernate`]) and is served again by a new session when it wakes.
 
+pub mod boundary;
 pub mod conn;
 pub mod handshake;
+pub mod hibernate;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -21,7 +24,9 @@ use crate::http::{Body, text};
 use crate::prefixed::Prefixed;
 use crate::server::{ConnGuard, Gateway};
 use crate::session::Transport;
+use bytes::Bytes;
 use conn::Conn;
+use hibernate::{Client, Wake};
 use session::WsSession;
 use tokio::net::TcpStream;
 
@@ -97,9 +102,12 @@ pub fn upgrade(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let gw2 = gw.clone();
     let kind = route.backend;
-    let guard = guard.clone();
+    let client = Client {
+        peer,
+        transport,
+        guard: guard.clone(),
+    };
     gw.tracker.spawn(async move {
-        let _guard = guard;
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
@@ -120,20 +128,6 @@ pub fn upgrade(
             [prefix, parts.read_buf].concat().into()
         };
         let limits = &gw2.config.limits;
-        let ws = WebSocketStream::from_raw_socket(
-            Conn::new(tcp, pending),
-            Role::Server,
-            Some(ws_config(limits)),
-        )
-        .await;
-        let mut session = WsSession::new(
-            ws,
-            transport,
-            peer,
-            gw2.shutdown.signal(),
-            limits.idle_timeout,
-            limits.max_message_size,
-        );
         let target = Target {
             kind,
             room,
@@ -142,8 +136,7 @@ pub fn upgrade(
             proxy,
             connect_timeout: limits.handshake_timeout,
         };
-        backend::run(target, &mut session).await;
-        tracing::debug!(%peer, %transport, "websocket closed");
+        serve(&gw2, Conn::new(tcp, pending), client, target, None).await;
     });
 
     let mut res = Response::new(crate::http::empty());
@@ -159,4 +152,81 @@ pub fn upgrade(
             .expect("base64 is a valid header value"),
     );
     res
+}
+
+/// Runs a WebSocket connection against its backend until it closes or falls asleep; `wake`
+/// says why a sleeping one was woken.
+async fn serve(
+    gw: &Arc<Gateway>,
+    conn: Conn,
+    client: Client,
+    target: Target<'_>,
+    wake: Option<Wake>,
+) {
+    let limits = &gw.config.limits;
+    let sleepy = target.kind == BackendKind::Echo && !limits.hibernate_after.is_zero();
+    let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(limits))).await;
+    let mut session = WsSession::new(
+        ws,
+        client.transport,
+        client.peer,
+        gw.shutdown.signal(),
+        limits.idle_timeout,
+        sleepy.then_some(limits.hibernate_after),
+        limits.max_message_size,
+    );
+    match wake {
+        None | Some(Wake::Readable) => backend::run(target, &mut session).await,
+        // Pinged, it goes back to sleep at once: the answer (or its absence) wakes it.
+        Some(Wake::Ping) => {
+            if session.ping().await.is_err() {
+                return;
+            }
+        }
+        Some(Wake::Expired) => return session.close_idle().await,
+    }
+    if !(session.is_asleep() || wake == Some(Wake::Ping)) {
+        tracing::debug!(peer = %client.peer, transport = %client.transport, "websocket closed");
+        return;
+    }
+    let pinged = session.pinged();
+    let tcp = match session.into_conn().into_inner().into_std() {
+        Ok(tcp) => tcp,
+        Err(error) => {
+            tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
+            return;
+        }
+    };
+    if let Err((tcp, client)) = gw.hibernation.sleep(tcp, client, pinged) {
+        // The gateway is stopping: serve it awake (it sees the stop at once).
+        Box::pin(resume(gw.clone(), tcp, client, Wake::Readable)).await;
+    }
+}
+
+/// Serves a connection that slept, from where it stopped.
+pub async fn resume(gw: Arc<Gateway>, tcp: std::net::TcpStream, client: Client, wake: Wake) {
+    let tcp = match TcpStream::from_std(tcp) {
+        Ok(tcp) => tcp,
+        Err(error) => {
+            tracing::warn!(peer = %client.peer, %error, "cannot wake a sleeping connection");
+            return;
+        }
+    };
+    let limits = &gw.config.limits;
+    let target = Target {
+        kind: BackendKind::Echo,
+        room: String::new(),
+        rooms: &gw.rooms,
+        send_queue: limits.send_queue,
+        proxy: None,
+        connect_timeout: limits.handshake_timeout,
+    };
+    serve(
+        &gw,
+        Conn::new(tcp, Bytes::new()),
+        client,
+        target,
+        Some(wake),
+    )
+    .await;
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::error::{CapacityError, ProtocolError};
@@ -17,6 +16,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Error, Message};
 
+use super::conn::Conn;
 use crate::session::{CloseReason, Closed, Payload, Session, Transport, text_only};
 use crate::shutdown::Signal;
 
@@ -27,9 +27,9 @@ const CHECK_EVERY: u32 = 64;
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// A WebSocket client.
-pub struct WsSession<S> {
+pub struct WsSession {
     /// The connection.
-    ws: WebSocketStream<S>,
+    ws: WebSocketStream<Conn>,
     /// `Flash` clients never get a binary frame (web-socket-js closes with 1003 on one).
     transport: Transport,
     /// Who, for logs.
@@ -38,12 +38,21 @@ pub struct WsSession<S> {
     dirty: bool,
     /// Fires when the gateway stops.
     stop: Signal,
-    /// Ticks every idle timeout to check that the client is still there.
+    /// Ticks to check that the client is still there: every idle timeout, or more often
+    /// when the session may fall asleep.
     idle: Interval,
+    /// Ticks of silence that make an idle timeout.
+    ticks_per_timeout: u32,
+    /// Ticks of silence so far.
+    quiet: u32,
     /// Something arrived since the last idle tick.
     heard: bool,
-    /// A ping went out at the last idle tick and nothing has come back yet.
+    /// A ping went out and nothing has come back yet.
     pinged: bool,
+    /// The session may fall asleep at a silent tick (see [`super::hibernate`]).
+    sleepy: bool,
+    /// It did: [`recv`](Session::recv) ended so that the connection can sleep.
+    asleep: bool,
     /// The largest message accepted, for the 1009 reason.
     max_message_size: usize,
     /// Messages taken since the shutdown signal was last checked.
@@ -59,17 +68,22 @@ enum Event {
     IdleTick,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
-    /// Wraps an upgraded connection.
+impl WsSession {
+    /// Wraps an upgraded connection. With `sleep_after`, the session ends (see
+    /// [`is_asleep`](Self::is_asleep)) once the client has been silent about that long
+    /// and nothing is in flight, so that the connection can sleep.
     pub fn new(
-        ws: WebSocketStream<S>,
+        ws: WebSocketStream<Conn>,
         transport: Transport,
         peer: SocketAddr,
         stop: Signal,
         idle_timeout: Duration,
+        sleep_after: Option<Duration>,
         max_message_size: usize,
     ) -> Self {
-        let mut idle = interval_at(tokio::time::Instant::now() + idle_timeout, idle_timeout);
+        let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
+        let ticks_per_timeout = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        let mut idle = interval_at(tokio::time::Instant::now() + tick, tick);
         idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
         WsSession {
             ws,
@@ -78,11 +92,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
             dirty: false,
             stop,
             idle,
+            ticks_per_timeout: u32::try_from(ticks_per_timeout).unwrap_or(u32::MAX),
+            quiet: 0,
             heard: false,
             pinged: false,
+            sleepy: sleep_after.is_some(),
+            asleep: false,
             max_message_size,
             unchecked: 0,
         }
+    }
+
+    /// True when the session ended so that the connection can sleep: the client has been
+    /// silent, nothing is in flight, and the connection ([`into_conn`](Self::into_conn))
+    /// can be rebuilt into a new session without a byte lost.
+    pub fn is_asleep(&self) -> bool {
+        self.asleep
+    }
+
+    /// True when a ping is waiting for its answer.
+    pub fn pinged(&self) -> bool {
+        self.pinged
+    }
+
+    /// The connection, once the session is over.
+    pub fn into_conn(self) -> Conn {
+        self.ws.into_inner()
+    }
+
+    /// Pings the client now (a sleeping client whose idle timeout came).
+    pub async fn ping(&mut self) -> Result<(), Closed> {
+        self.pinged = true;
+        self.ws
+            .send(Message::Ping(Default::default()))
+            .await
+            .map_err(|_| Closed)
+    }
+
+    /// Closes a client that did not answer its ping within the idle timeout (1001).
+    pub async fn close_idle(&mut self) {
+        tracing::info!(peer = %self.peer, "closing: idle timeout");
+        self.close_with(CloseCode::Away, "idle timeout").await;
     }
 
     /// Reads the next frame; when there is none, flushes what was queued and checks the
@@ -176,20 +226,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
             Event::IdleTick if self.heard => {
                 self.heard = false;
                 self.pinged = false;
+                self.quiet = 0;
                 true
             }
-            Event::IdleTick if !self.pinged => {
-                self.pinged = true;
-                self.dirty = true;
-                self.ws
-                    .feed(Message::Ping(Default::default()))
-                    .await
-                    .is_ok()
-            }
             Event::IdleTick => {
-                tracing::info!(peer = %self.peer, "closing: idle timeout");
-                self.close_with(CloseCode::Away, "idle timeout").await;
-                false
+                self.quiet += 1;
+                // Silent, and nothing half-read or unsent (the reader waits, so it holds
+                // nothing either): the connection can sleep without losing a byte.
+                if self.sleepy && !self.dirty && self.ws.get_ref().at_rest() {
+                    self.asleep = true;
+                    return false;
+                }
+                if self.quiet < self.ticks_per_timeout {
+                    return true;
+                }
+                self.quiet = 0;
+                if !self.pinged {
+                    self.pinged = true;
+                    self.dirty = true;
+                    self.ws
+                        .feed(Message::Ping(Default::default()))
+                        .await
+                        .is_ok()
+                } else {
+                    self.close_idle().await;
+                    false
+                }
             }
         }
     }
@@ -222,7 +284,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> WsSession<S> {
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session for WsSession<S> {
+impl Session for WsSession {
     fn transport(&self) -> Transport {
         self.transport
     }

@@ -1,0 +1,327 @@
+//! Hibernation: an echo WebSocket that has been silent for a while (`--hibernate-after`)
+//! gives back its task, its buffers and its timers, and waits as a bare socket in one epoll
+//! set shared by every sleeper. A sleeper costs a slab entry of a few dozen bytes instead of a
+//! task of about a kilobyte and a half, so a gateway holding many quiet clients (kiosks,
+//! dashboards waiting for a rare event) holds little more than their sockets.
+//!
+//! One task, [`watch`], owns the epoll set. A sleeper wakes into a new session when its
+//! socket has something to read (a message, a close, the end of the stream); when its idle
+//! timeout comes, to be pinged (and put back to sleep); when that ping went unanswered for
+//! another idle timeout, to be closed (1001); and when the gateway shuts down, to be closed
+//! like every other session.
+//!
+//! A session falls asleep only between messages with nothing unsent ([`super::conn::Conn::at_rest`]),
+//! so the new session starts exactly where the old one stopped.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use slab::Slab;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use crate::server::{ConnGuard, Gateway};
+use crate::session::Transport;
+
+/// Events taken from the epoll set per system call.
+const EVENTS: usize = 256;
+
+/// How often the heap is looked at for memory to give back.
+const TRIM_EVERY: Duration = Duration::from_millis(250);
+
+/// Connections that fall asleep before the heap is trimmed, once no more follow for a while.
+const TRIM_AFTER: usize = 64;
+
+/// Connections that fall asleep before the heap is trimmed even while more follow.
+const TRIM_AT_ONCE: usize = 4096;
+
+/// A sleeping connection: its socket and what a new session needs to serve it.
+struct Sleeper {
+    /// The socket, out of tokio's hands while it sleeps.
+    tcp: std::net::TcpStream,
+    /// Its address, for logs.
+    peer: SocketAddr,
+    /// How it is connected.
+    transport: Transport,
+    /// Its connection slot.
+    slot: Slot,
+    /// A ping went out and has not been answered.
+    pinged: bool,
+    /// When it fell asleep: its idle timeout counts from here.
+    since: Instant,
+}
+
+/// Who a WebSocket client is, besides its socket.
+pub struct Client {
+    /// Its address, for logs.
+    pub peer: SocketAddr,
+    /// How it is connected.
+    pub transport: Transport,
+    /// Its connection slot.
+    pub guard: ConnGuard,
+}
+
+/// A sleeper's connection slot, out of its shared box when no one else holds it: a small
+/// allocation that outlives the session's would sit between the freed ones and keep the
+/// heap from giving their pages back.
+enum Slot {
+    Owned(OwnedSemaphorePermit),
+    Shared(ConnGuard),
+}
+
+impl Sleeper {
+    fn client(self) -> (std::net::TcpStream, Client) {
+        let guard = match self.slot {
+            Slot::Owned(permit) => Arc::new(permit),
+            Slot::Shared(guard) => guard,
+        };
+        let client = Client {
+            peer: self.peer,
+            transport: self.transport,
+            guard,
+        };
+        (self.tcp, client)
+    }
+}
+
+/// Why a sleeper is woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Its socket has something to read, or the gateway is stopping.
+    Readable,
+    /// Its idle timeout came: ping it.
+    Ping,
+    /// Its ping went unanswered for an idle timeout: close it.
+    Expired,
+}
+
+/// The sleepers. Shared: sessions fall asleep from their own tasks.
+pub struct Hibernation {
+    /// Adds sockets to the epoll set [`watch`] waits on.
+    registry: Registry,
+    state: Mutex<State>,
+}
+
+struct State {
+    sleepers: Slab<Sleeper>,
+    /// Fell asleep since the heap was last trimmed.
+    since_trim: usize,
+    /// False once the gateway stops: no one falls asleep any more.
+    open: bool,
+}
+
+/// A sleeper's key in the epoll set: its slab key and its descriptor, so that an event can
+/// never be taken for another socket's.
+fn token(key: usize, fd: RawFd) -> Token {
+    Token(key << 32 | fd as u32 as usize)
+}
+
+fn untoken(token: Token) -> (usize, RawFd) {
+    (token.0 >> 32, token.0 as u32 as RawFd)
+}
+
+impl Hibernation {
+    /// A new epoll set: the shared half, and the half [`watch`] owns.
+    pub fn new() -> io::Result<(Hibernation, Poll)> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let state = Mutex::new(State {
+            sleepers: Slab::new(),
+            since_trim: 0,
+            open: true,
+        });
+        Ok((Hibernation { registry, state }, poll))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts a connection to sleep; gives it back when it cannot sleep (the gateway is
+    /// stopping, or the socket could not be added to the set).
+    pub fn sleep(
+        &self,
+        tcp: std::net::TcpStream,
+        client: Client,
+        pinged: bool,
+    ) -> Result<(), (std::net::TcpStream, Client)> {
+        let mut state = self.lock();
+        if !state.open {
+            return Err((tcp, client));
+        }
+        let key = state.sleepers.vacant_key();
+        let fd = tcp.as_raw_fd();
+        if let Err(error) =
+            self.registry
+                .register(&mut SourceFd(&fd), token(key, fd), Interest::READABLE)
+        {
+            tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
+            return Err((tcp, client));
+        }
+        tracing::debug!(peer = %client.peer, "websocket asleep");
+        state.since_trim += 1;
+        let slot = match Arc::try_unwrap(client.guard) {
+            Ok(permit) => Slot::Owned(permit),
+            Err(guard) => Slot::Shared(guard),
+        };
+        state.sleepers.insert(Sleeper {
+            tcp,
+            peer: client.peer,
+            transport: client.transport,
+            slot,
+            pinged,
+            since: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// Number of sleeping connections.
+    pub fn len(&self) -> usize {
+        self.lock().sleepers.len()
+    }
+
+    /// True when no connection sleeps.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the sleeper `key` out of the set.
+    fn take(&self, state: &mut State, key: usize) -> Sleeper {
+        let sleeper = state.sleepers.remove(key);
+        let fd = sleeper.tcp.as_raw_fd();
+        // It is about to be registered with tokio; an error here leaves nothing behind
+        // (the set forgets a descriptor when it is closed).
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        sleeper
+    }
+}
+
+/// Wakes sleepers until the gateway stops, then wakes them all (their new sessions see the
+/// stop and close with 1001). Runs as one task for the gateway's life.
+pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
+    // SAFETY: the epoll descriptor is owned by `poll`, which the AsyncFd owns: it stays
+    // open and the same for as long as it is registered.
+    let registered =
+        unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
+    let mut poll = match registered.map_err(io::Error::from) {
+        Ok(poll) => poll,
+        Err(error) => {
+            // Sessions then never sleep: they are refused and stay awake.
+            tracing::error!(%error, "hibernation unavailable");
+            gw.hibernation.lock().open = false;
+            return;
+        }
+    };
+    let hibernation = &gw.hibernation;
+    let idle_timeout = gw.config.limits.idle_timeout;
+    let mut sweep = tokio::time::interval(
+        (idle_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1)),
+    );
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trim = tokio::time::interval(TRIM_EVERY);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trim_seen = 0;
+    let mut events = Events::with_capacity(EVENTS);
+    let mut stop = gw.shutdown.signal();
+    let mut woken = Vec::new();
+    loop {
+        tokio::select! {
+            ready = poll.readable_mut() => {
+                let Ok(mut ready) = ready else { continue };
+                if let Err(error) = ready.get_inner_mut().poll(&mut events, Some(Duration::ZERO)) {
+                    tracing::warn!(%error, "hibernation: epoll_wait failed");
+                }
+                if events.is_empty() {
+                    ready.clear_ready();
+                    continue;
+                }
+                let mut state = hibernation.lock();
+                for event in &events {
+                    let (key, fd) = untoken(event.token());
+                    if state.sleepers.get(key).is_some_and(|s| s.tcp.as_raw_fd() == fd) {
+                        woken.push((hibernation.take(&mut state, key), Wake::Readable));
+                    }
+                }
+            }
+            _ = sweep.tick() => {
+                let now = Instant::now();
+                let mut state = hibernation.lock();
+                let due: Vec<usize> = state
+                    .sleepers
+                    .iter()
+                    .filter(|(_, s)| now.duration_since(s.since) >= idle_timeout)
+                    .map(|(key, _)| key)
+                    .collect();
+                for key in due {
+                    let sleeper = hibernation.take(&mut state, key);
+                    let wake = if sleeper.pinged { Wake::Expired } else { Wake::Ping };
+                    woken.push((sleeper, wake));
+                }
+            }
+            _ = trim.tick() => {
+                let mut state = hibernation.lock();
+                // After a wave of connections has fallen asleep (their tasks are freed as
+                // they go), or during a long one.
+                let settled = state.since_trim == trim_seen;
+                trim_seen = state.since_trim;
+                if (settled && state.since_trim >= TRIM_AFTER) || state.since_trim >= TRIM_AT_ONCE {
+                    state.since_trim = 0;
+                    trim_seen = 0;
+                    drop(state);
+                    // Off the runtime's threads: it walks the whole heap.
+                    tokio::task::spawn_blocking(give_back_memory);
+                }
+            }
+            _ = &mut stop => {
+                let mut state = hibernation.lock();
+                state.open = false;
+                let keys: Vec<usize> = state.sleepers.iter().map(|(key, _)| key).collect();
+                for key in keys {
+                    woken.push((hibernation.take(&mut state, key), Wake::Readable));
+                }
+                drop(state);
+                wake_all(&gw, &mut woken);
+                return;
+            }
+        }
+        wake_all(&gw, &mut woken);
+    }
+}
+
+/// Returns the heap's free pages to the system. What sleepers gave back (tasks, buffers)
+/// lies scattered between live allocations, where the allocator would otherwise keep it.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Starts a session for each woken sleeper.
+fn wake_all(gw: &Arc<Gateway>, woken: &mut Vec<(Sleeper, Wake)>) {
+    for (sleeper, wake) in woken.drain(..) {
+        tracing::debug!(peer = %sleeper.peer, ?wake, "websocket awake");
+        let (tcp, client) = sleeper.client();
+        gw.tracker
+            .spawn(super::resume(gw.clone(), tcp, client, wake));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_key_and_descriptor() {
+        for (key, fd) in [(0, 0), (1, 7), (123_456, 65_535), (u32::MAX as usize, 3)] {
+            assert_eq!(untoken(token(key, fd)), (key, fd));
+        }
+    }
+}

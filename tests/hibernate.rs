@@ -1,0 +1,250 @@
+//! Hibernation (`--hibernate-after`): silent echo clients sleep without a task and are
+//! served as before when they speak, are pinged, time out or the gateway stops.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// Long enough for a session set to sleep after 50 ms to be asleep (it sleeps at its first
+/// or second silent tick).
+const ASLEEP: Duration = Duration::from_millis(400);
+
+/// A masked client frame.
+fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// A WebSocket on `/echo` by hand: the socket, past the 101 answer.
+async fn raw_ws(gw: &TestGateway) -> TcpStream {
+    let mut stream = TcpStream::connect(gw.main).await.unwrap();
+    let headers = [
+        ("Host", "127.0.0.1"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    stream
+        .write_all(request("GET", "/echo", &headers).as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    within("the 101 answer", async {
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+    })
+    .await;
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// The next frame from the gateway: (opcode, payload).
+async fn server_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    within("a frame from the gateway", async {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[0] & 0x80, 0x80, "the gateway sends whole messages");
+        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut n = [0u8; 2];
+                stream.read_exact(&mut n).await.unwrap();
+                u16::from_be_bytes(n) as usize
+            }
+            127 => {
+                let mut n = [0u8; 8];
+                stream.read_exact(&mut n).await.unwrap();
+                u64::from_be_bytes(n) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).await.unwrap();
+        (head[0] & 0x0f, payload)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_client_that_slept_is_served_as_before() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut ws = gw.ws("/echo").await;
+    let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    for round in 0..3 {
+        tokio::time::sleep(ASLEEP).await;
+        send_text(&mut ws, &format!("round {round}")).await;
+        ws.send(Message::binary(big.clone())).await.unwrap();
+        assert_eq!(
+            next_message(&mut ws).await,
+            Message::text(format!("round {round}"))
+        );
+        assert_eq!(next_message(&mut ws).await, Message::binary(big.clone()));
+    }
+}
+
+#[tokio::test]
+async fn a_frame_or_message_cut_across_the_quiet_time_is_not_lost() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut stream = raw_ws(&gw).await;
+    let text: String = "the quick brown fox ".repeat(20);
+
+    // A frame cut inside its header, then inside its payload.
+    let frame = client_frame(true, 1, text.as_bytes());
+    for cut in [1, 3, 100] {
+        stream.write_all(&frame[..cut]).await.unwrap();
+        tokio::time::sleep(ASLEEP).await;
+        stream.write_all(&frame[cut..]).await.unwrap();
+        assert_eq!(
+            server_frame(&mut stream).await,
+            (1, text.clone().into_bytes())
+        );
+    }
+
+    // A message in fragments, with a ping between them and a long pause after each.
+    let pieces = [&text[..7], &text[7..150], &text[150..]];
+    stream
+        .write_all(&client_frame(false, 1, pieces[0].as_bytes()))
+        .await
+        .unwrap();
+    tokio::time::sleep(ASLEEP).await;
+    stream
+        .write_all(&client_frame(true, 9, b"between"))
+        .await
+        .unwrap();
+    assert_eq!(server_frame(&mut stream).await, (10, b"between".to_vec()));
+    tokio::time::sleep(ASLEEP).await;
+    stream
+        .write_all(&client_frame(false, 0, pieces[1].as_bytes()))
+        .await
+        .unwrap();
+    tokio::time::sleep(ASLEEP).await;
+    stream
+        .write_all(&client_frame(true, 0, pieces[2].as_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(
+        server_frame(&mut stream).await,
+        (1, text.clone().into_bytes())
+    );
+
+    // Still in step afterwards.
+    tokio::time::sleep(ASLEEP).await;
+    stream
+        .write_all(&client_frame(true, 2, &[1, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(server_frame(&mut stream).await, (2, vec![1, 2, 3]));
+}
+
+#[tokio::test]
+async fn a_flash_client_still_gets_binary_as_text_after_sleeping() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut flash = gw.flash_ws("/echo").await;
+    tokio::time::sleep(ASLEEP).await;
+    flash
+        .send(Message::binary(vec![0u8, 1, 254, 255]))
+        .await
+        .unwrap();
+    let Message::Text(text) = next_message(&mut flash).await else {
+        panic!("a Flash client got a binary frame after sleeping");
+    };
+    let b64 = text
+        .as_str()
+        .strip_prefix("data:application/octet-stream;base64,")
+        .unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        [0, 1, 254, 255]
+    );
+}
+
+#[tokio::test]
+async fn sleeping_clients_are_pinged_and_those_that_answer_stay() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms", "--idle-timeout", "300ms"]).await;
+    let mut alive = gw.ws("/echo").await;
+    within("three pings", async {
+        for _ in 0..3 {
+            match alive.next().await {
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("a responsive sleeping client got {other:?}"),
+            }
+        }
+    })
+    .await;
+    send_text(&mut alive, "still here").await;
+    assert_eq!(next_message(&mut alive).await, Message::text("still here"));
+}
+
+#[tokio::test]
+async fn a_sleeping_client_that_does_not_answer_its_ping_is_closed_with_1001() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms", "--idle-timeout", "300ms"]).await;
+    let mut silent = raw_ws(&gw).await;
+    // Not reading: the ping waits in the socket, unanswered.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(server_frame(&mut silent).await, (9, vec![]));
+    let (opcode, payload) = server_frame(&mut silent).await;
+    assert_eq!(opcode, 8, "a close frame");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1001);
+    assert_eq!(&payload[2..], b"idle timeout");
+}
+
+#[tokio::test]
+async fn sleeping_clients_get_1001_when_the_gateway_stops() {
+    let mut gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(gw.ws("/echo").await);
+    }
+    tokio::time::sleep(ASLEEP).await;
+    let took = gw.shutdown().await;
+    assert!(took < Duration::from_secs(3), "run() took {took:?}");
+    for ws in &mut clients {
+        let (frame, _) = close_frame(ws).await;
+        let frame = frame.expect("a close frame");
+        assert_eq!(frame.code, CloseCode::Away);
+        assert_eq!(frame.reason.as_str(), "server shutting down");
+    }
+}
+
+#[tokio::test]
+async fn broadcast_members_never_sleep_and_miss_nothing() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut quiet = gw.ws("/chat?room=sleepless").await;
+    let mut speaker = gw.ws("/chat?room=sleepless").await;
+    tokio::time::sleep(ASLEEP).await;
+    send_text(&mut speaker, "wake up").await;
+    assert_eq!(next_message(&mut quiet).await, Message::text("wake up"));
+    assert_eq!(next_message(&mut speaker).await, Message::text("wake up"));
+}

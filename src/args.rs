@@ -92,8 +92,9 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
 
-    /// An echo WebSocket silent this long gives back its task and buffers and waits in the
-    /// kernel until it speaks again (pings and the idle timeout still apply); 0s: never.
+    /// A WebSocket client (echo, broadcast) silent this long gives back its task and buffers
+    /// and waits in the kernel until it speaks again or a message comes for it (pings and the
+    /// idle timeout still apply); 0s: never.
     #[arg(long, env = "FLASHGATE_HIBERNATE_AFTER", default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub hibernate_after: Duration,
 

@@ -47,7 +47,7 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// WebSocket silence before a ping, and again before closing.
     pub idle_timeout: Duration,
-    /// Silence after which an echo WebSocket sleeps; zero: never.
+    /// Silence after which an echo or broadcast WebSocket sleeps; zero: never.
     pub hibernate_after: Duration,
     /// Largest incoming WebSocket message.
     pub max_message_size: usize,

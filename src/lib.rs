@@ -10,7 +10,7 @@
 //!   policy listener, which answers most requests without a task.
 //! - [`http`]: routes HTTP requests to [`ws`] (WebSocket upgrades) or [`assets`] (files).
 //! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket; silent
-//!   echo clients sleep without a task ([`ws::hibernate`]).
+//!   clients sleep without a task ([`ws::hibernate`]).
 //! - [`session`]: what backends see of a client, whatever its transport.
 //! - [`backend`]: `echo` and `broadcast`.
 //! - [`backend`]'s `proxy`: the WebSocket-to-TCP socket proxy; [`ruffle`]: the
@@ -166,8 +166,10 @@ pub async fn run(
     let ruffle_config = ruffle_config(&config, main_addr).into();
     let (hibernation, sleepers) =
         ws::hibernate::Hibernation::new().context("cannot create the hibernation epoll set")?;
+    let hibernation = Arc::new(hibernation);
+    let send_queue = config.limits.send_queue;
     let gw = Arc::new(Gateway {
-        hibernation,
+        hibernation: hibernation.clone(),
         targets,
         ruffle_config,
         slots: Arc::new(Semaphore::new(config.limits.max_connections)),
@@ -175,7 +177,7 @@ pub async fn run(
         allow,
         policies,
         files,
-        rooms: Default::default(),
+        rooms: backend::broadcast::Rooms::new(hibernation.clone(), send_queue),
         shutdown: Default::default(),
         tracker: TaskTracker::new(),
     });

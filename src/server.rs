@@ -47,7 +47,7 @@ pub struct Gateway {
     /// Caps connections served at once.
     pub slots: Arc<Semaphore>,
     /// Sleeping WebSocket connections.
-    pub hibernation: crate::ws::hibernate::Hibernation,
+    pub hibernation: Arc<crate::ws::hibernate::Hibernation>,
 }
 
 /// Holds one of the connection slots while any task of the connection lives (the HTTP task

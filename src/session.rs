@@ -124,6 +124,13 @@ pub trait Session: Send {
 
     /// Ends the session with the given reason, telling the client when the transport can.
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
+
+    /// True when [`recv`](Self::recv) ended only so that the connection can sleep: the
+    /// client is still there, and the transport serves it again when it wakes. A backend
+    /// then keeps the client's place (a room membership, say) for the transport to sleep with.
+    fn is_asleep(&self) -> bool {
+        false
+    }
 }
 
 /// The session is over; nothing more can be sent.

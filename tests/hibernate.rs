@@ -1,5 +1,6 @@
-//! Hibernation (`--hibernate-after`): silent echo clients sleep without a task and are
-//! served as before when they speak, are pinged, time out or the gateway stops.
+//! Hibernation (`--hibernate-after`): silent echo clients and broadcast members sleep without
+//! a task and are served as before when they speak, are pinged, time out or the gateway
+//! stops; sleeping members get every message, in order, whole, written by the room.
 
 mod common;
 
@@ -193,18 +194,20 @@ async fn a_flash_client_still_gets_binary_as_text_after_sleeping() {
 #[tokio::test]
 async fn sleeping_clients_are_pinged_and_those_that_answer_stay() {
     let gw = TestGateway::start(&["--hibernate-after", "50ms", "--idle-timeout", "300ms"]).await;
-    let mut alive = gw.ws("/echo").await;
-    within("three pings", async {
-        for _ in 0..3 {
-            match alive.next().await {
-                Some(Ok(Message::Ping(_))) => {}
-                other => panic!("a responsive sleeping client got {other:?}"),
+    for path in ["/echo", "/chat?room=pinged"] {
+        let mut alive = gw.ws(path).await;
+        within("three pings", async {
+            for _ in 0..3 {
+                match alive.next().await {
+                    Some(Ok(Message::Ping(_))) => {}
+                    other => panic!("a responsive sleeping client on {path} got {other:?}"),
+                }
             }
-        }
-    })
-    .await;
-    send_text(&mut alive, "still here").await;
-    assert_eq!(next_message(&mut alive).await, Message::text("still here"));
+        })
+        .await;
+        send_text(&mut alive, "still here").await;
+        assert_eq!(next_message(&mut alive).await, Message::text("still here"));
+    }
 }
 
 #[tokio::test]
@@ -224,8 +227,8 @@ async fn a_sleeping_client_that_does_not_answer_its_ping_is_closed_with_1001() {
 async fn sleeping_clients_get_1001_when_the_gateway_stops() {
     let mut gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
     let mut clients = Vec::new();
-    for _ in 0..20 {
-        clients.push(gw.ws("/echo").await);
+    for i in 0..20 {
+        clients.push(gw.ws(if i % 2 == 0 { "/echo" } else { "/chat" }).await);
     }
     tokio::time::sleep(ASLEEP).await;
     let took = gw.shutdown().await;
@@ -238,8 +241,129 @@ async fn sleeping_clients_get_1001_when_the_gateway_stops() {
     }
 }
 
+fn numbered(i: usize, filler: &str) -> String {
+    format!("{i}:{filler}")
+}
+
 #[tokio::test]
-async fn broadcast_members_never_sleep_and_miss_nothing() {
+async fn sleeping_members_get_every_message_in_order_flash_ones_as_text() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut native = gw.ws("/chat?room=night").await;
+    let mut flash = gw.flash_ws("/chat?room=night").await;
+    let mut publisher = gw.ws("/chat?room=night").await;
+    tokio::time::sleep(ASLEEP).await;
+    // Sent in one go: the room publishes them together.
+    let mut all = Vec::new();
+    for i in 0..200 {
+        all.push(Ok(Message::text(numbered(i, "x"))));
+    }
+    all.push(Ok(Message::binary(vec![0u8, 1, 2, 255])));
+    publisher
+        .send_all(&mut futures_util::stream::iter(all))
+        .await
+        .unwrap();
+    for ws in [&mut native, &mut flash, &mut publisher] {
+        for i in 0..200 {
+            assert_eq!(next_message(ws).await, Message::text(numbered(i, "x")));
+        }
+    }
+    assert_eq!(
+        next_message(&mut native).await,
+        Message::binary(vec![0u8, 1, 2, 255])
+    );
+    assert_eq!(
+        next_message(&mut flash).await,
+        Message::text("data:application/octet-stream;base64,AAEC/w==")
+    );
+}
+
+#[tokio::test]
+async fn a_sleeping_member_that_falls_behind_and_catches_up_gets_everything_whole() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut behind = gw.ws("/chat?room=backlog").await;
+    let mut publisher = gw.ws("/chat?room=backlog").await;
+    tokio::time::sleep(ASLEEP).await;
+    // Far more than the socket buffers take: the room fills the sleeper's socket, wakes it
+    // with the rest of a frame owed, and queues the others.
+    const COUNT: usize = 300;
+    let filler = "y".repeat(32 * 1024);
+    let pad = |i: usize| format!("{i:03}:{filler}");
+    let writer = async {
+        for i in 0..COUNT {
+            publisher.send(Message::text(pad(i))).await.unwrap();
+            assert_eq!(next_message(&mut publisher).await, Message::text(pad(i)));
+        }
+    };
+    writer.await;
+    // Reading only now.
+    for i in 0..COUNT {
+        assert_eq!(
+            next_message(&mut behind).await,
+            Message::text(pad(i)),
+            "message {i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sleeping_member_that_never_reads_is_closed_with_1008_after_whole_messages() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms", "--send-queue", "16"]).await;
+    let mut slow = gw.ws("/chat?room=flood").await;
+    let mut fast = gw.ws("/chat?room=flood").await;
+    let mut publisher = gw.ws("/chat?room=flood").await;
+    tokio::time::sleep(ASLEEP).await;
+    const COUNT: usize = 400;
+    let chunk = "z".repeat(64 * 1024);
+    let len = numbered(0, &chunk).len();
+    let reader = async {
+        for i in 0..COUNT {
+            let Message::Text(text) = next_message(&mut fast).await else {
+                panic!()
+            };
+            assert!(
+                text.starts_with(&format!("{i}:")),
+                "message {i} out of order"
+            );
+        }
+    };
+    let writer = async {
+        for i in 0..COUNT {
+            let text = numbered(i, &chunk);
+            publisher.send(Message::text(&text)).await.unwrap();
+            assert_eq!(next_message(&mut publisher).await, Message::text(text));
+        }
+    };
+    tokio::join!(reader, writer);
+    // What reached the slow member is whole and in order, then the close says why.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut received = 0;
+    let frame = within("the 1008 close", async {
+        loop {
+            match slow.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    assert!(text.starts_with(&format!("{received}:")), "out of order");
+                    assert!(
+                        text.len() >= len && text.len() <= len + 3,
+                        "cut: {}",
+                        text.len()
+                    );
+                    received += 1;
+                }
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("expected messages then a close, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame");
+    assert!(received < COUNT, "the slow client was not dropped");
+    assert_eq!(frame.code, CloseCode::Policy);
+    assert!(frame.reason.contains("send queue full"), "{}", frame.reason);
+}
+
+#[tokio::test]
+async fn a_quiet_member_gets_a_message_while_asleep() {
     let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
     let mut quiet = gw.ws("/chat?room=sleepless").await;
     let mut speaker = gw.ws("/chat?room=sleepless").await;

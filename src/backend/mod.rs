@@ -15,26 +15,45 @@ pub struct Target<'a> {
     pub room: String,
     /// The rooms of the broadcast backend.
     pub rooms: &'a broadcast::Rooms,
-    /// Per-client queue bound.
-    pub send_queue: usize,
     /// The socket proxy's target, checked against the allow-list at the handshake.
     pub proxy: Option<proxy::ProxyTarget>,
     /// How long the socket proxy may take to connect.
     pub connect_timeout: std::time::Duration,
 }
 
-/// Runs `session` against its backend until the session ends.
+/// How a backend let go of a session.
+pub enum Outcome {
+    /// The session is over.
+    Ended,
+    /// The session fell asleep ([`Session::is_asleep`]); a broadcast member keeps its place.
+    Asleep(Option<broadcast::Membership>),
+}
+
+/// Runs `session` against its backend until the session ends or falls asleep; `member` is
+/// the place a broadcast member that slept had kept.
 ///
 /// Sessions are lent, never moved, down this chain: an `async fn` keeps what it is given for
 /// its whole life, so a session moved through three of them would be held three times by
 /// every open connection.
-pub async fn run<S: Session>(target: Target<'_>, session: &mut S) {
+pub async fn run<S: Session>(
+    target: &Target<'_>,
+    session: &mut S,
+    member: Option<broadcast::Membership>,
+) -> Outcome {
     match target.kind {
-        BackendKind::Echo => echo::run(session).await,
+        BackendKind::Echo => {
+            echo::run(session).await;
+            if session.is_asleep() {
+                return Outcome::Asleep(None);
+            }
+        }
         BackendKind::Broadcast => {
-            let room = target.rooms.join(&target.room);
-            broadcast::run(session, &room, target.send_queue).await;
-            target.rooms.leave(&room);
+            let member = member.unwrap_or_else(|| target.rooms.join(&target.room).enter());
+            let room = member.room.clone();
+            match broadcast::run(session, member).await {
+                Some(member) => return Outcome::Asleep(Some(member)),
+                None => target.rooms.leave(&room),
+            }
         }
         BackendKind::Proxy => match &target.proxy {
             // Boxed: the relay's state is the largest, and echo and broadcast clients (most
@@ -43,4 +62,5 @@ pub async fn run<S: Session>(target: Target<'_>, session: &mut S) {
             None => unreachable!("proxy routes pick their target at the handshake"),
         },
     }
+    Outcome::Ended
 }

@@ -81,6 +81,21 @@ impl Conn {
     pub fn into_inner(self) -> TcpStream {
         self.inner
     }
+
+    /// The socket's descriptor.
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.inner)
+    }
+
+    /// True when bytes are queued to be sent.
+    pub fn has_unsent(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Queues `bytes` to be sent before anything written after.
+    pub fn owe(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
 }
 
 impl AsyncRead for Conn {

@@ -1,11 +1,15 @@
-//! Hibernation: an echo WebSocket that has been silent for a while (`--hibernate-after`)
-//! gives back its task, its buffers and its timers, and waits as a bare socket in one epoll
-//! set shared by every sleeper. A sleeper costs a slab entry of a few dozen bytes instead of a
+//! Hibernation: an echo or broadcast WebSocket that has been silent for a while
+//! (`--hibernate-after`) gives back its task, its buffers and its timers, and waits as a bare
+//! socket in one epoll set shared by every sleeper. A sleeper costs a slab entry of a few dozen bytes instead of a
 //! task of about a kilobyte and a half, so a gateway holding many quiet clients (kiosks,
 //! dashboards waiting for a rare event) holds little more than their sockets.
 //!
+//! Broadcast members sleep too, keeping their place in the room, which then writes messages
+//! straight into their sockets ([`crate::backend::broadcast`]).
+//!
 //! One task, [`watch`], owns the epoll set. A sleeper wakes into a new session when its
-//! socket has something to read (a message, a close, the end of the stream); when its idle
+//! socket has something to read (a message, a close, the end of the stream); when its room
+//! has a message that does not fit in its socket; when its idle
 //! timeout comes, to be pinged (and put back to sleep); when that ping went unanswered for
 //! another idle timeout, to be closed (1001); and when the gateway shuts down, to be closed
 //! like every other session.
@@ -26,6 +30,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
+use crate::backend::broadcast::Room;
 use crate::server::{ConnGuard, Gateway};
 use crate::session::Transport;
 
@@ -41,10 +46,25 @@ const TRIM_AFTER: usize = 64;
 /// Connections that fall asleep before the heap is trimmed even while more follow.
 const TRIM_AT_ONCE: usize = 4096;
 
+/// A broadcast member's place: its room and its key there.
+pub type Seat = (Arc<Room>, u64);
+
+/// A connection put down to sleep, or given back when it could not.
+pub struct Parked {
+    /// The socket, out of tokio's hands.
+    pub tcp: std::net::TcpStream,
+    /// The client.
+    pub client: Client,
+    /// Its place in a room, for a broadcast member.
+    pub seat: Option<Seat>,
+}
+
 /// A sleeping connection: its socket and what a new session needs to serve it.
 struct Sleeper {
     /// The socket, out of tokio's hands while it sleeps.
     tcp: std::net::TcpStream,
+    /// Its place in a room, for a broadcast member.
+    seat: Option<Seat>,
     /// Its address, for logs.
     peer: SocketAddr,
     /// How it is connected.
@@ -76,7 +96,7 @@ enum Slot {
 }
 
 impl Sleeper {
-    fn client(self) -> (std::net::TcpStream, Client) {
+    fn parked(self) -> Parked {
         let guard = match self.slot {
             Slot::Owned(permit) => Arc::new(permit),
             Slot::Shared(guard) => guard,
@@ -86,7 +106,11 @@ impl Sleeper {
             transport: self.transport,
             guard,
         };
-        (self.tcp, client)
+        Parked {
+            tcp: self.tcp,
+            client,
+            seat: self.seat,
+        }
     }
 }
 
@@ -99,6 +123,8 @@ pub enum Wake {
     Ping,
     /// Its ping went unanswered for an idle timeout: close it.
     Expired,
+    /// Its room removed it as too slow while it was waking: close it (1008).
+    Dropped,
 }
 
 /// The sleepers. Shared: sessions fall asleep from their own tasks.
@@ -106,6 +132,8 @@ pub struct Hibernation {
     /// Adds sockets to the epoll set [`watch`] waits on.
     registry: Registry,
     state: Mutex<State>,
+    /// Rung when a room asks for sleepers to be woken.
+    alarm: tokio::sync::Notify,
 }
 
 struct State {
@@ -114,6 +142,8 @@ struct State {
     since_trim: usize,
     /// False once the gateway stops: no one falls asleep any more.
     open: bool,
+    /// Sleepers a room asked to wake: key and descriptor.
+    to_wake: Vec<(usize, RawFd)>,
 }
 
 /// A sleeper's key in the epoll set: its slab key and its descriptor, so that an event can
@@ -135,26 +165,31 @@ impl Hibernation {
             sleepers: Slab::new(),
             since_trim: 0,
             open: true,
+            to_wake: Vec::new(),
         });
-        Ok((Hibernation { registry, state }, poll))
+        let alarm = tokio::sync::Notify::new();
+        Ok((
+            Hibernation {
+                registry,
+                state,
+                alarm,
+            },
+            poll,
+        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts a connection to sleep; gives it back when it cannot sleep (the gateway is
-    /// stopping, or the socket could not be added to the set).
-    pub fn sleep(
-        &self,
-        tcp: std::net::TcpStream,
-        client: Client,
-        pinged: bool,
-    ) -> Result<(), (std::net::TcpStream, Client)> {
+    /// Puts a connection to sleep, returning its key among the sleepers; gives it back when
+    /// it cannot sleep (the gateway is stopping, or the socket could not be added to the set).
+    pub fn sleep(&self, parked: Parked, pinged: bool) -> Result<usize, Parked> {
         let mut state = self.lock();
         if !state.open {
-            return Err((tcp, client));
+            return Err(parked);
         }
+        let Parked { tcp, client, seat } = parked;
         let key = state.sleepers.vacant_key();
         let fd = tcp.as_raw_fd();
         if let Err(error) =
@@ -162,7 +197,7 @@ impl Hibernation {
                 .register(&mut SourceFd(&fd), token(key, fd), Interest::READABLE)
         {
             tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
-            return Err((tcp, client));
+            return Err(Parked { tcp, client, seat });
         }
         tracing::debug!(peer = %client.peer, "websocket asleep");
         state.since_trim += 1;
@@ -172,13 +207,21 @@ impl Hibernation {
         };
         state.sleepers.insert(Sleeper {
             tcp,
+            seat,
             peer: client.peer,
             transport: client.transport,
             slot,
             pinged,
             since: Instant::now(),
         });
-        Ok(())
+        Ok(key)
+    }
+
+    /// Asks for the sleeper `key` on `fd` to be woken (its room has more for it than its
+    /// socket takes). Nothing happens if it is already awake.
+    pub fn wake(&self, key: usize, fd: RawFd) {
+        self.lock().to_wake.push((key, fd));
+        self.alarm.notify_one();
     }
 
     /// Number of sleeping connections.
@@ -264,6 +307,15 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
                     woken.push((sleeper, wake));
                 }
             }
+            _ = hibernation.alarm.notified() => {
+                let mut state = hibernation.lock();
+                let asked = std::mem::take(&mut state.to_wake);
+                for (key, fd) in asked {
+                    if state.sleepers.get(key).is_some_and(|s| s.tcp.as_raw_fd() == fd) {
+                        woken.push((hibernation.take(&mut state, key), Wake::Readable));
+                    }
+                }
+            }
             _ = trim.tick() => {
                 let mut state = hibernation.lock();
                 // After a wave of connections has fallen asleep (their tasks are freed as
@@ -308,9 +360,8 @@ fn give_back_memory() {
 fn wake_all(gw: &Arc<Gateway>, woken: &mut Vec<(Sleeper, Wake)>) {
     for (sleeper, wake) in woken.drain(..) {
         tracing::debug!(peer = %sleeper.peer, ?wake, "websocket awake");
-        let (tcp, client) = sleeper.client();
         gw.tracker
-            .spawn(super::resume(gw.clone(), tcp, client, wake));
+            .spawn(super::resume(gw.clone(), sleeper.parked(), wake));
     }
 }
 

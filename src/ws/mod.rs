@@ -1,9 +1,10 @@
 //! The WebSocket endpoint: upgrading an HTTP request ([`handshake`]) and running the
-//! connection as a [`session::WsSession`] against its backend; an echo connection that goes
-//! silent sleeps ([`hibernate`]) and is served again by a new session when it wakes.
+//! connection as a [`session::WsSession`] against its backend; a connection that goes silent
+//! sleeps ([`hibernate`]) and is served again by a new session when it wakes.
 
 pub mod boundary;
 pub mod conn;
+pub mod frame;
 pub mod handshake;
 pub mod hibernate;
 pub mod session;
@@ -18,15 +19,17 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::backend::Outcome;
+use crate::backend::broadcast::{Claim, Membership};
 use crate::backend::{self, Target};
 use crate::config::{BackendKind, Limits, Route};
 use crate::http::{Body, text};
 use crate::prefixed::Prefixed;
 use crate::server::{ConnGuard, Gateway};
-use crate::session::Transport;
+use crate::session::{CloseReason, Session, Transport};
 use bytes::Bytes;
 use conn::Conn;
-use hibernate::{Client, Wake};
+use hibernate::{Client, Parked, Wake};
 use session::WsSession;
 use tokio::net::TcpStream;
 
@@ -132,11 +135,10 @@ pub fn upgrade(
             kind,
             room,
             rooms: &gw2.rooms,
-            send_queue: limits.send_queue,
             proxy,
             connect_timeout: limits.handshake_timeout,
         };
-        serve(&gw2, Conn::new(tcp, pending), client, target, None).await;
+        serve(&gw2, Conn::new(tcp, pending), client, target, None, None).await;
     });
 
     let mut res = Response::new(crate::http::empty());
@@ -155,16 +157,19 @@ pub fn upgrade(
 }
 
 /// Runs a WebSocket connection against its backend until it closes or falls asleep; `wake`
-/// says why a sleeping one was woken.
+/// says why a sleeping one was woken, and `member` is a sleeping broadcast member's place.
 async fn serve(
     gw: &Arc<Gateway>,
     conn: Conn,
     client: Client,
     target: Target<'_>,
     wake: Option<Wake>,
+    mut member: Option<Membership>,
 ) {
     let limits = &gw.config.limits;
-    let sleepy = target.kind == BackendKind::Echo && !limits.hibernate_after.is_zero();
+    let sleepy = matches!(target.kind, BackendKind::Echo | BackendKind::Broadcast)
+        && !limits.hibernate_after.is_zero();
+    let owes = conn.has_unsent();
     let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(limits))).await;
     let mut session = WsSession::new(
         ws,
@@ -175,58 +180,120 @@ async fn serve(
         sleepy.then_some(limits.hibernate_after),
         limits.max_message_size,
     );
-    match wake {
-        None | Some(Wake::Readable) => backend::run(target, &mut session).await,
+    // What a publish could not fit into the socket while the member slept goes first, as
+    // soon as the client reads.
+    if owes {
+        session.unsent();
+    }
+    let mut outcome = match wake {
         // Pinged, it goes back to sleep at once: the answer (or its absence) wakes it.
-        Some(Wake::Ping) => {
-            if session.ping().await.is_err() {
+        Some(Wake::Ping) => match session.ping().await {
+            Ok(()) => Outcome::Asleep(member.take()),
+            Err(_) => return leave(gw, member),
+        },
+        Some(Wake::Expired) => {
+            session.close_idle().await;
+            return leave(gw, member);
+        }
+        Some(Wake::Dropped) => return session.close(CloseReason::TooSlow).await,
+        Some(Wake::Readable) | None => backend::run(&target, &mut session, member.take()).await,
+    };
+    // A broadcast member keeps its place, unless something came for it meanwhile.
+    let seat = loop {
+        match outcome {
+            Outcome::Ended => {
+                tracing::debug!(peer = %client.peer, transport = %client.transport, "websocket closed");
                 return;
             }
+            Outcome::Asleep(None) => break None,
+            Outcome::Asleep(Some(member)) => {
+                let (room, id) = (member.room.clone(), member.id);
+                let flash = client.transport == Transport::Flash;
+                match room.doze(member, session.raw_fd(), flash) {
+                    Ok(()) => break Some((room, id)),
+                    Err(member) => {
+                        session.stay_awake();
+                        outcome = backend::run(&target, &mut session, Some(member)).await;
+                    }
+                }
+            }
         }
-        Some(Wake::Expired) => return session.close_idle().await,
-    }
-    if !(session.is_asleep() || wake == Some(Wake::Ping)) {
-        tracing::debug!(peer = %client.peer, transport = %client.transport, "websocket closed");
-        return;
-    }
+    };
     let pinged = session.pinged();
+    let fd = session.raw_fd();
     let tcp = match session.into_conn().into_inner().into_std() {
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
+            if let Some((room, id)) = seat {
+                drop(room.claim(id));
+                gw.rooms.leave(&room);
+            }
             return;
         }
     };
-    if let Err((tcp, client)) = gw.hibernation.sleep(tcp, client, pinged) {
+    let dozing = seat.as_ref().map(|(room, id)| (room.clone(), *id));
+    match gw.hibernation.sleep(Parked { tcp, client, seat }, pinged) {
+        Ok(key) => {
+            if let Some((room, id)) = dozing {
+                room.dozed(id, fd, key);
+            }
+        }
         // The gateway is stopping: serve it awake (it sees the stop at once).
-        Box::pin(resume(gw.clone(), tcp, client, Wake::Readable)).await;
+        Err(parked) => Box::pin(resume(gw.clone(), parked, Wake::Readable)).await,
     }
 }
 
 /// Serves a connection that slept, from where it stopped.
-pub async fn resume(gw: Arc<Gateway>, tcp: std::net::TcpStream, client: Client, wake: Wake) {
+pub async fn resume(gw: Arc<Gateway>, parked: Parked, wake: Wake) {
+    let Parked { tcp, client, seat } = parked;
     let tcp = match TcpStream::from_std(tcp) {
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::warn!(peer = %client.peer, %error, "cannot wake a sleeping connection");
+            if let Some((room, id)) = seat {
+                drop(room.claim(id));
+                gw.rooms.leave(&room);
+            }
             return;
         }
     };
+    let mut conn = Conn::new(tcp, Bytes::new());
+    let (kind, member, wake) = match seat {
+        None => (BackendKind::Echo, None, wake),
+        Some((room, id)) => match room.claim(id) {
+            Some(Claim::Member(member, owed)) => {
+                conn.owe(&owed);
+                (BackendKind::Broadcast, Some(member), wake)
+            }
+            Some(Claim::TooSlow(owed)) => {
+                conn.owe(&owed);
+                gw.rooms.leave(&room);
+                (BackendKind::Broadcast, None, Wake::Dropped)
+            }
+            // Its place is gone: nothing to serve it with.
+            None => {
+                gw.rooms.leave(&room);
+                return;
+            }
+        },
+    };
     let limits = &gw.config.limits;
     let target = Target {
-        kind: BackendKind::Echo,
+        kind,
         room: String::new(),
         rooms: &gw.rooms,
-        send_queue: limits.send_queue,
         proxy: None,
         connect_timeout: limits.handshake_timeout,
     };
-    serve(
-        &gw,
-        Conn::new(tcp, Bytes::new()),
-        client,
-        target,
-        Some(wake),
-    )
-    .await;
+    serve(&gw, conn, client, target, Some(wake), member).await;
+}
+
+/// Gives up a broadcast member's place, and its room if it was the last.
+fn leave(gw: &Gateway, member: Option<Membership>) {
+    if let Some(member) = member {
+        let room = member.room.clone();
+        drop(member);
+        gw.rooms.leave(&room);
+    }
 }

@@ -103,11 +103,15 @@ impl WsSession {
         }
     }
 
-    /// True when the session ended so that the connection can sleep: the client has been
-    /// silent, nothing is in flight, and the connection ([`into_conn`](Self::into_conn))
-    /// can be rebuilt into a new session without a byte lost.
-    pub fn is_asleep(&self) -> bool {
-        self.asleep
+    /// Goes on serving after [`recv`](Session::recv) ended to sleep (the backend had
+    /// something to send meanwhile).
+    pub fn stay_awake(&mut self) {
+        self.asleep = false;
+    }
+
+    /// The socket's descriptor.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.ws.get_ref().as_raw_fd()
     }
 
     /// True when a ping is waiting for its answer.
@@ -121,12 +125,26 @@ impl WsSession {
     }
 
     /// Pings the client now (a sleeping client whose idle timeout came).
+    /// Bounded by the idle timeout: a client that does not read cannot hold it up.
     pub async fn ping(&mut self) -> Result<(), Closed> {
         self.pinged = true;
-        self.ws
-            .send(Message::Ping(Default::default()))
-            .await
-            .map_err(|_| Closed)
+        let limit = self.idle_timeout();
+        let ping = self.ws.send(Message::Ping(Default::default()));
+        match timeout(limit, ping).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Closed),
+        }
+    }
+
+    /// The idle timeout (the idle timer may tick more often).
+    fn idle_timeout(&self) -> Duration {
+        self.idle.period().saturating_mul(self.ticks_per_timeout)
+    }
+
+    /// Bytes were queued under tungstenite (owed from a sleep): send them at the next
+    /// chance, without waiting for them.
+    pub fn unsent(&mut self) {
+        self.dirty = true;
     }
 
     /// Closes a client that did not answer its ping within the idle timeout (1001).
@@ -289,6 +307,13 @@ impl Session for WsSession {
         self.transport
     }
 
+    /// True when the session ended so that the connection can sleep: the client has been
+    /// silent, nothing is in flight, and the connection ([`into_conn`](WsSession::into_conn))
+    /// can be rebuilt into a new session without a byte lost.
+    fn is_asleep(&self) -> bool {
+        self.asleep
+    }
+
     async fn recv(&mut self) -> Option<Payload> {
         loop {
             match poll_fn(|cx| self.poll_event(cx)).await {
@@ -337,7 +362,7 @@ impl Session for WsSession {
                 // The close frame queues behind the data the client has not read yet; a
                 // client that is merely slow gets it (and the reason) if it reads within
                 // the idle timeout. Memory stays bounded: nothing more is queued.
-                let wait = self.idle.period().max(CLOSE_WAIT);
+                let wait = self.idle_timeout().max(CLOSE_WAIT);
                 self.close_within(
                     CloseCode::Policy,
                     "send queue full: the client does not read",

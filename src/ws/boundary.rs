@@ -28,6 +28,15 @@ impl Boundary {
                 bytes = &bytes[n as usize..];
                 continue;
             }
+            // Most often a whole header is at hand: read it where it is.
+            if self.have == 0 {
+                let need = header_len(bytes);
+                if bytes.len() >= need {
+                    self.frame_started(&bytes[..need]);
+                    bytes = &bytes[need..];
+                    continue;
+                }
+            }
             let need = header_len(&self.head[..self.have as usize]);
             let have = self.have as usize;
             let take = (need - have).min(bytes.len());
@@ -35,16 +44,16 @@ impl Boundary {
             self.have += take as u8;
             bytes = &bytes[take..];
             // Two bytes tell the header's full length: it may need more than first thought.
-            let head = &self.head[..self.have as usize];
-            if head.len() == header_len(head) {
-                self.frame_started();
+            let have = self.have as usize;
+            if have == header_len(&self.head[..have]) {
+                let head = self.head;
+                self.frame_started(&head[..have]);
             }
         }
     }
 
-    /// A whole header is in `head`: take in what it says.
-    fn frame_started(&mut self) {
-        let head = &self.head;
+    /// `head` is a whole header: take in what it says.
+    fn frame_started(&mut self, head: &[u8]) {
         let fin = head[0] & 0x80 != 0;
         let opcode = head[0] & 0x0f;
         self.rest = match head[1] & 0x7f {

@@ -21,6 +21,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::backend::Outcome;
 use crate::backend::broadcast::{Claim, Membership};
+use crate::backend::proxy::ProxyTarget;
 use crate::backend::{self, Target};
 use crate::config::{BackendKind, Limits, Route};
 use crate::http::{Body, text};
@@ -29,6 +30,7 @@ use crate::server::{ConnGuard, Gateway};
 use crate::session::{CloseReason, Session, Transport};
 use bytes::Bytes;
 use conn::Conn;
+use futures_util::FutureExt;
 use hibernate::{Client, Parked, Wake};
 use session::WsSession;
 use tokio::net::TcpStream;
@@ -104,12 +106,13 @@ pub fn upgrade(
 
     let on_upgrade = hyper::upgrade::on(&mut req);
     let gw2 = gw.clone();
-    let kind = route.backend;
+    // Boxed: what the task captures it keeps for its whole life.
     let client = Client {
         peer,
         transport,
         guard: guard.clone(),
     };
+    let plan = Box::new((client, route.backend, room, proxy));
     gw.tracker.spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -130,15 +133,17 @@ pub fn upgrade(
         } else {
             [prefix, parts.read_buf].concat().into()
         };
-        let limits = &gw2.config.limits;
-        let target = Target {
+        let (client, kind, room, proxy) = *plan;
+        let start = Start {
+            conn: Conn::new(tcp, pending),
+            client,
             kind,
             room,
-            rooms: &gw2.rooms,
             proxy,
-            connect_timeout: limits.handshake_timeout,
+            wake: None,
+            member: None,
         };
-        serve(&gw2, Conn::new(tcp, pending), client, target, None, None).await;
+        serve(gw2, Box::new(start)).await;
     });
 
     let mut res = Response::new(crate::http::empty());
@@ -156,21 +161,51 @@ pub fn upgrade(
     res
 }
 
-/// Runs a WebSocket connection against its backend until it closes or falls asleep; `wake`
-/// says why a sleeping one was woken, and `member` is a sleeping broadcast member's place.
-async fn serve(
-    gw: &Arc<Gateway>,
+/// What a connection's session starts from.
+struct Start {
     conn: Conn,
     client: Client,
-    target: Target<'_>,
+    kind: BackendKind,
+    /// The broadcast room key.
+    room: String,
+    /// The socket proxy's target.
+    proxy: Option<ProxyTarget>,
+    /// Why a sleeping connection was woken.
     wake: Option<Wake>,
-    mut member: Option<Membership>,
-) {
+    /// A sleeping broadcast member's place.
+    member: Option<Membership>,
+}
+
+/// Runs a WebSocket connection against its backend until it closes or falls asleep.
+///
+/// `start` comes boxed and is unpacked at once: an `async fn` keeps its arguments for its
+/// whole life, and each open connection would carry them twice.
+async fn serve(gw: Arc<Gateway>, start: Box<Start>) {
+    let Start {
+        conn,
+        client,
+        kind,
+        room,
+        proxy,
+        wake,
+        mut member,
+    } = *start;
+    let gw = &gw;
+    let target = Target {
+        kind,
+        room,
+        rooms: &gw.rooms,
+        proxy,
+        connect_timeout: gw.config.limits.handshake_timeout,
+    };
     let limits = &gw.config.limits;
     let sleepy = matches!(target.kind, BackendKind::Echo | BackendKind::Broadcast)
         && !limits.hibernate_after.is_zero();
     let owes = conn.has_unsent();
-    let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(limits))).await;
+    // Ready at once (no handshake to wait for): not awaited, so not part of the state.
+    let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(limits)))
+        .now_or_never()
+        .expect("wrapping a socket does not wait");
     let mut session = WsSession::new(
         ws,
         client.transport,
@@ -185,35 +220,41 @@ async fn serve(
     if owes {
         session.unsent();
     }
+    // Rare paths first (boxed: their state should not be part of every connection's).
     let mut outcome = match wake {
         // Pinged, it goes back to sleep at once: the answer (or its absence) wakes it.
-        Some(Wake::Ping) => match session.ping().await {
-            Ok(()) => Outcome::Asleep(member.take()),
+        Some(Wake::Ping) => match Box::pin(session.ping()).await {
+            Ok(()) => Some(Outcome::Asleep(member.take())),
             Err(_) => return leave(gw, member),
         },
         Some(Wake::Expired) => {
-            session.close_idle().await;
+            Box::pin(session.close_idle()).await;
             return leave(gw, member);
         }
-        Some(Wake::Dropped) => return session.close(CloseReason::TooSlow).await,
-        Some(Wake::Readable) | None => backend::run(&target, &mut session, member.take()).await,
+        Some(Wake::Dropped) => return Box::pin(session.close(CloseReason::TooSlow)).await,
+        Some(Wake::Readable) | None => None,
     };
-    // A broadcast member keeps its place, unless something came for it meanwhile.
+    // One call site for the backend: each `.await` of it could hold its own copy of its state.
     let seat = loop {
-        match outcome {
+        let ran = match outcome.take() {
+            Some(outcome) => outcome,
+            None => backend::run(&target, &mut session, member.take()).await,
+        };
+        match ran {
             Outcome::Ended => {
                 tracing::debug!(peer = %client.peer, transport = %client.transport, "websocket closed");
                 return;
             }
             Outcome::Asleep(None) => break None,
-            Outcome::Asleep(Some(member)) => {
-                let (room, id) = (member.room.clone(), member.id);
+            // A broadcast member keeps its place, unless something came for it meanwhile.
+            Outcome::Asleep(Some(asleep)) => {
+                let (room, id) = (asleep.room.clone(), asleep.id);
                 let flash = client.transport == Transport::Flash;
-                match room.doze(member, session.raw_fd(), flash) {
+                match room.doze(asleep, session.raw_fd(), flash) {
                     Ok(()) => break Some((room, id)),
-                    Err(member) => {
+                    Err(awake) => {
                         session.stay_awake();
-                        outcome = backend::run(&target, &mut session, Some(member)).await;
+                        member = Some(awake);
                     }
                 }
             }
@@ -278,15 +319,16 @@ pub async fn resume(gw: Arc<Gateway>, parked: Parked, wake: Wake) {
             }
         },
     };
-    let limits = &gw.config.limits;
-    let target = Target {
+    let start = Start {
+        conn,
+        client,
         kind,
         room: String::new(),
-        rooms: &gw.rooms,
         proxy: None,
-        connect_timeout: limits.handshake_timeout,
+        wake: Some(wake),
+        member,
     };
-    serve(&gw, conn, client, target, Some(wake), member).await;
+    serve(gw, Box::new(start)).await;
 }
 
 /// Gives up a broadcast member's place, and its room if it was the last.

@@ -167,20 +167,29 @@ fn sigterm_as_soon_as_the_listening_line_appears_is_a_graceful_stop() {
     }
 }
 
-#[tokio::test]
-async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
+/// The binary on port 0 with `command` set up by `setup`, and a WebSocket client on `/echo`.
+async fn binary_with_echo_client(
+    setup: impl FnOnce(&mut Command),
+) -> (Running, Ws, tempfile::TempDir) {
     let dir = fixtures();
     let mut command = flashgate();
     command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
+    setup(&mut command);
     with_dirs(&mut command, dir.path());
     let mut gateway = Running::spawn(command);
     let main = gateway.listening("main");
-    let (mut ws, _) = within(
+    let (ws, _) = within(
         "websocket handshake",
         tokio_tungstenite::connect_async(format!("ws://{main}/echo")),
     )
     .await
     .unwrap();
+    (gateway, ws, dir)
+}
+
+#[tokio::test]
+async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
+    let (mut gateway, mut ws, _dir) = binary_with_echo_client(|_| {}).await;
     let status = tokio::task::spawn_blocking(move || {
         let status = gateway.terminate();
         (status, gateway)
@@ -196,20 +205,11 @@ async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
 
 #[tokio::test]
 async fn a_silent_echo_client_sleeps_and_wakes_when_it_speaks() {
-    let dir = fixtures();
-    let mut command = flashgate();
-    command.env("RUST_LOG", "info,flashgate::ws::hibernate=debug");
-    command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
-    command.args(["--hibernate-after", "50ms"]);
-    with_dirs(&mut command, dir.path());
-    let mut gateway = Running::spawn(command);
-    let main = gateway.listening("main");
-    let (mut ws, _) = within(
-        "websocket handshake",
-        tokio_tungstenite::connect_async(format!("ws://{main}/echo")),
-    )
-    .await
-    .unwrap();
+    let (mut gateway, mut ws, _dir) = binary_with_echo_client(|command| {
+        command.env("RUST_LOG", "info,flashgate::ws::hibernate=debug");
+        command.args(["--hibernate-after", "50ms"]);
+    })
+    .await;
     let asleep = gateway.line_with("websocket asleep");
     assert!(
         !gateway.seen.iter().any(|l| l.contains("websocket awake")),

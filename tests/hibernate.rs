@@ -195,18 +195,7 @@ async fn a_flash_client_still_gets_binary_as_text_after_sleeping() {
 async fn sleeping_clients_are_pinged_and_those_that_answer_stay() {
     let gw = TestGateway::start(&["--hibernate-after", "50ms", "--idle-timeout", "300ms"]).await;
     for path in ["/echo", "/chat?room=pinged"] {
-        let mut alive = gw.ws(path).await;
-        within("three pings", async {
-            for _ in 0..3 {
-                match alive.next().await {
-                    Some(Ok(Message::Ping(_))) => {}
-                    other => panic!("a responsive sleeping client on {path} got {other:?}"),
-                }
-            }
-        })
-        .await;
-        send_text(&mut alive, "still here").await;
-        assert_eq!(next_message(&mut alive).await, Message::text("still here"));
+        stays_through_three_pings(&mut gw.ws(path).await).await;
     }
 }
 
@@ -315,25 +304,7 @@ async fn a_sleeping_member_that_never_reads_is_closed_with_1008_after_whole_mess
     const COUNT: usize = 400;
     let chunk = "z".repeat(64 * 1024);
     let len = numbered(0, &chunk).len();
-    let reader = async {
-        for i in 0..COUNT {
-            let Message::Text(text) = next_message(&mut fast).await else {
-                panic!()
-            };
-            assert!(
-                text.starts_with(&format!("{i}:")),
-                "message {i} out of order"
-            );
-        }
-    };
-    let writer = async {
-        for i in 0..COUNT {
-            let text = numbered(i, &chunk);
-            publisher.send(Message::text(&text)).await.unwrap();
-            assert_eq!(next_message(&mut publisher).await, Message::text(text));
-        }
-    };
-    tokio::join!(reader, writer);
+    publish_while_read(&mut publisher, &mut fast, COUNT, &chunk).await;
     // What reached the slow member is whole and in order, then the close says why.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut received = 0;

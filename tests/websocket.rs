@@ -247,27 +247,7 @@ async fn slow_reader_is_closed_with_1008_and_never_slows_the_others() {
     const COUNT: usize = 400;
     let chunk = "z".repeat(64 * 1024);
     // The publisher and the fast reader run together; `slow` reads nothing meanwhile.
-    let reader = async {
-        for i in 0..COUNT {
-            let message = next_message(&mut fast).await;
-            let Message::Text(text) = message else {
-                panic!()
-            };
-            assert!(
-                text.starts_with(&format!("{i}:")),
-                "message {i} out of order"
-            );
-        }
-    };
-    // A publisher at a chat's pace: it waits for its own copy before the next message.
-    let writer = async {
-        for i in 0..COUNT {
-            let text = format!("{i}:{chunk}");
-            publisher.send(Message::text(&text)).await.unwrap();
-            assert_eq!(next_message(&mut publisher).await, Message::text(text));
-        }
-    };
-    tokio::join!(reader, writer);
+    publish_while_read(&mut publisher, &mut fast, COUNT, &chunk).await;
     // The slow client, reading again a while later (longer than a normal close handshake
     // may take), finds what fitted in the buffers, then the close that says why.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -282,19 +262,7 @@ async fn slow_reader_is_closed_with_1008_and_never_slows_the_others() {
 async fn idle_client_that_answers_pings_stays_connected() {
     let gw = TestGateway::start(&["--idle-timeout", "300ms"]).await;
     // tungstenite answers each ping while it reads, as every WebSocket client does.
-    let mut alive = gw.ws("/echo").await;
-    within("three pings over several idle periods", async {
-        for _ in 0..3 {
-            match alive.next().await {
-                Some(Ok(Message::Ping(_))) => {}
-                other => panic!("a responsive idle client got {other:?}"),
-            }
-        }
-    })
-    .await;
-    // Still served after all that silence.
-    send_text(&mut alive, "still here").await;
-    assert_eq!(next_message(&mut alive).await, Message::text("still here"));
+    stays_through_three_pings(&mut gw.ws("/echo").await).await;
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ use crate::session::{CloseReason, Session, Transport};
 use bytes::Bytes;
 use conn::Conn;
 use futures_util::FutureExt;
-use hibernate::{Client, Parked, Wake};
+use hibernate::{Client, Parked, Seat, Wake};
 use session::WsSession;
 use tokio::net::TcpStream;
 
@@ -266,11 +266,7 @@ async fn serve(gw: Arc<Gateway>, start: Box<Start>) {
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
-            if let Some((room, id)) = seat {
-                drop(room.claim(id));
-                gw.rooms.leave(&room);
-            }
-            return;
+            return give_up(gw, seat);
         }
     };
     let dozing = seat.as_ref().map(|(room, id)| (room.clone(), *id));
@@ -292,11 +288,7 @@ pub async fn resume(gw: Arc<Gateway>, parked: Parked, wake: Wake) {
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::warn!(peer = %client.peer, %error, "cannot wake a sleeping connection");
-            if let Some((room, id)) = seat {
-                drop(room.claim(id));
-                gw.rooms.leave(&room);
-            }
-            return;
+            return give_up(&gw, seat);
         }
     };
     let mut conn = Conn::new(tcp, Bytes::new());
@@ -336,6 +328,15 @@ fn leave(gw: &Gateway, member: Option<Membership>) {
     if let Some(member) = member {
         let room = member.room.clone();
         drop(member);
+        gw.rooms.leave(&room);
+    }
+}
+
+/// Gives up a sleeping broadcast member's seat (its connection is lost).
+fn give_up(gw: &Gateway, seat: Option<Seat>) {
+    if let Some((room, id)) = seat {
+        // Dropping the claimed place leaves the room.
+        drop(room.claim(id));
         gw.rooms.leave(&room);
     }
 }

@@ -436,3 +436,44 @@ pub async fn close_frame(ws: &mut Ws) -> (Option<CloseFrame>, usize) {
 pub async fn send_text(ws: &mut Ws, text: &str) {
     within("send", ws.send(Message::text(text))).await.unwrap();
 }
+
+/// A client that answers pings (tungstenite does while it reads) gets three of them over
+/// several idle periods, and is still served afterwards (`ws` is on an echo route or alone
+/// in a room).
+pub async fn stays_through_three_pings(ws: &mut Ws) {
+    within("three pings over several idle periods", async {
+        for _ in 0..3 {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("a responsive idle client got {other:?}"),
+            }
+        }
+    })
+    .await;
+    send_text(ws, "still here").await;
+    assert_eq!(next_message(ws).await, Message::text("still here"));
+}
+
+/// `count` messages `"{i}:{filler}"` from `publisher` at a chat's pace (each waits for the
+/// publisher's own copy), read in order by `fast` meanwhile.
+pub async fn publish_while_read(publisher: &mut Ws, fast: &mut Ws, count: usize, filler: &str) {
+    let reader = async {
+        for i in 0..count {
+            let Message::Text(text) = next_message(fast).await else {
+                panic!("message {i} is not text")
+            };
+            assert!(
+                text.starts_with(&format!("{i}:")),
+                "message {i} out of order"
+            );
+        }
+    };
+    let writer = async {
+        for i in 0..count {
+            let text = format!("{i}:{filler}");
+            publisher.send(Message::text(&text)).await.unwrap();
+            assert_eq!(next_message(publisher).await, Message::text(text));
+        }
+    };
+    tokio::join!(reader, writer);
+}

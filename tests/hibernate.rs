@@ -133,26 +133,21 @@ async fn a_frame_or_message_cut_across_the_quiet_time_is_not_lost() {
 
     // A message in fragments, with a ping between them and a long pause after each.
     let pieces = [&text[..7], &text[7..150], &text[150..]];
-    stream
-        .write_all(&client_frame(false, 1, pieces[0].as_bytes()))
-        .await
-        .unwrap();
-    tokio::time::sleep(ASLEEP).await;
-    stream
-        .write_all(&client_frame(true, 9, b"between"))
-        .await
-        .unwrap();
-    assert_eq!(server_frame(&mut stream).await, (10, b"between".to_vec()));
-    tokio::time::sleep(ASLEEP).await;
-    stream
-        .write_all(&client_frame(false, 0, pieces[1].as_bytes()))
-        .await
-        .unwrap();
-    tokio::time::sleep(ASLEEP).await;
-    stream
-        .write_all(&client_frame(true, 0, pieces[2].as_bytes()))
-        .await
-        .unwrap();
+    let frames = [
+        client_frame(false, 1, pieces[0].as_bytes()),
+        client_frame(true, 9, b"between"),
+        client_frame(false, 0, pieces[1].as_bytes()),
+        client_frame(true, 0, pieces[2].as_bytes()),
+    ];
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(ASLEEP).await;
+        }
+        stream.write_all(frame).await.unwrap();
+        if i == 1 {
+            assert_eq!(server_frame(&mut stream).await, (10, b"between".to_vec()));
+        }
+    }
     assert_eq!(
         server_frame(&mut stream).await,
         (1, text.clone().into_bytes())

@@ -224,16 +224,6 @@ impl Hibernation {
         self.alarm.notify_one();
     }
 
-    /// Number of sleeping connections.
-    pub fn len(&self) -> usize {
-        self.lock().sleepers.len()
-    }
-
-    /// True when no connection sleeps.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Takes the sleeper `key` out of the set.
     fn take(&self, state: &mut State, key: usize) -> Sleeper {
         let sleeper = state.sleepers.remove(key);

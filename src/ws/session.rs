@@ -127,13 +127,20 @@ impl WsSession {
     /// Pings the client now (a sleeping client whose idle timeout came).
     /// Bounded by the idle timeout: a client that does not read cannot hold it up.
     pub async fn ping(&mut self) -> Result<(), Closed> {
-        self.pinged = true;
         let limit = self.idle_timeout();
-        let ping = self.ws.send(Message::Ping(Default::default()));
-        match timeout(limit, ping).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Closed),
-        }
+        let sent = timeout(limit, async {
+            self.queue_ping().await?;
+            self.flush().await
+        });
+        sent.await.unwrap_or(Err(Closed))
+    }
+
+    /// Queues a ping; the next flush sends it.
+    async fn queue_ping(&mut self) -> Result<(), Closed> {
+        self.pinged = true;
+        self.dirty = true;
+        let ping = Message::Ping(Default::default());
+        self.ws.feed(ping).await.map_err(|_| Closed)
     }
 
     /// The idle timeout (the idle timer may tick more often).
@@ -260,12 +267,7 @@ impl WsSession {
                 }
                 self.quiet = 0;
                 if !self.pinged {
-                    self.pinged = true;
-                    self.dirty = true;
-                    self.ws
-                        .feed(Message::Ping(Default::default()))
-                        .await
-                        .is_ok()
+                    self.queue_ping().await.is_ok()
                 } else {
                     self.close_idle().await;
                     false

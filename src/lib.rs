@@ -10,7 +10,8 @@
 //!   policy listener, which answers most requests without a task.
 //! - [`http`]: routes HTTP requests to [`ws`] (WebSocket upgrades) or [`assets`] (files).
 //! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket; silent
-//!   clients sleep without a task ([`ws::hibernate`]).
+//!   clients sleep without a task ([`ws::hibernate`]); the socket proxy's clients are a
+//!   byte stream ([`ws::stream`]), their frames decoded in place ([`ws::inbound`]).
 //! - [`session`]: what backends see of a client, whatever its transport.
 //! - [`backend`]: `echo` and `broadcast`.
 //! - [`backend`]'s `proxy`: the WebSocket-to-TCP socket proxy; [`ruffle`]: the

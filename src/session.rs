@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 
 use base64::Engine;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tungstenite::Utf8Bytes;
 
 /// One application message. Cloning is cheap (reference counted), so a broadcast shares one copy.
@@ -131,6 +131,33 @@ pub trait Session: Send {
     fn is_asleep(&self) -> bool {
         false
     }
+}
+
+/// A client whose messages make one byte stream: the socket proxy's. Where one message
+/// ends carries no meaning, so bytes flow through without being gathered into messages.
+pub trait ByteSession: Send {
+    /// Waits for bytes from the client and appends what has arrived to `into`. False once
+    /// the client's side is over (it closed, broke the protocol, went silent, or the gateway
+    /// is stopping); bytes it sent before that are in `into`, and [`finish`](Self::finish)
+    /// ends the session.
+    ///
+    /// Cancel safe: it can be raced in `select!` without losing a byte.
+    fn read_into(&mut self, into: &mut BytesMut) -> impl Future<Output = bool> + Send;
+
+    /// Queues `bytes` for the client as one message. Nothing is sent until
+    /// [`flush`](Self::flush): the caller bounds what it queues.
+    fn write(&mut self, bytes: &[u8]);
+
+    /// Sends what was queued, waiting while the client does not read (up to its idle
+    /// timeout). An error means the session is over.
+    fn flush(&mut self) -> impl Future<Output = Result<(), Closed>> + Send;
+
+    /// Ends the session with `reason`, telling the client when the transport can.
+    fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
+
+    /// Ends the session once [`read_into`](Self::read_into) has returned false: answers the
+    /// client's close, or tells it why its side was ended.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send;
 }
 
 /// The session is over; nothing more can be sent.

@@ -9,92 +9,13 @@ use std::time::Duration;
 use base64::Engine;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Long enough for a session set to sleep after 50 ms to be asleep (it sleeps at its first
 /// or second silent tick).
 const ASLEEP: Duration = Duration::from_millis(400);
-
-/// A masked client frame.
-fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
-}
-
-/// A WebSocket on `/echo` by hand: the socket, past the 101 answer.
-async fn raw_ws(gw: &TestGateway) -> TcpStream {
-    let mut stream = TcpStream::connect(gw.main).await.unwrap();
-    let headers = [
-        ("Host", "127.0.0.1"),
-        ("Upgrade", "websocket"),
-        ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Version", "13"),
-        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
-    ];
-    stream
-        .write_all(request("GET", "/echo", &headers).as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    within("the 101 answer", async {
-        while !head.ends_with(b"\r\n\r\n") {
-            stream.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
-        }
-    })
-    .await;
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{:?}",
-        String::from_utf8_lossy(&head)
-    );
-    stream
-}
-
-/// The next frame from the gateway: (opcode, payload).
-async fn server_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
-    within("a frame from the gateway", async {
-        let mut head = [0u8; 2];
-        stream.read_exact(&mut head).await.unwrap();
-        assert_eq!(head[0] & 0x80, 0x80, "the gateway sends whole messages");
-        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
-        let len = match head[1] & 0x7f {
-            126 => {
-                let mut n = [0u8; 2];
-                stream.read_exact(&mut n).await.unwrap();
-                u16::from_be_bytes(n) as usize
-            }
-            127 => {
-                let mut n = [0u8; 8];
-                stream.read_exact(&mut n).await.unwrap();
-                u64::from_be_bytes(n) as usize
-            }
-            n => n as usize,
-        };
-        let mut payload = vec![0u8; len];
-        stream.read_exact(&mut payload).await.unwrap();
-        (head[0] & 0x0f, payload)
-    })
-    .await
-}
 
 #[tokio::test]
 async fn a_client_that_slept_is_served_as_before() {
@@ -116,7 +37,7 @@ async fn a_client_that_slept_is_served_as_before() {
 #[tokio::test]
 async fn a_frame_or_message_cut_across_the_quiet_time_is_not_lost() {
     let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
-    let mut stream = raw_ws(&gw).await;
+    let mut stream = raw_ws(&gw, "/echo").await;
     let text: String = "the quick brown fox ".repeat(20);
 
     // A frame cut inside its header, then inside its payload.
@@ -197,7 +118,7 @@ async fn sleeping_clients_are_pinged_and_those_that_answer_stay() {
 #[tokio::test]
 async fn a_sleeping_client_that_does_not_answer_its_ping_is_closed_with_1001() {
     let gw = TestGateway::start(&["--hibernate-after", "50ms", "--idle-timeout", "300ms"]).await;
-    let mut silent = raw_ws(&gw).await;
+    let mut silent = raw_ws(&gw, "/echo").await;
     // Not reading: the ping waits in the socket, unanswered.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(server_frame(&mut silent).await, (9, vec![]));

@@ -376,3 +376,158 @@ async fn ruffle_files_get_cors_for_allowed_origins() {
     assert_eq!(missing.status, 404);
     assert!(missing.text().contains("scripts/fetch-vendor"));
 }
+
+/// A target that records what it receives until its client ends its output.
+async fn recording_target() -> (SocketAddr, tokio::sync::mpsc::Receiver<Vec<u8>>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let addr = tcp_server(move |mut stream| {
+        let tx = tx.clone();
+        async move {
+            let mut got = Vec::new();
+            let _ = stream.read_to_end(&mut got).await;
+            let _ = tx.send(got).await;
+        }
+    })
+    .await;
+    (addr, rx)
+}
+
+/// A close frame's code.
+fn close_code(payload: &[u8]) -> u16 {
+    u16::from_be_bytes([payload[0], payload[1]])
+}
+
+#[tokio::test]
+async fn fragments_and_pings_between_them_relay_in_order_byte_by_byte() {
+    let echo = echo_server().await;
+    let gw = proxy_gateway(&[echo]).await;
+    let mut stream = raw_ws(&gw, &format!("/socket?target={echo}")).await;
+    let wire = [
+        client_frame(false, 2, b"hello "),
+        client_frame(true, 9, b"are you there"),
+        client_frame(false, 0, b"wide "),
+        client_frame(true, 0, b"world"),
+        client_frame(true, 2, b"!"),
+    ]
+    .concat();
+    // One byte per packet: every header and payload is cut at every byte.
+    stream.set_nodelay(true).unwrap();
+    for byte in &wire {
+        stream.write_all(std::slice::from_ref(byte)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (mut data, mut pongs) = (Vec::new(), Vec::new());
+    while data.len() < b"hello wide world!".len() {
+        match server_frame(&mut stream).await {
+            (2, bytes) => data.extend_from_slice(&bytes),
+            (10, body) => pongs.push(body),
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    assert_eq!(data, b"hello wide world!");
+    if pongs.is_empty() {
+        pongs.push(server_frame(&mut stream).await.1);
+    }
+    assert_eq!(pongs, [b"are you there".to_vec()]);
+}
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_its_code_after_its_bytes_reach_the_target() {
+    let (target, mut received) = recording_target().await;
+    let gw = proxy_gateway(&[target]).await;
+    let mut stream = raw_ws(&gw, &format!("/socket?target={target}")).await;
+    let close = [&4000u16.to_be_bytes()[..], b"done"].concat();
+    let wire = [
+        client_frame(true, 2, b"last words"),
+        client_frame(true, 8, &close),
+    ]
+    .concat();
+    stream.write_all(&wire).await.unwrap();
+    let (opcode, body) = server_frame(&mut stream).await;
+    assert_eq!((opcode, close_code(&body)), (8, 4000));
+    let got = within("the target to see the end", received.recv()).await;
+    assert_eq!(got.unwrap(), b"last words");
+}
+
+#[tokio::test]
+async fn protocol_errors_close_with_the_code_that_says_why() {
+    let echo = echo_server().await;
+    let gw = proxy_gateway(&[echo]).await;
+    let mut reserved = client_frame(true, 2, b"x");
+    reserved[0] |= 0x40;
+    let cases = [
+        (
+            vec![0x82, 3, b'a', b'b', b'c'],
+            1002,
+            "client frames must be masked",
+        ),
+        (reserved, 1002, "reserved bits set"),
+        (
+            client_frame(true, 0, b"x"),
+            1002,
+            "continuation without a message",
+        ),
+        (
+            client_frame(false, 9, b""),
+            1002,
+            "fragmented control frame",
+        ),
+        (
+            client_frame(true, 8, &[3, 0xe8, 0xc3]),
+            1007,
+            "close reason is not valid UTF-8",
+        ),
+    ];
+    for (wire, code, reason) in cases {
+        let mut stream = raw_ws(&gw, &format!("/socket?target={echo}")).await;
+        stream.write_all(&wire).await.unwrap();
+        let (opcode, body) = server_frame(&mut stream).await;
+        assert_eq!(opcode, 8, "{reason}");
+        assert_eq!(close_code(&body), code, "{reason}");
+        assert_eq!(&body[2..], reason.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn a_silent_client_is_pinged_then_closed_1001_and_one_that_answers_stays() {
+    let echo = echo_server().await;
+    let gw = TestGateway::start(&[
+        "--proxy-target",
+        &echo.to_string(),
+        "--idle-timeout",
+        "300ms",
+    ])
+    .await;
+    let mut silent = raw_ws(&gw, &format!("/socket?target={echo}")).await;
+    assert_eq!(server_frame(&mut silent).await.0, 9);
+    let (opcode, body) = server_frame(&mut silent).await;
+    assert_eq!((opcode, close_code(&body)), (8, 1001));
+    assert_eq!(&body[2..], b"idle timeout");
+
+    let mut ws = gw.ws(&format!("/socket?target={echo}")).await;
+    within("three pings over several idle periods", async {
+        for _ in 0..3 {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("a responsive idle client got {other:?}"),
+            }
+        }
+    })
+    .await;
+    ws.send(Message::binary(&b"still here"[..])).await.unwrap();
+    assert_eq!(read_binary(&mut ws, 10).await, b"still here");
+}
+
+#[tokio::test]
+async fn relays_get_1001_when_the_gateway_stops() {
+    let echo = echo_server().await;
+    let mut gw = proxy_gateway(&[echo]).await;
+    let mut ws = gw.ws(&format!("/socket?target={echo}")).await;
+    ws.send(Message::binary(&b"ping"[..])).await.unwrap();
+    assert_eq!(read_binary(&mut ws, 4).await, b"ping");
+    let stopping = async {
+        let (frame, _) = close_frame(&mut ws).await;
+        assert_eq!(frame.expect("a close frame").code, CloseCode::Away);
+    };
+    tokio::join!(gw.shutdown(), stopping);
+}

@@ -1,4 +1,5 @@
-//! The built-in backends. They see only [`Session`]s, never transports.
+//! The built-in backends. They see only [`Session`]s (the socket proxy a
+//! [`ByteSession`](crate::session::ByteSession)), never transports.
 
 pub mod broadcast;
 pub mod echo;
@@ -15,10 +16,6 @@ pub struct Target<'a> {
     pub room: String,
     /// The rooms of the broadcast backend.
     pub rooms: &'a broadcast::Rooms,
-    /// The socket proxy's target, checked against the allow-list at the handshake.
-    pub proxy: Option<proxy::ProxyTarget>,
-    /// How long the socket proxy may take to connect.
-    pub connect_timeout: std::time::Duration,
 }
 
 /// How a backend let go of a session.
@@ -55,12 +52,8 @@ pub async fn run<S: Session>(
                 None => target.rooms.leave(&room),
             }
         }
-        BackendKind::Proxy => match &target.proxy {
-            // Boxed: the relay's state is the largest, and echo and broadcast clients (most
-            // of the open connections) should not carry its size.
-            Some(to) => Box::pin(proxy::run(session, to, target.connect_timeout)).await,
-            None => unreachable!("proxy routes pick their target at the handshake"),
-        },
+        // A relay carries bytes, not messages: it runs over a `ByteSession` of its own.
+        BackendKind::Proxy => unreachable!("socket proxy sessions are relayed by proxy::run"),
     }
     Outcome::Ended
 }

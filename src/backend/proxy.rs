@@ -11,16 +11,15 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use futures_util::FutureExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::session::{CloseReason, Payload, Session};
+use crate::session::{ByteSession, CloseReason};
 
 /// Most bytes read from the target at once; each read becomes one binary message.
 const CHUNK: usize = 16 * 1024;
 
-/// Client messages already received are gathered into one write to the target up to this.
+/// The most read from the target before it is sent to the client.
 const BATCH: usize = 64 * 1024;
 
 /// One TCP target, `host:port`. Hosts compare case-insensitively, ports exactly.
@@ -143,7 +142,7 @@ impl Targets {
 }
 
 /// Relays between `session` and `target` until either side ends.
-pub async fn run<S: Session>(session: &mut S, target: &ProxyTarget, connect_timeout: Duration) {
+pub async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_timeout: Duration) {
     let connect = TcpStream::connect((target.host.as_str(), target.port));
     let stream = match tokio::time::timeout(connect_timeout, connect).await {
         Ok(Ok(stream)) => stream,
@@ -160,80 +159,68 @@ pub async fn run<S: Session>(session: &mut S, target: &ProxyTarget, connect_time
     tracing::debug!(%target, "socket proxy connected");
     let (reader, mut writer) = stream.into_split();
 
-    // Client bytes not yet written to the target; the client is read again once it is empty.
+    // Client bytes not yet written to the target; the client is read again once it is
+    // empty. Allocated on first use, so a relay that never carried data holds no buffer.
     let mut pending = BytesMut::new();
-    // Target bytes read; allocated on first use, so an idle relay holds no buffer.
+    // Target bytes read, one message at a time.
     let mut chunk = BytesMut::new();
     loop {
-        tokio::select! {
-            incoming = session.recv(), if pending.is_empty() => {
-                // One write for everything the client has already sent (Flash flushes many
-                // small messages at once), up to a batch.
-                let mut next = incoming;
-                loop {
-                    match next {
-                        Some(Payload::Binary(bytes)) => pending.extend_from_slice(&bytes),
-                        Some(Payload::Text(_)) => {
-                            let what = "the socket proxy relays binary messages only";
-                            return session.close(CloseReason::Unsupported(what)).await;
-                        }
-                        None => {
-                            // The client is gone: deliver what it sent, then let the target
-                            // see the end of its input.
-                            let _ = writer.write_all(&pending).await;
-                            let _ = writer.shutdown().await;
-                            return;
-                        }
-                    }
-                    if pending.len() >= BATCH {
-                        break;
-                    }
-                    match session.recv().now_or_never() {
-                        Some(message) => next = message,
-                        None => break,
-                    }
-                }
-                // Most writes complete at once: no trip through the loop for them.
-                match writer.try_write(&pending) {
-                    Ok(n) => pending.advance(n),
-                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(error) => {
-                        let why = format!("writing to {target}: {error}");
-                        return session.close(CloseReason::TargetFailed(why)).await;
-                    }
-                }
-            },
-            written = writer.write(&pending), if !pending.is_empty() => match written {
-                Ok(n) => {
-                    pending.advance(n);
-                    if pending.is_empty() && pending.capacity() > BATCH {
-                        pending = BytesMut::new();
-                    }
-                }
+        // Read the client only when what it sent before has been written to the target.
+        let event = if pending.is_empty() {
+            tokio::select! {
+                more = session.read_into(&mut pending) => Event::Client(more),
+                ready = reader.readable() => Event::Target(ready),
+            }
+        } else {
+            tokio::select! {
+                written = writer.write(&pending) => Event::Written(written),
+                ready = reader.readable() => Event::Target(ready),
+            }
+        };
+        match event {
+            Event::Client(false) => {
+                // The client is gone: deliver what it sent, then let the target see the end
+                // of its input.
+                let _ = writer.write_all(&pending).await;
+                let _ = writer.shutdown().await;
+                return session.finish().await;
+            }
+            // Most writes complete at once: no trip through the loop for them.
+            Event::Client(true) => match writer.try_write(&pending) {
+                Ok(n) => pending.advance(n),
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(error) => {
                     let why = format!("writing to {target}: {error}");
                     return session.close(CloseReason::TargetFailed(why)).await;
                 }
             },
-            ready = reader.readable() => {
-                if let Err(error) = ready {
-                    let why = format!("reading from {target}: {error}");
-                    return session.close(CloseReason::TargetFailed(why)).await;
-                }
-                // Everything the target has sent, as messages, then one flush to the client.
+            Event::Written(Ok(n)) => pending.advance(n),
+            Event::Written(Err(error)) => {
+                let why = format!("writing to {target}: {error}");
+                return session.close(CloseReason::TargetFailed(why)).await;
+            }
+            Event::Target(Err(error)) => {
+                let why = format!("reading from {target}: {error}");
+                return session.close(CloseReason::TargetFailed(why)).await;
+            }
+            Event::Target(Ok(())) => {
+                // Everything the target has sent, as messages, then one write to the client.
                 let (mut sent, mut bytes_sent) = (false, 0);
                 while bytes_sent < BATCH {
+                    chunk.clear();
                     chunk.reserve(CHUNK);
+                    let room = chunk.capacity();
                     match reader.try_read_buf(&mut chunk) {
                         Ok(0) if sent => break, // the next readable() reports the end
                         Ok(0) => return session.close(CloseReason::TargetClosed).await,
-                        Ok(_) => {
-                            let bytes = chunk.split().freeze();
-                            bytes_sent += bytes.len();
-                            if session.send(Payload::Binary(bytes)).await.is_err() {
-                                return;
-                            }
+                        Ok(n) => {
+                            bytes_sent += n;
+                            session.write(&chunk);
                             sent = true;
+                            // A short read took all there was: no read just to hear so.
+                            if n < room {
+                                break;
+                            }
                         }
                         Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(error) => {
@@ -248,6 +235,16 @@ pub async fn run<S: Session>(session: &mut S, target: &ProxyTarget, connect_time
             }
         }
     }
+}
+
+/// What woke the relay.
+enum Event {
+    /// The client sent bytes (true), or its side is over (false).
+    Client(bool),
+    /// Some of the client's bytes were written to the target.
+    Written(std::io::Result<usize>),
+    /// The target has something to read (or failed).
+    Target(std::io::Result<()>),
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! Writes are the mirror image: tungstenite hands over each frame as it is written (its own
 //! write buffer is off, since it would keep its largest size for the connection's life), the
 //! frames queue here and go out in one system call when the session flushes (it has nothing
-//! more to say) or when [`CHUNK`] bytes are waiting. The queue is freed when it empties.
+//! more to say) or when `CHUNK` bytes are waiting. The queue is freed when it empties.
 
 use std::io;
 use std::pin::Pin;
@@ -98,6 +98,25 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Reads straight into `into` (bytes read ahead first), for a session that does its own
+    /// framing; the count of bytes added, 0 at the end of the stream.
+    pub fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        into: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len();
+            into.extend_from_slice(&self.buf);
+            self.buf = BytesMut::new();
+            self.ahead = false;
+            return Poll::Ready(Ok(n));
+        }
+        poll_read_buf(Pin::new(&mut self.inner), cx, into)
+    }
+}
+
 impl AsyncRead for Conn {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -169,7 +188,7 @@ impl Conn {
 
 impl AsyncWrite for Conn {
     /// Queues `data` (tungstenite hands over each frame as it is written); the queue goes out
-    /// on flush, or as soon as it would pass [`CHUNK`].
+    /// on flush, or as soon as it would pass `CHUNK`.
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

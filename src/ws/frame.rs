@@ -1,8 +1,8 @@
-//! Server-to-client WebSocket frames, written by hand for the one place that writes to
-//! sockets without tungstenite: a broadcast room writing straight into sleeping members'
-//! sockets. A message becomes one unmasked frame (RFC 6455 5.2), and a binary message for a
-//! Flash client becomes its text form ([`crate::session::text_only`]), as the session would
-//! send it.
+//! Server-to-client WebSocket frames, written by hand where tungstenite is not in the way:
+//! a broadcast room writing straight into sleeping members' sockets, and the socket proxy's
+//! session ([`super::stream`]). A message becomes one unmasked frame (RFC 6455 5.2), and a
+//! binary message for a Flash client becomes its text form
+//! ([`crate::session::text_only`]), as the session would send it.
 
 use crate::session::{Payload, text_only};
 
@@ -15,7 +15,8 @@ pub fn encode(out: &mut Vec<u8>, payload: &Payload, flash: bool) {
     }
 }
 
-fn encode_raw(out: &mut Vec<u8>, opcode: u8, body: &[u8]) {
+/// Appends one frame with `opcode` and `body`.
+pub(crate) fn encode_raw(out: &mut Vec<u8>, opcode: u8, body: &[u8]) {
     out.push(0x80 | opcode);
     match body.len() {
         n @ 0..=125 => out.push(n as u8),

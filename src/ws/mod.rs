@@ -7,7 +7,9 @@ pub mod conn;
 pub mod frame;
 pub mod handshake;
 pub mod hibernate;
+pub mod inbound;
 pub mod session;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::backend::Outcome;
 use crate::backend::broadcast::{Claim, Membership};
-use crate::backend::proxy::ProxyTarget;
+use crate::backend::proxy::{self, ProxyTarget};
 use crate::backend::{self, Target};
 use crate::config::{BackendKind, Limits, Route};
 use crate::http::{Body, text};
@@ -33,6 +35,7 @@ use conn::Conn;
 use futures_util::FutureExt;
 use hibernate::{Client, Parked, Seat, Wake};
 use session::WsSession;
+use stream::WsStream;
 use tokio::net::TcpStream;
 
 /// The tungstenite settings for the limits: a small read buffer and no write buffer, so an
@@ -191,14 +194,20 @@ async fn serve(gw: Arc<Gateway>, start: Box<Start>) {
         mut member,
     } = *start;
     let gw = &gw;
+    let limits = &gw.config.limits;
+    // The socket proxy relays bytes, not messages: a session that frames by hand.
+    if let Some(to) = proxy {
+        let mut stream =
+            WsStream::new(conn, client.peer, gw.shutdown.signal(), limits.idle_timeout);
+        proxy::run(&mut stream, &to, limits.handshake_timeout).await;
+        tracing::debug!(peer = %client.peer, "socket proxy closed");
+        return;
+    }
     let target = Target {
         kind,
         room,
         rooms: &gw.rooms,
-        proxy,
-        connect_timeout: gw.config.limits.handshake_timeout,
     };
-    let limits = &gw.config.limits;
     let sleepy = matches!(target.kind, BackendKind::Echo | BackendKind::Broadcast)
         && !limits.hibernate_after.is_zero();
     let owes = conn.has_unsent();

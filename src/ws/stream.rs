@@ -1,0 +1,278 @@
+//! A [`ByteSession`] over an RFC 6455 WebSocket: the socket proxy's side of the client.
+//!
+//! The proxy relays bytes, not messages, so this session frames by hand instead of through
+//! tungstenite: what the client sends is unmasked in the buffer it was read into
+//! ([`super::inbound`]) and goes to the target from there, and what the target sends
+//! becomes binary frames queued on the connection ([`Conn`]) and sent in one write. No
+//! message is allocated on the way through, and a message of any size streams.
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
+
+use super::conn::Conn;
+use super::frame::encode_raw;
+use super::inbound::{End, Inbound};
+use crate::session::{ByteSession, CloseReason, Closed};
+use crate::shutdown::Signal;
+
+/// How long the gateway waits for a close handshake to complete before dropping the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// The most read from the client at once.
+const READ: usize = 16 * 1024;
+
+/// Why the client's side ended.
+#[derive(Debug)]
+enum Ending {
+    /// It closed, or broke the protocol.
+    Client(End),
+    /// Its connection failed or ended without a close frame; nothing can be told.
+    Gone,
+    /// The gateway is stopping.
+    Stop,
+    /// It did not answer a ping within the idle timeout.
+    Idle,
+}
+
+/// A WebSocket client of the socket proxy.
+pub struct WsStream {
+    /// The connection: reads go straight from its socket, writes queue on it.
+    conn: Conn,
+    /// Where the client's frames stand.
+    inbound: Inbound,
+    /// Pongs decoded out of a read, on their way to the write queue.
+    replies: Vec<u8>,
+    /// Who, for logs.
+    peer: SocketAddr,
+    /// Fires when the gateway stops.
+    stop: Signal,
+    /// Ticks every idle timeout.
+    idle: Interval,
+    /// Something arrived since the last idle tick.
+    heard: bool,
+    /// A ping went out and nothing has come back yet.
+    pinged: bool,
+    /// Set once the client's side is over.
+    ending: Option<Ending>,
+    /// The stop signal has fired (it must not be polled again).
+    stopping: bool,
+}
+
+impl WsStream {
+    /// Wraps an upgraded connection.
+    pub fn new(conn: Conn, peer: SocketAddr, stop: Signal, idle_timeout: Duration) -> Self {
+        let mut idle = interval_at(tokio::time::Instant::now() + idle_timeout, idle_timeout);
+        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        WsStream {
+            conn,
+            inbound: Inbound::default(),
+            replies: Vec::new(),
+            peer,
+            stop,
+            idle,
+            heard: false,
+            pinged: false,
+            ending: None,
+            stopping: false,
+        }
+    }
+
+    /// Reads what the client sent into `into` and decodes it there; ready with true when
+    /// payload arrived, false when the client's side is over.
+    fn poll_read(&mut self, cx: &mut Context<'_>, into: &mut BytesMut) -> Poll<bool> {
+        loop {
+            // Pongs and pings go out without holding up the reads.
+            if self.conn.has_unsent()
+                && let Poll::Ready(Err(_)) = Pin::new(&mut self.conn).poll_flush(cx)
+            {
+                return self.end(Ending::Gone);
+            }
+            if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
+                self.stopping = true;
+                return self.end(Ending::Stop);
+            }
+            if self.idle.poll_tick(cx).is_ready() {
+                match (self.heard, self.pinged) {
+                    (true, _) => (self.heard, self.pinged) = (false, false),
+                    (false, true) => return self.end(Ending::Idle),
+                    (false, false) => {
+                        self.pinged = true;
+                        self.replies.clear();
+                        encode_raw(&mut self.replies, 0x9, b"");
+                        self.conn.owe(&self.replies);
+                    }
+                }
+                continue;
+            }
+            let start = into.len();
+            into.reserve(READ);
+            let read = match self.conn.poll_read_into(cx, into) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(read) => read,
+            };
+            match read {
+                Ok(0) => return self.end(Ending::Gone),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(peer = %self.peer, %error, "socket proxy client failed");
+                    return self.end(Ending::Gone);
+                }
+            }
+            self.heard = true;
+            self.replies.clear();
+            let got = self.inbound.decode(&mut into[start..], &mut self.replies);
+            into.truncate(start + got.data);
+            self.conn.owe(&self.replies);
+            if let Some(end) = got.end {
+                return self.end(Ending::Client(end));
+            }
+            if got.data > 0 {
+                return Poll::Ready(true);
+            }
+        }
+    }
+
+    /// The client's side is over, for `why`.
+    fn end(&mut self, why: Ending) -> Poll<bool> {
+        self.ending = Some(why);
+        Poll::Ready(false)
+    }
+
+    /// Sends a close frame behind what is queued, and waits (bounded) for the client's.
+    ///
+    /// Boxed: a connection closes once, and this future would otherwise be part of every
+    /// relay's state.
+    fn close_with<'a>(
+        &'a mut self,
+        code: u16,
+        reason: &str,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        // A close reason is at most 123 bytes.
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let body = [&code.to_be_bytes()[..], &reason.as_bytes()[..end]].concat();
+        self.replies.clear();
+        encode_raw(&mut self.replies, 0x8, &body);
+        self.conn.owe(&self.replies);
+        Box::pin(async move {
+            let _ = timeout(CLOSE_WAIT, async {
+                if self.conn.flush().await.is_err() {
+                    return;
+                }
+                // Whatever the client still sends is dropped, up to its close.
+                let mut scrap = BytesMut::new();
+                while self.ending.is_none() {
+                    scrap.clear();
+                    if !poll_fn(|cx| self.poll_read(cx, &mut scrap)).await {
+                        break;
+                    }
+                }
+            })
+            .await;
+        })
+    }
+}
+
+impl ByteSession for WsStream {
+    async fn read_into(&mut self, into: &mut BytesMut) -> bool {
+        if self.ending.is_some() {
+            return false;
+        }
+        poll_fn(|cx| self.poll_read(cx, into)).await
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut head = [0u8; 10];
+        let len = bytes.len();
+        let head = match len {
+            0..=125 => {
+                head[..2].copy_from_slice(&[0x82, len as u8]);
+                &head[..2]
+            }
+            126..=0xffff => {
+                head[..2].copy_from_slice(&[0x82, 126]);
+                head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                &head[..4]
+            }
+            _ => {
+                head[..2].copy_from_slice(&[0x82, 127]);
+                head[2..].copy_from_slice(&(len as u64).to_be_bytes());
+                &head[..]
+            }
+        };
+        self.conn.owe(head);
+        self.conn.owe(bytes);
+    }
+
+    async fn flush(&mut self) -> Result<(), Closed> {
+        let limit = self.idle.period();
+        match timeout(limit, self.conn.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Closed),
+            Err(_) => {
+                tracing::warn!(peer = %self.peer, "closing: the client did not read for the idle timeout");
+                Err(Closed)
+            }
+        }
+    }
+
+    async fn close(&mut self, reason: CloseReason) {
+        let peer = self.peer;
+        match reason {
+            CloseReason::TargetClosed => {
+                tracing::debug!(%peer, "closing: 1000 target closed");
+                self.close_with(1000, "target closed").await;
+            }
+            CloseReason::TargetFailed(why) => {
+                tracing::warn!(%peer, why, "closing: 1011");
+                self.close_with(1011, &why).await;
+            }
+            CloseReason::Unsupported(what) => {
+                tracing::warn!(%peer, what, "closing: 1003");
+                self.close_with(1003, what).await;
+            }
+            CloseReason::TooSlow => {
+                tracing::warn!(%peer, "closing: 1008 the client does not read");
+                self.close_with(1008, "the client does not read").await;
+            }
+        }
+    }
+
+    async fn finish(&mut self) {
+        let peer = self.peer;
+        match self.ending.take() {
+            Some(Ending::Client(End::Closed(code))) => {
+                // The reply to the client's close carries its code.
+                let body = code.map(u16::to_be_bytes);
+                self.replies.clear();
+                encode_raw(
+                    &mut self.replies,
+                    0x8,
+                    body.as_ref().map_or(&[][..], |b| &b[..]),
+                );
+                self.conn.owe(&self.replies);
+                let _ = timeout(CLOSE_WAIT, self.conn.flush()).await;
+            }
+            Some(Ending::Client(End::Failed(code, why))) => {
+                tracing::warn!(%peer, code, why, "closing");
+                self.close_with(code, why).await;
+            }
+            Some(Ending::Stop) => self.close_with(1001, "server shutting down").await,
+            Some(Ending::Idle) => {
+                tracing::info!(%peer, "closing: idle timeout");
+                self.close_with(1001, "idle timeout").await;
+            }
+            Some(Ending::Gone) | None => {}
+        }
+        self.ending = Some(Ending::Gone);
+    }
+}

@@ -130,6 +130,8 @@ def servers():
                "raw TCP relay → TCP echo (tokio; floor)"),
         Server("ws-fanout", lambda s: [str(LOADGEN), "serve", "ws-fanout", "--listen", f"127.0.0.1:{s.port}"],
                "minimal WebSocket fan-out (tokio, one write per member; floor)"),
+        Server("ws-echo", lambda s: [str(LOADGEN), "serve", "ws-echo", "--listen", f"127.0.0.1:{s.port}"],
+               "minimal WebSocket echo (tokio, nothing checked; floor)"),
         Server("flashgate", flashgate, "flashgate"),
         # Idle echo connections sleep after --hibernate-after (1 s); this one never does.
         Server("flashgate-awake", lambda s: flashgate(s) + ["--hibernate-after", "0s"],
@@ -205,9 +207,9 @@ def workloads(smoke):
 
     ws_peers = ["uws", "node-ws", "node-ws-native", "py-websockets"]
     return [
-        ("echo-32", f"echo, N={n}, K=16, S=32 B", ["tcp-echo", "flashgate", "tungstenite", *ws_peers],
+        ("echo-32", f"echo, N={n}, K=16, S=32 B", ["tcp-echo", "ws-echo", "flashgate", "tungstenite", *ws_peers],
          "msgs_per_s", True, echo(16, 32)),
-        ("echo-k1", f"echo, N={n}, K=1, S=32 B", ["tcp-echo", "flashgate", "uws", "node-ws", "node-ws-native"],
+        ("echo-k1", f"echo, N={n}, K=1, S=32 B", ["tcp-echo", "ws-echo", "flashgate", "uws", "node-ws", "node-ws-native"],
          "msgs_per_s", True, echo(1, 32)),
         ("echo-16k", f"echo, N={n}, K=16, S=16 KiB", ["tcp-echo", "flashgate", "uws", "node-ws", "node-ws-native"],
          "msgs_per_s", True, echo(16, 16384)),
@@ -282,6 +284,11 @@ def context(results, workload, other):
             return (f"one message at a time, flashgate reaches {ours / node:.2f}× Node ws, where the "
                     f"minimal fan-out (one write per member per message) reaches {floor / node:.2f}×: "
                     f"with one message in flight nothing can be batched")
+    if workload in ("echo-32", "echo-k1") and other == "tcp-echo":
+        floor, raw, uws = med("ws-echo", "msgs_per_s"), med("tcp-echo", "msgs_per_s"), med("uws", "msgs_per_s")
+        if floor and raw and uws:
+            return (f"a minimal WebSocket echo (nothing checked) reaches {floor / raw:.2f}× the raw TCP "
+                    f"echo, uWebSockets.js {uws / raw:.2f}×")
     if workload == "proxy" and other == "tcp-echo":
         relay, raw = med("tcp-relay", "msgs_per_s"), med("tcp-echo", "msgs_per_s")
         if relay and raw:
@@ -478,8 +485,9 @@ def report(results, args, started):
         "- **How:** every server pinned to core 0 (`taskset -c 0`), the load generator",
         "  (`target/release/loadgen`, one thread) to core 1. The raw TCP echo is the ceiling of",
         "  the load generator and the kernel together: no WebSocket server can beat it. Rows",
-        "  marked *floor* (a raw TCP relay, a minimal WebSocket fan-out) are the same for the",
-        "  socket proxy and the broadcast room: the least any such server can do, nothing checked.",
+        "  marked *floor* (a minimal WebSocket echo, a raw TCP relay, a minimal WebSocket fan-out)",
+        "  are the same for echo, the socket proxy and the broadcast room: the least any such",
+        "  server can do, nothing checked.",
         "- **Command:** `benches/run` (all of it, ~17 min) or `benches/run --only echo-32 proxy`.",
         "",
         "## Targets",

@@ -134,7 +134,7 @@ fn publish(room: &Room, frame: &[u8]) {
 }
 
 /// Reads the upgrade request and answers 101; `None` if it is not one.
-async fn handshake(stream: &mut TcpStream) -> Option<()> {
+pub async fn handshake(stream: &mut TcpStream) -> Option<()> {
     let mut request = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -160,7 +160,7 @@ async fn handshake(stream: &mut TcpStream) -> Option<()> {
 
 /// Parses (and unmasks in place) the client frame at the start of `buf`: opcode, payload
 /// start and length; `None` until it is complete.
-fn parse(buf: &mut [u8]) -> Option<(u8, usize, usize)> {
+pub fn parse(buf: &mut [u8]) -> Option<(u8, usize, usize)> {
     if buf.len() < 2 {
         return None;
     }
@@ -189,7 +189,7 @@ fn parse(buf: &mut [u8]) -> Option<(u8, usize, usize)> {
 }
 
 /// A server frame header: FIN, `opcode`, no mask.
-fn header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+pub fn header(out: &mut Vec<u8>, opcode: u8, len: usize) {
     out.push(0x80 | opcode);
     match len {
         0..=125 => out.push(len as u8),

@@ -36,7 +36,8 @@ enum Mode {
     Broadcast(broadcast::Args),
     /// Flash socket policy replies per second.
     Policy(policy::Args),
-    /// Run a reference server (tcp-echo, tcp-reply, tcp-relay, ws-fanout, tungstenite-echo).
+    /// Run a reference server (tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo,
+    /// tungstenite-echo).
     Serve(serve::Args),
 }
 

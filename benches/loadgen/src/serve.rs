@@ -1,7 +1,7 @@
 //! Reference servers the suite compares against: a raw TCP echo (the limit for any framing),
 //! a raw TCP accept+reply+close loop (the limit for a policy server), a raw TCP relay (the
 //! limit for a socket proxy), a minimal WebSocket fan-out (the limit for a broadcast room,
-//! in [`crate::fanout`]), and a straightforward tokio-tungstenite echo (what a plain Rust
+//! in [`crate::fanout`]), a minimal WebSocket echo (the limit for a WebSocket echo), and a straightforward tokio-tungstenite echo (what a plain Rust
 //! server gets).
 
 use futures_util::{SinkExt, StreamExt};
@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout or tungstenite-echo.
+    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo or tungstenite-echo.
     pub kind: String,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -27,6 +27,8 @@ const REPLY: &[u8] = b"<?xml version=\"1.0\"?>\n<cross-domain-policy>\n  \
 thread_local! {
     /// One read buffer for every connection of this (single-threaded) server.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 * 1024]);
+    /// One write buffer for the minimal WebSocket echo's replies.
+    static OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The raw TCP echo: no buffer per connection (reads go through one shared buffer and are
@@ -64,6 +66,66 @@ async fn tcp_echo(mut stream: tokio::net::TcpStream) {
     }
 }
 
+/// The minimal WebSocket echo, built as the raw TCP echo is (the thread's read buffer, and
+/// nothing kept but a cut frame or bytes the socket cannot take yet): the upgrade, then
+/// every complete frame read is unmasked in place and its reply framed into one write per
+/// read. Nothing is checked (no UTF-8, no limits, no control frames but close): what no
+/// WebSocket echo server can beat here.
+async fn ws_echo(mut stream: tokio::net::TcpStream) {
+    if crate::fanout::handshake(&mut stream).await.is_none() {
+        return;
+    }
+    let mut cut = Vec::new();
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let rest = SCRATCH.with(|scratch| {
+            OUT.with(|out| {
+                let (mut buf, mut out) = (scratch.borrow_mut(), out.borrow_mut());
+                if cut.len() * 2 > buf.len() {
+                    let len = cut.len() * 2;
+                    buf.resize(len, 0);
+                }
+                buf[..cut.len()].copy_from_slice(&cut);
+                let filled = match stream.try_read(&mut buf[cut.len()..]) {
+                    Ok(0) => return Err(()),
+                    Ok(n) => cut.len() + n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+                    Err(_) => return Err(()),
+                };
+                out.clear();
+                let mut at = 0;
+                while let Some((opcode, start, len)) = crate::fanout::parse(&mut buf[at..filled]) {
+                    if opcode == 8 {
+                        return Err(());
+                    }
+                    crate::fanout::header(&mut out, opcode, len);
+                    out.extend_from_slice(&buf[at + start..at + start + len]);
+                    at += start + len;
+                }
+                cut.clear();
+                cut.extend_from_slice(&buf[at..filled]);
+                match stream.try_write(&out) {
+                    Ok(w) if w == out.len() => Ok(None),
+                    Ok(w) => Ok(Some(out[w..].to_vec())),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(out.to_vec())),
+                    Err(_) => Err(()),
+                }
+            })
+        });
+        match rest {
+            Err(()) => return,
+            Ok(None) => {}
+            Ok(Some(rest)) => {
+                if stream.write_all(&rest).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen).await?;
     println!("listening {}", listener.local_addr()?);
@@ -80,6 +142,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let _ = stream.set_nodelay(true);
         match args.kind.as_str() {
             "tcp-echo" => tokio::spawn(tcp_echo(stream)),
+            "ws-echo" => tokio::spawn(ws_echo(stream)),
             "tcp-reply" => tokio::spawn(async move {
                 // Read the request up to its NUL, answer a fixed policy, close.
                 let mut buf = [0u8; 64];

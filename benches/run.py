@@ -253,7 +253,7 @@ TARGETS = [
 LOWER_IS_BETTER = {"p50_us", "p99_us", "p999_us", "bytes_per_conn"}
 
 
-def context(results, workload, other):
+def context(results, workload, other, metric):
     """What the floors measured in this run say about a target, or ''."""
     med = lambda s, m: median(results, workload, s, m)
     if workload == "echo-16k" and other == "node-ws":
@@ -284,7 +284,7 @@ def context(results, workload, other):
             return (f"one message at a time, flashgate reaches {ours / node:.2f}× Node ws, where the "
                     f"minimal fan-out (one write per member per message) reaches {floor / node:.2f}×: "
                     f"with one message in flight nothing can be batched")
-    if workload in ("echo-32", "echo-k1") and other == "tcp-echo":
+    if workload in ("echo-32", "echo-k1") and other == "tcp-echo" and metric == "msgs_per_s":
         floor, raw, uws = med("ws-echo", "msgs_per_s"), med("tcp-echo", "msgs_per_s"), med("uws", "msgs_per_s")
         if floor and raw and uws:
             return (f"a minimal WebSocket echo (nothing checked) reaches {floor / raw:.2f}× the raw TCP "
@@ -388,7 +388,7 @@ def check_targets(results):
         if workload not in results:
             continue
         ours = median(results, workload, "flashgate", metric)
-        note = context(results, workload, other)
+        note = context(results, workload, other, metric)
         if ours is None:
             rows.append((workload, text, "no result", False, note))
             continue

@@ -99,6 +99,7 @@ pub struct Args {
     pub hibernate_after: Duration,
 
     /// Largest WebSocket message accepted, in bytes; a larger one closes the connection (1009).
+    /// The socket proxy streams bytes and takes messages of any size.
     #[arg(long, env = "FLASHGATE_MAX_MESSAGE_SIZE", default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_message_size: usize,
 

@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 use super::boundary::Boundary;
+use crate::session::Payload;
 
 /// Bytes read from the socket at once while a large message or a burst is arriving, and
 /// the most queued before a write.
@@ -95,6 +96,14 @@ impl Conn {
     /// Queues `bytes` to be sent before anything written after.
     pub fn owe(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+
+    /// Queues `payload` as one frame (`flash`: a client that takes text frames only); true
+    /// when a full batch is waiting and should be sent ([`poll_send`](Self::poll_send))
+    /// before more is queued.
+    pub fn queue(&mut self, payload: &Payload, flash: bool) -> bool {
+        super::frame::encode(&mut self.out, payload, flash);
+        self.out.len() >= CHUNK
     }
 }
 
@@ -171,7 +180,7 @@ impl AsyncRead for Conn {
 impl Conn {
     /// Sends everything queued for the client; the buffer goes once it is empty (unless it is
     /// small), so a connection that has gone quiet holds none.
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.out.is_empty() {
             let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out))?;
             if n == 0 {

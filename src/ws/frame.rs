@@ -1,13 +1,16 @@
-//! Server-to-client WebSocket frames, written by hand where tungstenite is not in the way:
-//! a broadcast room writing straight into sleeping members' sockets, and the socket proxy's
-//! session ([`super::stream`]). A message becomes one unmasked frame (RFC 6455 5.2), and a
+//! Server-to-client WebSocket frames, written by hand: every data frame the gateway sends
+//! (sessions queue them on their connection, and a broadcast room writes them straight into
+//! sleeping members' sockets), and the socket proxy's control frames ([`super::stream`]).
+//! tungstenite writes only the control frames of the other routes. A message becomes one unmasked frame (RFC 6455 5.2), and a
 //! binary message for a Flash client becomes its text form
 //! ([`crate::session::text_only`]), as the session would send it.
+
+use bytes::BufMut;
 
 use crate::session::{Payload, text_only};
 
 /// Appends `payload` as one frame for a client (`flash`: one that takes text frames only).
-pub fn encode(out: &mut Vec<u8>, payload: &Payload, flash: bool) {
+pub fn encode(out: &mut impl BufMut, payload: &Payload, flash: bool) {
     match (payload, flash) {
         (Payload::Text(text), _) => encode_raw(out, 0x1, text.as_bytes()),
         (Payload::Binary(bytes), false) => encode_raw(out, 0x2, bytes),
@@ -16,20 +19,20 @@ pub fn encode(out: &mut Vec<u8>, payload: &Payload, flash: bool) {
 }
 
 /// Appends one frame with `opcode` and `body`.
-pub(crate) fn encode_raw(out: &mut Vec<u8>, opcode: u8, body: &[u8]) {
-    out.push(0x80 | opcode);
+pub(crate) fn encode_raw(out: &mut impl BufMut, opcode: u8, body: &[u8]) {
+    out.put_u8(0x80 | opcode);
     match body.len() {
-        n @ 0..=125 => out.push(n as u8),
+        n @ 0..=125 => out.put_u8(n as u8),
         n @ 126..=0xffff => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            out.put_u8(126);
+            out.put_u16(n as u16);
         }
         n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            out.put_u8(127);
+            out.put_u64(n as u64);
         }
     }
-    out.extend_from_slice(body);
+    out.put_slice(body);
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Error, Message};
 
 use super::conn::Conn;
-use crate::session::{CloseReason, Closed, Payload, Session, Transport, text_only};
+use crate::session::{CloseReason, Closed, Payload, Session, Transport};
 use crate::shutdown::Signal;
 
 /// While messages keep coming, the shutdown signal is checked once per this many.
@@ -57,6 +57,8 @@ pub struct WsSession {
     max_message_size: usize,
     /// Messages taken since the shutdown signal was last checked.
     unchecked: u32,
+    /// The session is over (not asleep): nothing more may be sent.
+    closed: bool,
 }
 
 /// What woke the session up.
@@ -100,6 +102,7 @@ impl WsSession {
             asleep: false,
             max_message_size,
             unchecked: 0,
+            closed: false,
         }
     }
 
@@ -334,6 +337,7 @@ impl Session for WsSession {
                 // Boxed: rare, and large enough to double what every open connection holds.
                 event => {
                     if !Box::pin(self.housekeeping(event)).await {
+                        self.closed = !self.asleep;
                         return None;
                     }
                 }
@@ -341,14 +345,18 @@ impl Session for WsSession {
         }
     }
 
+    /// Frames `payload` straight into the connection's write queue: tungstenite writes only
+    /// control frames, so a message is copied once on its way out, not twice.
     async fn send(&mut self, payload: Payload) -> Result<(), Closed> {
-        let message = match (self.transport, payload) {
-            (Transport::Flash, payload) => Message::Text(text_only(payload)),
-            (_, Payload::Text(text)) => Message::Text(text),
-            (_, Payload::Binary(bytes)) => Message::Binary(bytes),
-        };
+        if self.closed {
+            return Err(Closed);
+        }
         self.dirty = true;
-        self.ws.feed(message).await.map_err(|_| Closed)
+        let conn = self.ws.get_mut();
+        if conn.queue(&payload, self.transport == Transport::Flash) {
+            poll_fn(|cx| conn.poll_send(cx)).await.map_err(|_| Closed)?;
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {

@@ -12,9 +12,10 @@
 //! reads copy from; it is freed as soon as the socket runs dry, so an idle connection holds
 //! none.
 //!
-//! Writes are the mirror image: tungstenite hands over each frame as it is written (its own
-//! write buffer is off, since it would keep its largest size for the connection's life), the
-//! frames queue here and go out in one system call when the session flushes (it has nothing
+//! Writes are the mirror image: the session frames each message straight into the queue
+//! here ([`Conn::queue`]), tungstenite hands over its control frames as it writes them (its
+//! own write buffer is off, since it would keep its largest size for the connection's
+//! life), and the queue goes out in one system call when the session flushes (it has nothing
 //! more to say) or when `CHUNK` bytes are waiting. The queue is freed when it empties.
 
 use std::io;

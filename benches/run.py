@@ -160,7 +160,8 @@ def loadgen(*args, timeout=600):
     cmd = ["taskset", "-c", LOAD_CPU, str(LOADGEN), *map(str, args)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=raise_nofile)
     if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr.strip()[-500:]}")
+        # The first lines say what went wrong (a backtrace may follow).
+        raise RuntimeError(f"loadgen {args[0]}: {out.stderr.strip()[:400]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -331,7 +332,7 @@ def run_suite(args):
                     try:
                         result = run(server)
                     except Exception as error:  # a failed run is reported, not hidden
-                        result = {"error": str(error)[-300:]}
+                        result = {"error": str(error)[:500]}
                     finally:
                         if fresh:
                             server.stop()

@@ -505,15 +505,7 @@ async fn a_silent_client_is_pinged_then_closed_1001_and_one_that_answers_stays()
     assert_eq!(&body[2..], b"idle timeout");
 
     let mut ws = gw.ws(&format!("/socket?target={echo}")).await;
-    within("three pings over several idle periods", async {
-        for _ in 0..3 {
-            match ws.next().await {
-                Some(Ok(Message::Ping(_))) => {}
-                other => panic!("a responsive idle client got {other:?}"),
-            }
-        }
-    })
-    .await;
+    three_pings(&mut ws).await;
     ws.send(Message::binary(&b"still here"[..])).await.unwrap();
     assert_eq!(read_binary(&mut ws, 10).await, b"still here");
 }

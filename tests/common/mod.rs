@@ -438,9 +438,8 @@ pub async fn send_text(ws: &mut Ws, text: &str) {
 }
 
 /// A client that answers pings (tungstenite does while it reads) gets three of them over
-/// several idle periods, and is still served afterwards (`ws` is on an echo route or alone
-/// in a room).
-pub async fn stays_through_three_pings(ws: &mut Ws) {
+/// several idle periods, with nothing else in between.
+pub async fn three_pings(ws: &mut Ws) {
     within("three pings over several idle periods", async {
         for _ in 0..3 {
             match ws.next().await {
@@ -450,6 +449,12 @@ pub async fn stays_through_three_pings(ws: &mut Ws) {
         }
     })
     .await;
+}
+
+/// [`three_pings`], and the client is still served afterwards (`ws` is on an echo route or
+/// alone in a room).
+pub async fn stays_through_three_pings(ws: &mut Ws) {
+    three_pings(ws).await;
     send_text(ws, "still here").await;
     assert_eq!(next_message(ws).await, Message::text("still here"));
 }

@@ -31,6 +31,29 @@ thread_local! {
     static OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Writes `bytes` without waiting: `Ok(None)` when the socket took them all, otherwise
+/// what is left for a waiting write; `Err` when the socket failed.
+fn write_now(stream: &tokio::net::TcpStream, bytes: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    match stream.try_write(bytes) {
+        Ok(w) if w == bytes.len() => Ok(None),
+        Ok(w) => Ok(Some(bytes[w..].to_vec())),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(bytes.to_vec())),
+        Err(_) => Err(()),
+    }
+}
+
+/// Ends a read-and-reply round: false when the connection is over.
+async fn finish_round(
+    stream: &mut tokio::net::TcpStream,
+    rest: Result<Option<Vec<u8>>, ()>,
+) -> bool {
+    match rest {
+        Err(()) => false,
+        Ok(None) => true,
+        Ok(Some(rest)) => stream.write_all(&rest).await.is_ok(),
+    }
+}
+
 /// The raw TCP echo: no buffer per connection (reads go through one shared buffer and are
 /// written back at once; only bytes the socket cannot take yet are kept), so it is the lower
 /// bound for memory per connection as well as the upper bound for speed.
@@ -47,21 +70,10 @@ async fn tcp_echo(mut stream: tokio::net::TcpStream) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
                 Err(_) => return Err(()),
             };
-            match stream.try_write(&buf[..n]) {
-                Ok(w) if w == n => Ok(None),
-                Ok(w) => Ok(Some(buf[w..n].to_vec())),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(buf[..n].to_vec())),
-                Err(_) => Err(()),
-            }
+            write_now(&stream, &buf[..n])
         });
-        match rest {
-            Err(()) => return,
-            Ok(None) => {}
-            Ok(Some(rest)) => {
-                if stream.write_all(&rest).await.is_err() {
-                    return;
-                }
-            }
+        if !finish_round(&mut stream, rest).await {
+            return;
         }
     }
 }
@@ -106,22 +118,11 @@ async fn ws_echo(mut stream: tokio::net::TcpStream) {
                 }
                 cut.clear();
                 cut.extend_from_slice(&buf[at..filled]);
-                match stream.try_write(&out) {
-                    Ok(w) if w == out.len() => Ok(None),
-                    Ok(w) => Ok(Some(out[w..].to_vec())),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(out.to_vec())),
-                    Err(_) => Err(()),
-                }
+                write_now(&stream, &out)
             })
         });
-        match rest {
-            Err(()) => return,
-            Ok(None) => {}
-            Ok(Some(rest)) => {
-                if stream.write_all(&rest).await.is_err() {
-                    return;
-                }
-            }
+        if !finish_round(&mut stream, rest).await {
+            return;
         }
     }
 }

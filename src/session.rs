@@ -98,6 +98,40 @@ pub enum CloseReason {
     TargetFailed(String),
 }
 
+impl CloseReason {
+    /// Logs why the session ends and returns the close code and reason to tell the client
+    /// (a reason fits a close frame: [`fit_close_reason`]).
+    pub fn announce(&self, peer: std::net::SocketAddr) -> (u16, &str) {
+        match self {
+            CloseReason::TooSlow => {
+                tracing::warn!(%peer, "closing: 1008 send queue full, the client does not read");
+                (1008, "send queue full: the client does not read")
+            }
+            CloseReason::Unsupported(what) => {
+                tracing::warn!(%peer, what, "closing: 1003");
+                (1003, what)
+            }
+            CloseReason::TargetClosed => {
+                tracing::debug!(%peer, "closing: 1000 target closed");
+                (1000, "target closed")
+            }
+            CloseReason::TargetFailed(why) => {
+                tracing::warn!(%peer, why, "closing: 1011");
+                (1011, fit_close_reason(why))
+            }
+        }
+    }
+}
+
+/// `reason` cut to what a close frame carries (123 bytes), at a character boundary.
+pub fn fit_close_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// The gateway's side of one client conversation.
 ///
 /// `recv` also does the transport's housekeeping (flushing batched writes, answering pings,

@@ -106,6 +106,11 @@ impl Conn {
         super::frame::encode(&mut self.out, payload, flash);
         self.out.len() >= CHUNK
     }
+
+    /// Queues one frame with `opcode` and `body`.
+    pub fn queue_raw(&mut self, opcode: u8, body: &[u8]) {
+        super::frame::encode_raw(&mut self.out, opcode, body);
+    }
 }
 
 impl Conn {

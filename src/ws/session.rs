@@ -24,7 +24,14 @@ use crate::shutdown::Signal;
 const CHECK_EVERY: u32 = 64;
 
 /// How long the gateway waits for a close handshake to complete before dropping the socket.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
+pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// A timer that ticks every `period`, first after one period; late ticks are not caught up.
+pub(super) fn idle_timer(period: Duration) -> Interval {
+    let mut idle = interval_at(tokio::time::Instant::now() + period, period);
+    idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    idle
+}
 
 /// A WebSocket client.
 pub struct WsSession {
@@ -85,8 +92,7 @@ impl WsSession {
     ) -> Self {
         let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
         let ticks_per_timeout = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
-        let mut idle = interval_at(tokio::time::Instant::now() + tick, tick);
-        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let idle = idle_timer(tick);
         WsSession {
             ws,
             transport,
@@ -365,38 +371,14 @@ impl Session for WsSession {
     }
 
     async fn close(&mut self, reason: CloseReason) {
-        let peer = self.peer;
-        match reason {
-            CloseReason::TooSlow => {
-                tracing::warn!(%peer, "closing: 1008 send queue full, the client does not read");
-                // The close frame queues behind the data the client has not read yet; a
-                // client that is merely slow gets it (and the reason) if it reads within
-                // the idle timeout. Memory stays bounded: nothing more is queued.
-                let wait = self.idle_timeout().max(CLOSE_WAIT);
-                self.close_within(
-                    CloseCode::Policy,
-                    "send queue full: the client does not read",
-                    wait,
-                )
-                .await;
-            }
-            CloseReason::Unsupported(what) => {
-                tracing::warn!(%peer, what, "closing: 1003");
-                self.close_with(CloseCode::Unsupported, what).await;
-            }
-            CloseReason::TargetClosed => {
-                tracing::debug!(%peer, "closing: 1000 target closed");
-                self.close_with(CloseCode::Normal, "target closed").await;
-            }
-            CloseReason::TargetFailed(why) => {
-                tracing::warn!(%peer, why, "closing: 1011");
-                // A close reason is at most 123 bytes.
-                let mut end = why.len().min(123);
-                while !why.is_char_boundary(end) {
-                    end -= 1;
-                }
-                self.close_with(CloseCode::Error, &why[..end]).await;
-            }
-        }
+        // A member dropped as too slow gets the close frame behind the data it has not read
+        // yet: a client that is merely slow gets it (and the reason) if it reads within the
+        // idle timeout. Memory stays bounded: nothing more is queued.
+        let wait = match reason {
+            CloseReason::TooSlow => self.idle_timeout().max(CLOSE_WAIT),
+            _ => CLOSE_WAIT,
+        };
+        let (code, text) = reason.announce(self.peer);
+        self.close_within(CloseCode::from(code), text, wait).await;
     }
 }

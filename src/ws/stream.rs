@@ -14,16 +14,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
+use tokio::time::{Interval, timeout};
 
 use super::conn::Conn;
-use super::frame::encode_raw;
 use super::inbound::{End, Inbound};
-use crate::session::{ByteSession, CloseReason, Closed};
+use super::session::{CLOSE_WAIT, idle_timer};
+use crate::session::{ByteSession, CloseReason, Closed, fit_close_reason};
 use crate::shutdown::Signal;
-
-/// How long the gateway waits for a close handshake to complete before dropping the socket.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// The most read from the client at once.
 const READ: usize = 16 * 1024;
@@ -68,15 +65,13 @@ pub struct WsStream {
 impl WsStream {
     /// Wraps an upgraded connection.
     pub fn new(conn: Conn, peer: SocketAddr, stop: Signal, idle_timeout: Duration) -> Self {
-        let mut idle = interval_at(tokio::time::Instant::now() + idle_timeout, idle_timeout);
-        idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
         WsStream {
             conn,
             inbound: Inbound::default(),
             replies: Vec::new(),
             peer,
             stop,
-            idle,
+            idle: idle_timer(idle_timeout),
             heard: false,
             pinged: false,
             ending: None,
@@ -104,9 +99,7 @@ impl WsStream {
                     (false, true) => return self.end(Ending::Idle),
                     (false, false) => {
                         self.pinged = true;
-                        self.replies.clear();
-                        encode_raw(&mut self.replies, 0x9, b"");
-                        self.conn.owe(&self.replies);
+                        self.conn.queue_raw(0x9, b"");
                     }
                 }
                 continue;
@@ -154,15 +147,8 @@ impl WsStream {
         code: u16,
         reason: &str,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        // A close reason is at most 123 bytes.
-        let mut end = reason.len().min(123);
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        let body = [&code.to_be_bytes()[..], &reason.as_bytes()[..end]].concat();
-        self.replies.clear();
-        encode_raw(&mut self.replies, 0x8, &body);
-        self.conn.owe(&self.replies);
+        let body = [&code.to_be_bytes()[..], fit_close_reason(reason).as_bytes()].concat();
+        self.conn.queue_raw(0x8, &body);
         Box::pin(async move {
             let _ = timeout(CLOSE_WAIT, async {
                 if self.conn.flush().await.is_err() {
@@ -191,26 +177,7 @@ impl ByteSession for WsStream {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut head = [0u8; 10];
-        let len = bytes.len();
-        let head = match len {
-            0..=125 => {
-                head[..2].copy_from_slice(&[0x82, len as u8]);
-                &head[..2]
-            }
-            126..=0xffff => {
-                head[..2].copy_from_slice(&[0x82, 126]);
-                head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-                &head[..4]
-            }
-            _ => {
-                head[..2].copy_from_slice(&[0x82, 127]);
-                head[2..].copy_from_slice(&(len as u64).to_be_bytes());
-                &head[..]
-            }
-        };
-        self.conn.owe(head);
-        self.conn.owe(bytes);
+        self.conn.queue_raw(0x2, bytes);
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
@@ -226,25 +193,8 @@ impl ByteSession for WsStream {
     }
 
     async fn close(&mut self, reason: CloseReason) {
-        let peer = self.peer;
-        match reason {
-            CloseReason::TargetClosed => {
-                tracing::debug!(%peer, "closing: 1000 target closed");
-                self.close_with(1000, "target closed").await;
-            }
-            CloseReason::TargetFailed(why) => {
-                tracing::warn!(%peer, why, "closing: 1011");
-                self.close_with(1011, &why).await;
-            }
-            CloseReason::Unsupported(what) => {
-                tracing::warn!(%peer, what, "closing: 1003");
-                self.close_with(1003, what).await;
-            }
-            CloseReason::TooSlow => {
-                tracing::warn!(%peer, "closing: 1008 the client does not read");
-                self.close_with(1008, "the client does not read").await;
-            }
-        }
+        let (code, text) = reason.announce(self.peer);
+        self.close_with(code, text).await;
     }
 
     async fn finish(&mut self) {
@@ -253,13 +203,8 @@ impl ByteSession for WsStream {
             Some(Ending::Client(End::Closed(code))) => {
                 // The reply to the client's close carries its code.
                 let body = code.map(u16::to_be_bytes);
-                self.replies.clear();
-                encode_raw(
-                    &mut self.replies,
-                    0x8,
-                    body.as_ref().map_or(&[][..], |b| &b[..]),
-                );
-                self.conn.owe(&self.replies);
+                self.conn
+                    .queue_raw(0x8, body.as_ref().map_or(&[][..], |b| &b[..]));
                 let _ = timeout(CLOSE_WAIT, self.conn.flush()).await;
             }
             Some(Ending::Client(End::Failed(code, why))) => {

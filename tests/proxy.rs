@@ -523,3 +523,42 @@ async fn relays_get_1001_when_the_gateway_stops() {
     };
     tokio::join!(gw.shutdown(), stopping);
 }
+
+#[tokio::test]
+async fn a_client_that_takes_nothing_for_the_idle_timeout_is_dropped_and_the_target_let_go() {
+    let (gone_tx, mut gone) = tokio::sync::mpsc::channel(1);
+    let firehose = tcp_server(move |mut stream| {
+        let gone_tx = gone_tx.clone();
+        async move {
+            let block = vec![0x5a_u8; 64 * 1024];
+            while stream.write_all(&block).await.is_ok() {}
+            let _ = gone_tx.send(()).await;
+        }
+    })
+    .await;
+    let gw = TestGateway::start(&[
+        "--proxy-target",
+        &firehose.to_string(),
+        "--idle-timeout",
+        "300ms",
+    ])
+    .await;
+    // Never read: once the buffers on the way are full, the relay waits for this client
+    // for one idle timeout, then drops it and its target.
+    let _ws = gw.ws(&format!("/socket?target={firehose}")).await;
+    within("the target to be let go", gone.recv()).await;
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_without_a_close_still_delivers_what_it_sent() {
+    let (target, mut received) = recording_target().await;
+    let gw = proxy_gateway(&[target]).await;
+    let mut stream = raw_ws(&gw, &format!("/socket?target={target}")).await;
+    stream
+        .write_all(&client_frame(true, 2, b"sent before the drop"))
+        .await
+        .unwrap();
+    drop(stream);
+    let got = within("the target to see the end", received.recv()).await;
+    assert_eq!(got.unwrap(), b"sent before the drop");
+}

@@ -176,25 +176,36 @@ async fn ten_megabytes_to_the_target_arrive_and_the_target_sees_eof_on_close() {
     assert_eq!(digest, Sha256::digest(&data).to_vec());
 }
 
-#[tokio::test]
-async fn a_client_that_does_not_read_holds_the_target_back() {
+/// A target that writes 0x5a bytes as fast as it can (up to 512 MiB): its address, how
+/// much it has written, and a channel that says when it stopped.
+async fn firehose() -> (
+    SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::sync::mpsc::Receiver<()>,
+) {
     let written = Arc::new(AtomicUsize::new(0));
-    let firehose = {
-        let written = written.clone();
-        tcp_server(move |mut stream| {
-            let written = written.clone();
-            async move {
-                let block = vec![0x5a_u8; 64 * 1024];
-                while stream.write_all(&block).await.is_ok() {
-                    written.fetch_add(block.len(), Ordering::SeqCst);
-                    if written.load(Ordering::SeqCst) > 512 * 1024 * 1024 {
-                        break;
-                    }
+    let (stopped_tx, stopped) = tokio::sync::mpsc::channel(1);
+    let counter = written.clone();
+    let addr = tcp_server(move |mut stream| {
+        let (written, stopped_tx) = (counter.clone(), stopped_tx.clone());
+        async move {
+            let block = vec![0x5a_u8; 64 * 1024];
+            while stream.write_all(&block).await.is_ok() {
+                written.fetch_add(block.len(), Ordering::SeqCst);
+                if written.load(Ordering::SeqCst) > 512 * 1024 * 1024 {
+                    break;
                 }
             }
-        })
-        .await
-    };
+            let _ = stopped_tx.send(()).await;
+        }
+    })
+    .await;
+    (addr, written, stopped)
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_holds_the_target_back() {
+    let (firehose, written, _) = firehose().await;
     let gw = proxy_gateway(&[firehose]).await;
     let mut ws = gw.ws(&format!("/socket?target={firehose}")).await;
     // Not reading: the target fills the buffers on the way, then has to stop.
@@ -526,16 +537,7 @@ async fn relays_get_1001_when_the_gateway_stops() {
 
 #[tokio::test]
 async fn a_client_that_takes_nothing_for_the_idle_timeout_is_dropped_and_the_target_let_go() {
-    let (gone_tx, mut gone) = tokio::sync::mpsc::channel(1);
-    let firehose = tcp_server(move |mut stream| {
-        let gone_tx = gone_tx.clone();
-        async move {
-            let block = vec![0x5a_u8; 64 * 1024];
-            while stream.write_all(&block).await.is_ok() {}
-            let _ = gone_tx.send(()).await;
-        }
-    })
-    .await;
+    let (firehose, _, mut gone) = firehose().await;
     let gw = TestGateway::start(&[
         "--proxy-target",
         &firehose.to_string(),

@@ -61,6 +61,17 @@ async fn proxy_gateway(targets: &[SocketAddr]) -> TestGateway {
     TestGateway::start(&["--proxy-target", &list.join(",")]).await
 }
 
+/// A gateway whose only proxy target is `target`, with a 300 ms idle timeout.
+async fn proxy_gateway_idle_300ms(target: SocketAddr) -> TestGateway {
+    TestGateway::start(&[
+        "--proxy-target",
+        &target.to_string(),
+        "--idle-timeout",
+        "300ms",
+    ])
+    .await
+}
+
 /// Reads binary messages until `len` bytes have arrived; text is a failure.
 async fn read_binary(ws: &mut Ws, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
@@ -502,13 +513,7 @@ async fn protocol_errors_close_with_the_code_that_says_why() {
 #[tokio::test]
 async fn a_silent_client_is_pinged_then_closed_1001_and_one_that_answers_stays() {
     let echo = echo_server().await;
-    let gw = TestGateway::start(&[
-        "--proxy-target",
-        &echo.to_string(),
-        "--idle-timeout",
-        "300ms",
-    ])
-    .await;
+    let gw = proxy_gateway_idle_300ms(echo).await;
     let mut silent = raw_ws(&gw, &format!("/socket?target={echo}")).await;
     assert_eq!(server_frame(&mut silent).await.0, 9);
     let (opcode, body) = server_frame(&mut silent).await;
@@ -538,13 +543,7 @@ async fn relays_get_1001_when_the_gateway_stops() {
 #[tokio::test]
 async fn a_client_that_takes_nothing_for_the_idle_timeout_is_dropped_and_the_target_let_go() {
     let (firehose, _, mut gone) = firehose().await;
-    let gw = TestGateway::start(&[
-        "--proxy-target",
-        &firehose.to_string(),
-        "--idle-timeout",
-        "300ms",
-    ])
-    .await;
+    let gw = proxy_gateway_idle_300ms(firehose).await;
     // Never read: once the buffers on the way are full, the relay waits for this client
     // for one idle timeout, then drops it and its target.
     let _ws = gw.ws(&format!("/socket?target={firehose}")).await;

@@ -103,15 +103,16 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_MAX_MESSAGE_SIZE", default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_message_size: usize,
 
-    /// Messages that may wait for one client; a client that falls further behind is closed
-    /// (1008) so that it never slows the others.
+    /// Bytes that may wait for one broadcast member (each message counts its length and 64).
+    /// A member over it that reads nothing for 2 s, or any member past four times it, is
+    /// closed (1008) so that it never slows the others.
     #[arg(
         long,
-        env = "FLASHGATE_SEND_QUEUE",
-        default_value_t = 1024,
-        value_name = "MESSAGES"
+        env = "FLASHGATE_SEND_BACKLOG",
+        default_value_t = 4 << 20,
+        value_name = "BYTES"
     )]
-    pub send_queue: usize,
+    pub send_backlog: usize,
 
     /// Most connections served at once; further ones wait in the listen queue.
     #[arg(
@@ -121,6 +122,17 @@ pub struct Args {
         value_name = "N"
     )]
     pub max_connections: usize,
+
+    /// Connections the kernel queues for each listener before they are accepted (it caps
+    /// this at `net.core.somaxconn`). Large, so that a burst of clients waits here rather
+    /// than in SYN retries of a second or more.
+    #[arg(
+        long,
+        env = "FLASHGATE_LISTEN_BACKLOG",
+        default_value_t = 4096,
+        value_name = "N"
+    )]
+    pub listen_backlog: u32,
 
     /// On SIGINT/SIGTERM, how long to wait for clients to finish after telling them to go.
     #[arg(long, env = "FLASHGATE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
 
-use crate::http::{Body, json, text};
+use crate::body::{Body, json, text};
 use crate::origin::AllowList;
 
 /// The third-party files, by URL path (which is also their path under `assets/vendor/`).

@@ -26,7 +26,7 @@ pub struct Config {
     /// A hand-written policy that replaces the generated one.
     pub policy_file: Option<PolicyFile>,
     /// WebSocket routes, path to backend.
-    pub routes: Vec<Route>,
+    pub routes: Vec<RouteSpec>,
     /// The socket proxy's allowed targets; empty means the default, the gateway's own main
     /// listener (`self`, known once it is bound).
     pub proxy_targets: Vec<TargetSpec>,
@@ -37,6 +37,10 @@ pub struct Config {
     /// Timeouts and sizes.
     pub limits: Limits,
 }
+
+/// How long a broadcast member over its `--send-backlog` may take nothing before it is
+/// closed as too slow.
+pub const SLOW_GRACE: Duration = Duration::from_secs(2);
 
 /// Timeouts and bounds, copied into every connection.
 #[derive(Debug, Clone, Copy)]
@@ -51,10 +55,13 @@ pub struct Limits {
     pub hibernate_after: Duration,
     /// Largest incoming WebSocket message.
     pub max_message_size: usize,
-    /// Messages queued for one client before it is closed as too slow.
-    pub send_queue: usize,
+    /// Bytes queued for one broadcast member past which it is closed as too slow, if it
+    /// takes nothing for [`SLOW_GRACE`] (or at once past four times as much).
+    pub send_backlog: usize,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections the kernel queues for each listener before they are accepted.
+    pub listen_backlog: u32,
     /// How long shutdown waits for clients.
     pub drain_timeout: Duration,
 }
@@ -70,18 +77,19 @@ pub struct PolicyFile {
     pub grants: Vec<Grant>,
 }
 
-/// One WebSocket route.
+/// One WebSocket route as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// Exact request path, e.g. `/chat`.
+pub struct RouteSpec {
+    /// Request path, e.g. `/chat`; the route owns everything under it too (`/chat/…`).
     pub path: String,
     /// What serves it.
-    pub backend: BackendKind,
+    pub backend: BackendSpec,
 }
 
-/// The built-in backends.
+/// The built-in backends, as configured ([`crate::backend::Backend`] is what is built from
+/// them at start-up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
+pub enum BackendSpec {
     /// Each message goes back to its sender.
     Echo,
     /// Each message goes to every client in the same room, the sender included.
@@ -90,13 +98,13 @@ pub enum BackendKind {
     Proxy,
 }
 
-impl BackendKind {
+impl BackendSpec {
     /// The name used on the command line and in logs.
     pub fn as_str(self) -> &'static str {
         match self {
-            BackendKind::Echo => "echo",
-            BackendKind::Broadcast => "broadcast",
-            BackendKind::Proxy => "proxy",
+            BackendSpec::Echo => "echo",
+            BackendSpec::Broadcast => "broadcast",
+            BackendSpec::Proxy => "proxy",
         }
     }
 }
@@ -130,8 +138,11 @@ impl Config {
         if args.max_message_size < 125 {
             bail!("--max-message-size must be at least 125 bytes");
         }
-        if args.send_queue == 0 || args.max_connections == 0 {
-            bail!("--send-queue and --max-connections must be at least 1");
+        if args.send_backlog < 1024 {
+            bail!("--send-backlog must be at least 1024 bytes");
+        }
+        if args.max_connections == 0 {
+            bail!("--max-connections must be at least 1");
         }
         Ok(Config {
             listen,
@@ -148,15 +159,16 @@ impl Config {
                 idle_timeout: args.idle_timeout,
                 hibernate_after: args.hibernate_after,
                 max_message_size: args.max_message_size,
-                send_queue: args.send_queue,
+                send_backlog: args.send_backlog,
                 max_connections: args.max_connections,
+                listen_backlog: args.listen_backlog,
                 drain_timeout: args.drain_timeout,
             },
         })
     }
 
-    /// The backend serving a request path, if any.
-    pub fn route(&self, path: &str) -> Option<&Route> {
+    /// The route configured for exactly `path`, if any.
+    pub fn route(&self, path: &str) -> Option<&RouteSpec> {
         self.routes.iter().find(|r| r.path == path)
     }
 }
@@ -181,45 +193,58 @@ fn load_policy_file(path: PathBuf) -> anyhow::Result<PolicyFile> {
     })
 }
 
-fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<Route>> {
+fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<RouteSpec>> {
     if specs.is_empty() {
         return Ok(vec![
-            Route {
+            RouteSpec {
                 path: "/echo".into(),
-                backend: BackendKind::Echo,
+                backend: BackendSpec::Echo,
             },
-            Route {
+            RouteSpec {
                 path: "/chat".into(),
-                backend: BackendKind::Broadcast,
+                backend: BackendSpec::Broadcast,
             },
-            Route {
+            RouteSpec {
                 path: "/socket".into(),
-                backend: BackendKind::Proxy,
+                backend: BackendSpec::Proxy,
             },
         ]);
     }
-    let mut routes: Vec<Route> = Vec::new();
+    let mut routes: Vec<RouteSpec> = Vec::new();
     for spec in specs {
         let (path, backend) = spec
             .split_once('=')
             .with_context(|| format!("{spec:?} is not PATH=BACKEND"))?;
         let backend = match backend.trim() {
-            "echo" => BackendKind::Echo,
-            "broadcast" => BackendKind::Broadcast,
-            "proxy" => BackendKind::Proxy,
+            "echo" => BackendSpec::Echo,
+            "broadcast" => BackendSpec::Broadcast,
+            "proxy" => BackendSpec::Proxy,
             other => bail!("{spec:?}: unknown backend {other:?} (known: echo, broadcast, proxy)"),
         };
         let path = path.trim();
         if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
             bail!("{spec:?}: the path must start with / and hold no query");
         }
-        if path == "/assets.json" {
-            bail!("{spec:?}: /assets.json is the asset listing");
+        if path == "/" || path.ends_with('/') {
+            bail!(
+                "{spec:?}: a route owns its path and everything under it: give a path without a trailing /"
+            );
+        }
+        // A route owns everything under its path: it must not hide the gateway's own files.
+        let hides = |own: &str| own == path || own.starts_with(&format!("{path}/"));
+        let own = [
+            "/assets.json",
+            "/ruffle-config.js",
+            "/hixie76/web_socket.js",
+            "/ruffle/ruffle.js",
+        ];
+        if let Some(hidden) = own.into_iter().find(|own| hides(own)) {
+            bail!("{spec:?}: {path} would hide {hidden}, which the gateway serves");
         }
         if routes.iter().any(|r| r.path == path) {
             bail!("{spec:?}: {path} is routed twice");
         }
-        routes.push(Route {
+        routes.push(RouteSpec {
             path: path.to_string(),
             backend,
         });
@@ -239,10 +264,10 @@ mod tests {
     #[test]
     fn defaults_route_echo_and_chat_and_policy_on_843() {
         let config = Config::from_args(&args(&[])).unwrap();
-        assert_eq!(config.route("/echo").unwrap().backend, BackendKind::Echo);
+        assert_eq!(config.route("/echo").unwrap().backend, BackendSpec::Echo);
         assert_eq!(
             config.route("/chat").unwrap().backend,
-            BackendKind::Broadcast
+            BackendSpec::Broadcast
         );
         assert_eq!(config.policy_listen, Some("127.0.0.1:843".parse().unwrap()));
     }
@@ -261,6 +286,10 @@ mod tests {
             "x=echo",
             "/a=echo,/a=broadcast",
             "/assets.json=echo",
+            "/=echo",
+            "/chat/=echo",
+            "/hixie76=echo",
+            "/ruffle=broadcast",
         ] {
             assert!(
                 Config::from_args(&args(&["--route", bad])).is_err(),

@@ -1,65 +1,44 @@
-//! HTTP on the main port: WebSocket routes, the asset listing, and static files.
+//! Routing HTTP requests on the main port: WebSocket routes (each owns its path and
+//! everything under it), the asset listing, the Ruffle configuration, and static files.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 
-use crate::server::{ConnGuard, Gateway};
-use crate::ws;
+use crate::backend::{Admitted, Ask, Backend};
+use crate::body::{Body, javascript, text};
+use crate::gateway::Gateway;
+use crate::shutdown::ConnGuard;
+use crate::ws::{self, handshake};
 
-/// The response body of every handler.
-pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
-
-/// An empty body.
-pub fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed_unsync()
+/// A route: a path and the backend that serves it.
+pub struct Route {
+    /// The path, e.g. `/chat`; the route also owns every path under it (`/chat/…`).
+    pub path: String,
+    /// What serves it.
+    pub backend: Backend,
 }
 
-/// A plain-text response; the body is `message` and a newline.
-pub fn text(status: StatusCode, message: &str) -> Response<Body> {
-    let body = Full::new(Bytes::from(format!("{message}\n")))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let mut res = Response::new(body);
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
-}
+/// The routes, longest path first.
+pub struct Routes(Vec<Route>);
 
-/// A JSON response.
-pub fn json(value: &serde_json::Value) -> Response<Body> {
-    let body = Full::new(Bytes::from(value.to_string()))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let mut res = Response::new(body);
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    res
-}
+impl Routes {
+    /// The routes of `list`.
+    pub fn new(mut list: Vec<Route>) -> Routes {
+        list.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
+        Routes(list)
+    }
 
-/// A generated script, never cached (it follows the configuration).
-pub fn javascript(source: Bytes) -> Response<Body> {
-    let mut res = Response::new(
-        Full::new(source)
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
-    let headers = res.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    res
+    /// The route owning `path`, and what follows the route's own path (empty, or from a `/`).
+    pub fn find<'p>(&self, path: &'p str) -> Option<(&Route, &'p str)> {
+        self.0.iter().find_map(|route| {
+            let rest = path.strip_prefix(route.path.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((route, rest))
+        })
+    }
 }
 
 /// Routes one request.
@@ -69,20 +48,91 @@ pub async fn handle(
     peer: SocketAddr,
     guard: ConnGuard,
 ) -> Result<Response<Body>, Infallible> {
-    if let Some(route) = gw.config.route(req.uri().path()) {
-        return Ok(ws::upgrade(req, route, &gw, peer, &guard));
+    let path = req.uri().path();
+    if let Some((route, rest)) = gw.routes.find(path) {
+        if !rest.is_empty() {
+            let why = format!("no such endpoint under {}", route.path);
+            return Ok(text(StatusCode::NOT_FOUND, &why));
+        }
+        return Ok(upgrade(req, route, &gw, peer, guard));
     }
-    if req.uri().path() == "/assets.json" {
+    if path == "/assets.json" {
         return Ok(match *req.method() {
             Method::GET | Method::HEAD => gw.files.listing().await,
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
         });
     }
-    if req.uri().path() == "/ruffle-config.js" {
+    if path == "/ruffle-config.js" {
         return Ok(match *req.method() {
             Method::GET | Method::HEAD => javascript(gw.ruffle_config.clone()),
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
         });
     }
     Ok(gw.files.serve(req, &gw.allow).await)
+}
+
+/// Answers a WebSocket upgrade request on `route`: 101 and a session, or an error status.
+fn upgrade(
+    mut req: Request<Incoming>,
+    route: &Route,
+    gw: &Gateway,
+    peer: SocketAddr,
+    guard: ConnGuard,
+) -> Response<Body> {
+    let checked = handshake::check(
+        req.method(),
+        req.version(),
+        req.headers(),
+        req.uri().query(),
+        &gw.allow,
+    );
+    let accepted = match checked {
+        Ok(accepted) => accepted,
+        Err(rejection) => {
+            let origin = req
+                .headers()
+                .get(http::header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::warn!(%peer, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+            return rejection.response();
+        }
+    };
+    // The room key: the route, and the room the client asked for.
+    let room = match &accepted.room {
+        Some(name) => format!("{}?room={name}", route.path),
+        None => route.path.clone(),
+    };
+    let ask = Ask {
+        room: &room,
+        target: accepted.target.as_deref(),
+    };
+    let backend = route.backend.name();
+    let admitted = match route.backend.admit(&ask) {
+        Ok(admitted) => admitted,
+        Err(why) => {
+            tracing::warn!(%peer, route = %route.path, backend, requested = ask.target.unwrap_or(""), "backend refused the client: {why}");
+            return text(StatusCode::FORBIDDEN, &why);
+        }
+    };
+    let client = |transport| ws::Client {
+        peer,
+        transport,
+        guard,
+    };
+    match admitted {
+        Admitted::Messages(handler) => {
+            let transport = accepted.transport;
+            tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
+            gw.ws
+                .upgrade(&mut req, &accepted, handler, client(transport))
+        }
+        Admitted::Bytes(relay) => {
+            // Raw bytes need binary frames, whatever the handshake looks like.
+            let transport = crate::session::Transport::Rfc6455;
+            tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.target, "websocket handshake");
+            gw.ws
+                .upgrade_bytes(&mut req, &accepted, relay, client(transport))
+        }
+    }
 }

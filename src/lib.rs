@@ -2,41 +2,61 @@
 //!
 //! # Layout
 //!
+//! Layers point one way: the server and routing, then the transports (each makes sessions),
+//! then [`session`], which the backends also build on. A backend never learns a transport,
+//! and a transport never names a backend (see `docs/ARCHITECTURE.md`).
+//!
 //! - [`args`] → [`config`]: the command line, then the validated configuration.
-//! - [`server`]: the main listener's accept loop; every connection on the
-//!   main port is sniffed once ([`policy::sniff`]) and becomes a policy reply or HTTP
-//!   ([`prefixed`] replays the sniffed bytes to the HTTP parser).
-//! - [`policy`]: the Flash socket policy: pure recognition and XML, the reply, and the master
+//! - `server`: the accept loops; every connection on the main port is sniffed once
+//!   (`policy::sniff`) and becomes a policy reply or HTTP (`prefixed` replays the sniffed
+//!   bytes to the HTTP parser). `gateway` is the state every connection shares.
+//! - `http`: routing. Each WebSocket route owns its path and everything under it; the rest
+//!   is the asset listing, `/ruffle-config.js` (`ruffle`) and static files (`assets`).
+//! - `policy`: the Flash socket policy: pure recognition and XML, the reply, and the master
 //!   policy listener, which answers most requests without a task.
-//! - [`http`]: routes HTTP requests to [`ws`] (WebSocket upgrades) or [`assets`] (files).
-//! - [`ws`]: the RFC 6455 handshake and a [`session::Session`] over a WebSocket; silent
-//!   clients sleep without a task ([`ws::hibernate`]); the socket proxy's clients are a
-//!   byte stream ([`ws::stream`]), their frames decoded in place ([`ws::inbound`]).
-//! - [`session`]: what backends see of a client, whatever its transport.
-//! - [`backend`]: `echo` and `broadcast`.
-//! - [`backend`]'s `proxy`: the WebSocket-to-TCP socket proxy; [`ruffle`]: the
-//!   `socketProxy` configuration that points Ruffle at it.
-//! - [`origin`]: the allow-list; [`shutdown`]: the stop switch.
+//! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
+//!   or the socket proxy's byte stream decoded in place; silent clients sleep without a task
+//!   (`ws::hibernate`), reached by their rooms through a delivery handle (`ws::asleep`).
+//! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
+//!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
+//! - `backend`: `echo`, `broadcast` rooms and the socket `proxy`, each route's `Backend`
+//!   built once at start-up.
+//! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
+//!   HTTP bodies.
 //!
 //! The library takes bound listeners and a shutdown future ([`run`]), so tests run the real
 //! gateway on port 0.
 
+#![deny(unsafe_code)]
+
 pub mod args;
-pub mod assets;
-pub mod backend;
+pub(crate) mod assets;
+pub(crate) mod backend;
+pub(crate) mod body;
 pub mod config;
-pub mod http;
-pub mod origin;
-pub mod policy;
-pub mod prefixed;
-pub mod ruffle;
-pub mod server;
-pub mod session;
-pub mod shutdown;
-pub mod ws;
+pub(crate) mod gateway;
+pub(crate) mod http;
+pub(crate) mod origin;
+pub(crate) mod policy;
+pub(crate) mod prefixed;
+pub(crate) mod ruffle;
+pub(crate) mod server;
+pub(crate) mod session;
+pub(crate) mod shutdown;
+pub(crate) mod ws;
+
+pub use assets::VENDOR_FILES;
+
+/// The RFC 6455 frame codec the gateway writes and parses by hand; public so that its
+/// integration tests and its load generator build client frames with the same code.
+#[doc(hidden)]
+pub mod wire {
+    pub use crate::ws::codec::{Header, client_frame, encode_raw, head_len, opcode};
+}
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -44,9 +64,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use config::Config;
+use backend::Backend;
+use config::{BackendSpec, Config};
+use gateway::Gateway;
 use origin::AllowList;
-use server::Gateway;
 
 /// The bound sockets the gateway serves.
 pub struct Listeners {
@@ -59,31 +80,73 @@ pub struct Listeners {
 /// Binds the configured addresses. A policy port that cannot be bound is not fatal: the
 /// gateway warns, says how to fix it, and serves policies inline on the main port.
 pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
-    let main = TcpListener::bind(config.listen)
-        .await
+    let backlog = config.limits.listen_backlog;
+    let main = listen(config.listen, backlog)
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
     let policy = match config.policy_listen {
         None => None,
-        Some(addr) => match TcpListener::bind(addr).await {
+        Some(addr) => match listen(addr, backlog) {
             Ok(listener) => Some(listener),
             Err(error) => {
-                let why = match error.kind() {
-                    io::ErrorKind::PermissionDenied => format!(
-                        "port {} needs privileges: run `sudo setcap cap_net_bind_service=+ep $(which flashgate)`, \
-                         or use --policy-listen with a port >= 1024 (behind a redirect from 843), or --policy-listen off",
-                        addr.port()
-                    ),
-                    _ => error.to_string(),
-                };
                 tracing::warn!(
-                    "cannot serve the master policy on {addr}: {why}. Policies are still answered inline on the main \
-                     port, but Flash Player tries port 843 first and waits 3 s for it before asking there"
+                    "cannot serve the master policy on {addr}: {}. Policies are still answered inline on the main \
+                     port, but Flash Player tries port 843 first and waits 3 s for it before asking there",
+                    why_not(addr, &error)
                 );
                 None
             }
         },
     };
     Ok(Listeners { main, policy })
+}
+
+/// A listener on `addr` with a listen queue of `backlog` (the kernel caps it at
+/// `net.core.somaxconn`): a burst of connections waits there instead of in SYN retries.
+fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Why `addr` cannot be listened on, and how to fix it.
+fn why_not(addr: SocketAddr, error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied => {
+            let binary = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "/path/to/flashgate".into());
+            format!(
+                "port {} needs privileges: run `sudo setcap cap_net_bind_service=+ep {binary}`, \
+                 or use --policy-listen with a port >= 1024 (behind a redirect from 843), or --policy-listen off",
+                addr.port()
+            )
+        }
+        io::ErrorKind::AddrInUse => format!("{addr} is already in use by another program"),
+        _ => error.to_string(),
+    }
+}
+
+/// Tries to bind the configured listeners (and releases them): problems, for `--check`.
+fn check_listeners(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut listeners = vec![("--listen", config.listen)];
+    listeners.extend(config.policy_listen.map(|addr| ("--policy-listen", addr)));
+    for (option, addr) in listeners {
+        if let Err(error) = std::net::TcpListener::bind(addr) {
+            problems.push(format!(
+                "cannot listen on {addr} ({option}): {}",
+                why_not(addr, &error)
+            ));
+        }
+    }
+    problems
 }
 
 /// Problems that would make the gateway start without what it promises; empty when fine.
@@ -112,15 +175,16 @@ pub fn check(config: &Config) -> Vec<String> {
         config.policy_listen,
     );
     problems.extend(warnings);
+    problems.extend(check_listeners(config));
     problems
 }
 
 /// The `/ruffle-config.js` script for this configuration and main listener address.
-pub fn ruffle_config(config: &Config, main: std::net::SocketAddr) -> String {
+pub fn ruffle_config(config: &Config, main: SocketAddr) -> String {
     let route = config
         .routes
         .iter()
-        .find(|r| r.backend == config::BackendKind::Proxy);
+        .find(|r| r.backend == BackendSpec::Proxy);
     ruffle::config_script(
         &proxy_targets(config, main),
         route.map(|r| r.path.as_str()),
@@ -128,11 +192,36 @@ pub fn ruffle_config(config: &Config, main: std::net::SocketAddr) -> String {
     )
 }
 
-fn proxy_targets(config: &Config, main: std::net::SocketAddr) -> backend::proxy::Targets {
+fn proxy_targets(config: &Config, main: SocketAddr) -> backend::proxy::Targets {
     backend::proxy::Targets::resolve(&config.proxy_targets, main)
 }
 
-fn allow_list(config: &Config, main: std::net::SocketAddr) -> AllowList {
+/// Each configured route with its backend, built once: the one place a backend is chosen.
+fn routes(config: &Config, main: SocketAddr) -> http::Routes {
+    let limits = &config.limits;
+    let bound = backend::broadcast::Bound {
+        backlog: limits.send_backlog,
+        grace: config::SLOW_GRACE,
+    };
+    let list = config
+        .routes
+        .iter()
+        .map(|spec| http::Route {
+            path: spec.path.clone(),
+            backend: match spec.backend {
+                BackendSpec::Echo => Backend::Echo,
+                BackendSpec::Broadcast => Backend::Broadcast(backend::broadcast::Rooms::new(bound)),
+                BackendSpec::Proxy => Backend::Proxy {
+                    targets: proxy_targets(config, main),
+                    connect_timeout: limits.handshake_timeout,
+                },
+            },
+        })
+        .collect();
+    http::Routes::new(list)
+}
+
+fn allow_list(config: &Config, main: SocketAddr) -> AllowList {
     config
         .allow_origin
         .clone()
@@ -163,27 +252,26 @@ pub async fn run(
         tracing::warn!("{} (missing: {})", assets::FETCH_HINT, missing.join(", "));
     }
 
-    let targets = proxy_targets(&config, main_addr);
     let ruffle_config = ruffle_config(&config, main_addr).into();
-    let (hibernation, sleepers) =
-        ws::hibernate::Hibernation::new().context("cannot create the hibernation epoll set")?;
-    let hibernation = Arc::new(hibernation);
-    let send_queue = config.limits.send_queue;
+    let shutdown_switch = crate::shutdown::Shutdown::default();
+    let tracker = TaskTracker::new();
+    let (ws, sleepers) = ws::Endpoint::new(config.limits, shutdown_switch.clone(), tracker.clone())
+        .context("cannot create the hibernation epoll set")?;
+    let routes = routes(&config, main_addr);
     let gw = Arc::new(Gateway {
-        hibernation: hibernation.clone(),
-        targets,
+        ws: ws.clone(),
+        routes,
         ruffle_config,
         slots: Arc::new(Semaphore::new(config.limits.max_connections)),
         config,
         allow,
         policies,
         files,
-        rooms: backend::broadcast::Rooms::new(hibernation.clone(), send_queue),
-        shutdown: Default::default(),
-        tracker: TaskTracker::new(),
+        shutdown: shutdown_switch,
+        tracker,
     });
 
-    gw.tracker.spawn(ws::hibernate::watch(sleepers, gw.clone()));
+    gw.tracker.spawn(ws.watch(sleepers));
     tracing::info!(listener = %"main", addr = %main_addr, "listening");
     tracing::info!(allow = %gw.allow, "demo page: http://{main_addr}/");
     let mut loops = vec![tokio::spawn(server::accept_loop(

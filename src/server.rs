@@ -10,49 +10,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::task::TaskTracker;
 
-use crate::assets::Files;
-use crate::backend::broadcast::Rooms;
-use crate::backend::proxy::Targets;
-use crate::config::Config;
-use crate::origin::AllowList;
-use crate::policy::Policies;
+use crate::gateway::Gateway;
 use crate::policy::serve::{read_first_bytes, reply};
 use crate::policy::sniff::Sniff;
 use crate::prefixed::Prefixed;
-use crate::shutdown::Shutdown;
-
-/// State shared by every connection.
-pub struct Gateway {
-    /// The validated configuration.
-    pub config: Config,
-    /// Who may connect (resolved against the bound address).
-    pub allow: AllowList,
-    /// The policy replies.
-    pub policies: Policies,
-    /// Static files.
-    pub files: Files,
-    /// Broadcast rooms.
-    pub rooms: Rooms,
-    /// Where the socket proxy may connect (resolved against the bound address).
-    pub targets: Targets,
-    /// The `/ruffle-config.js` script.
-    pub ruffle_config: bytes::Bytes,
-    /// The stop switch.
-    pub shutdown: Shutdown,
-    /// Every connection task, so shutdown can wait for them.
-    pub tracker: TaskTracker,
-    /// Caps connections served at once.
-    pub slots: Arc<Semaphore>,
-    /// Sleeping WebSocket connections.
-    pub hibernation: Arc<crate::ws::hibernate::Hibernation>,
-}
-
-/// Holds one of the connection slots while any task of the connection lives (the HTTP task
-/// hands a clone to the WebSocket task it upgrades into).
-pub type ConnGuard = Arc<OwnedSemaphorePermit>;
+use crate::shutdown::ConnGuard;
 
 /// Accepts on the main `listener` until shutdown.
 pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {

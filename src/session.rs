@@ -1,12 +1,19 @@
-//! What backends see of a client: a stream of messages in and out, whatever carried them.
+//! The seam between transports and backends.
 //!
 //! A transport (the RFC 6455 WebSocket today; Comet and hixie-76 later) turns a connection into a
-//! [`Session`]. Backends are generic over the trait, so they never learn which transport a client
-//! used, and the transport is where transport rules live, such as never sending a binary frame to
+//! [`Session`] (or a [`ByteSession`]), and hands it to a [`Service`] (or a [`ByteService`]): one
+//! backend's handler of that client, made for it by the router. Transports are generic over the
+//! service traits and backends over the session traits, so neither names the other, and the
+//! transport is where transport rules live, such as never sending a binary frame to
 //! web-socket-js.
+//!
+//! A client whose connection sleeps (it has no task while silent) is reached through a
+//! [`Delivery`]: a handle its transport owns, which knows the client's framing and writes
+//! without waiting. A broadcast room holds one for each sleeping member.
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
@@ -28,11 +35,6 @@ impl Payload {
             Payload::Text(t) => t.len(),
             Payload::Binary(b) => b.len(),
         }
-    }
-
-    /// True when the message body is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -89,13 +91,14 @@ pub enum CloseReason {
     /// The client's send queue overflowed because it does not read: 1008 (policy violation). Not
     /// 1013 "try again later": the client broke the rule, and retrying at once would fail again.
     TooSlow,
-    /// The client sent a kind of message this backend cannot take (text to the socket
-    /// proxy): 1003 (unsupported data), with what is accepted as the reason.
-    Unsupported(&'static str),
-    /// The other end of a relay finished; everything it sent has been delivered: 1000.
-    TargetClosed,
-    /// The other end of a relay could not be reached or failed: 1011, with why.
-    TargetFailed(String),
+    /// The far end of a relay finished; everything it sent has been delivered: 1000.
+    UpstreamClosed,
+    /// The far end of a relay could not be reached or failed: 1011, with why.
+    UpstreamFailed(String),
+    /// The far end of a relay closed with this code and reason, passed on as they are
+    /// (a code a server may not send becomes 1011).
+    #[allow(dead_code, reason = "for the relays to upstream servers")]
+    Peer(u16, String),
 }
 
 impl CloseReason {
@@ -105,21 +108,58 @@ impl CloseReason {
         match self {
             CloseReason::TooSlow => {
                 tracing::warn!(%peer, "closing: 1008 send queue full, the client does not read");
-                (1008, "send queue full: the client does not read")
+                (
+                    close_code::POLICY,
+                    "send queue full: the client does not read",
+                )
             }
-            CloseReason::Unsupported(what) => {
-                tracing::warn!(%peer, what, "closing: 1003");
-                (1003, what)
-            }
-            CloseReason::TargetClosed => {
+            CloseReason::UpstreamClosed => {
                 tracing::debug!(%peer, "closing: 1000 target closed");
-                (1000, "target closed")
+                (close_code::NORMAL, "target closed")
             }
-            CloseReason::TargetFailed(why) => {
+            CloseReason::UpstreamFailed(why) => {
                 tracing::warn!(%peer, why, "closing: 1011");
-                (1011, fit_close_reason(why))
+                (close_code::ERROR, fit_close_reason(why))
+            }
+            CloseReason::Peer(code, why) => {
+                let code = match close_code::may_send(*code) {
+                    true => *code,
+                    false => close_code::ERROR,
+                };
+                tracing::debug!(%peer, code, why, "closing: passed on from the relay's far end");
+                (code, fit_close_reason(why))
             }
         }
+    }
+}
+
+/// WebSocket close codes (RFC 6455 7.4), named once.
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Going away: the gateway stops, or the client was idle.
+    pub const AWAY: u16 = 1001;
+    /// Protocol error.
+    pub const PROTOCOL: u16 = 1002;
+    /// Data of a kind the endpoint cannot take.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// Text that is not UTF-8.
+    pub const INVALID: u16 = 1007;
+    /// Policy violation (a client that does not read).
+    pub const POLICY: u16 = 1008;
+    /// Internal error (a relay's far end failed).
+    pub const ERROR: u16 = 1011;
+
+    /// True when a close frame may carry `code` (RFC 6455 7.4.1-2): the defined codes that
+    /// are not reserved for local use, and 3000-4999.
+    pub fn may_send(code: u16) -> bool {
+        matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    }
+
+    /// True when a close frame from a peer may carry `code`: what may be sent, and the
+    /// codes registered since RFC 6455 (1012-1014).
+    pub fn may_receive(code: u16) -> bool {
+        may_send(code) || matches!(code, 1012..=1014)
     }
 }
 
@@ -137,9 +177,6 @@ pub fn fit_close_reason(reason: &str) -> &str {
 /// `recv` also does the transport's housekeeping (flushing batched writes, answering pings,
 /// idle checks, shutdown), so a backend only loops over `recv` and `send`.
 pub trait Session: Send {
-    /// How the client is connected.
-    fn transport(&self) -> Transport;
-
     /// The next message from the client, or `None` once the session is over (closed by either
     /// side, failed, or the gateway is shutting down). Errors are logged and answered with the
     /// right close code by the transport, so the caller only stops.
@@ -148,12 +185,14 @@ pub trait Session: Send {
     fn recv(&mut self) -> impl Future<Output = Option<Payload>> + Send;
 
     /// Queues a message for the client. Writes are batched and flushed when the session waits
-    /// for input; this waits only while the transport's bounded write buffer is full.
+    /// for input; this waits only while the transport's bounded write buffer is full, and
+    /// never longer than the idle timeout or past the gateway's shutdown.
     /// An error means the session is over.
     fn send(&mut self, payload: Payload) -> impl Future<Output = Result<(), Closed>> + Send;
 
-    /// Sends what [`send`](Self::send) queued now, waiting while the client does not read.
-    /// For relays, whose other end must not wait for the client to speak first.
+    /// Sends what [`send`](Self::send) queued now, waiting while the client does not read
+    /// (bounded as `send` is). For relays, whose other end must not wait for the client to
+    /// speak first.
     fn flush(&mut self) -> impl Future<Output = Result<(), Closed>> + Send;
 
     /// Ends the session with the given reason, telling the client when the transport can.
@@ -197,6 +236,87 @@ pub trait ByteSession: Send {
 /// The session is over; nothing more can be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed;
+
+/// One backend's handler of one message client, made by the router for each session.
+///
+/// It lives as long as the client: across the sessions of a connection that sleeps and wakes,
+/// so a woken client resumes the backend (and the room) it had.
+pub trait Service: Send + 'static {
+    /// Serves `session` until it ends or falls asleep ([`Session::is_asleep`]).
+    fn serve<S: Session>(&mut self, session: &mut S) -> impl Future<Output = ()> + Send;
+
+    /// The client's connection fell asleep and `delivery` now reaches it. A service that
+    /// delivers to sleepers keeps the handle (a room does); `Err` hands it back when something
+    /// came for the client meanwhile, and the transport serves it awake.
+    fn sleep(&mut self, delivery: Arc<dyn Delivery>) -> Result<(), Arc<dyn Delivery>> {
+        drop(delivery);
+        Ok(())
+    }
+
+    /// The client's connection woke: the service lets go of its [`Delivery`] and says how
+    /// to go on.
+    fn wake(&mut self) -> Woken {
+        Woken::Resumed
+    }
+}
+
+/// How a service takes back a client that slept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// Serve it again.
+    Resumed,
+    /// It was dropped as too slow while asleep: send what its [`Delivery`] owes, then close
+    /// it with [`CloseReason::TooSlow`].
+    TooSlow,
+    /// Its place is gone: end the session.
+    Gone,
+}
+
+/// One backend's handler of one byte-stream client (the socket proxy's).
+pub trait ByteService: Send + 'static {
+    /// Relays `session` until either end is done.
+    fn serve<S: ByteSession>(self, session: &mut S) -> impl Future<Output = ()> + Send;
+}
+
+/// How messages are framed on a client's connection. A room frames each publish once per
+/// framing, for all its sleeping members that share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// RFC 6455 frames, binary included.
+    Rfc6455,
+    /// RFC 6455 text frames only (web-socket-js): binary as [`text_only`] text.
+    Rfc6455Text,
+}
+
+impl Framing {
+    /// How many framings there are.
+    pub const COUNT: usize = 2;
+
+    /// A small index, unique per framing, below [`COUNT`](Self::COUNT).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A transport-owned way to reach a client that has no task (its connection sleeps).
+///
+/// The handle keeps the client's socket open for as long as anyone holds it, so what is
+/// written through it can only ever reach that client.
+pub trait Delivery: Send + Sync {
+    /// How the client's messages are framed.
+    fn framing(&self) -> Framing;
+
+    /// Appends `messages`, framed for this client, to `out`.
+    fn frame(&self, messages: &[Payload], out: &mut Vec<u8>);
+
+    /// Writes as much of `bytes` (framed by [`frame`](Self::frame)) as the client's connection
+    /// takes now, without waiting; returns how much.
+    fn offer(&self, bytes: &[u8]) -> usize;
+
+    /// The connection must wake: `owed`, the rest of what [`offer`](Self::offer) could not
+    /// write, goes to the client before anything else. Called at most once.
+    fn wake(&self, owed: &[u8]);
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,5 @@
-//! Telling every task that the gateway is stopping.
+//! Telling every task that the gateway is stopping, and the connection slots each
+//! connection holds until its last task ends.
 //!
 //! Each connection holds a [`Signal`]: a `oneshot` receiver registered under a key. Polling a
 //! oneshot is a lock-free atomic check, so a session can poll its signal on every message; a
@@ -13,6 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
+
+/// Holds one of the connection slots while any task of the connection lives (the HTTP task
+/// hands a clone to the WebSocket task it upgrades into, which may hand it to a sleeper).
+pub type ConnGuard = Arc<tokio::sync::OwnedSemaphorePermit>;
 
 /// The gateway's stop switch, cheap to clone.
 #[derive(Clone, Default)]

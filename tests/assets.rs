@@ -362,7 +362,7 @@ async fn listing_reports_missing_vendor_files_and_their_absence_from_assets() {
         .iter()
         .map(|m| m.as_str().unwrap().to_string())
         .collect();
-    let mut expected: Vec<_> = flashgate::assets::VENDOR_FILES
+    let mut expected: Vec<_> = flashgate::VENDOR_FILES
         .iter()
         .filter(|f| !gw.path("assets/vendor").join(f).is_file())
         .map(|f| f.to_string())

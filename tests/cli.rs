@@ -235,7 +235,7 @@ fn output(command: &mut Command) -> (i32, String, String) {
 #[test]
 fn check_passes_on_a_complete_configuration() {
     let dir = fixtures();
-    for file in flashgate::assets::VENDOR_FILES {
+    for file in flashgate::VENDOR_FILES {
         let path = dir.path().join("assets/vendor").join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, "x").unwrap();
@@ -353,7 +353,8 @@ fn help_lists_every_option_and_its_variable() {
         "--idle-timeout",
         "--hibernate-after",
         "--max-message-size",
-        "--send-queue",
+        "--send-backlog",
+        "--listen-backlog",
         "--max-connections",
         "--drain-timeout",
         "--proxy-target",

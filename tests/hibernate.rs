@@ -212,7 +212,7 @@ async fn a_sleeping_member_that_falls_behind_and_catches_up_gets_everything_whol
 
 #[tokio::test]
 async fn a_sleeping_member_that_never_reads_is_closed_with_1008_after_whole_messages() {
-    let gw = TestGateway::start(&["--hibernate-after", "50ms", "--send-queue", "16"]).await;
+    let gw = TestGateway::start(&["--hibernate-after", "50ms", "--send-backlog", "65536"]).await;
     let mut slow = gw.ws("/chat?room=flood").await;
     let mut fast = gw.ws("/chat?room=flood").await;
     let mut publisher = gw.ws("/chat?room=flood").await;

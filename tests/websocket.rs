@@ -240,7 +240,7 @@ async fn flash_0_overrides_the_handshake_shape() {
 
 #[tokio::test]
 async fn slow_reader_is_closed_with_1008_and_never_slows_the_others() {
-    let gw = TestGateway::start(&["--send-queue", "16"]).await;
+    let gw = TestGateway::start(&["--send-backlog", "65536"]).await;
     let mut slow = gw.ws("/chat?room=flood").await;
     let mut fast = gw.ws("/chat?room=flood").await;
     let mut publisher = gw.ws("/chat?room=flood").await;
@@ -407,7 +407,7 @@ async fn first_frame_sent_with_the_handshake_in_one_write_is_not_lost() {
 
 #[tokio::test]
 async fn client_publishing_as_fast_as_it_can_is_not_dropped_for_its_own_copies() {
-    let gw = TestGateway::start(&["--send-queue", "4"]).await;
+    let gw = TestGateway::start(&["--send-backlog", "4096"]).await;
     let ws = gw.ws("/chat?room=firehose").await;
     let (mut sink, mut stream) = ws.split();
     const COUNT: usize = 2000;

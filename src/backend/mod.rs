@@ -1,59 +1,105 @@
-//! The built-in backends. They see only [`Session`]s (the socket proxy a
-//! [`ByteSession`](crate::session::ByteSession)), never transports.
+//! The built-in backends. They see only the session traits ([`Session`],
+//! [`ByteSession`](crate::session::ByteSession)), never a transport.
+//!
+//! A route's [`Backend`] is built once at start-up and carries what it needs (its rooms, its
+//! allowed targets). For each client, [`Backend::admit`] makes the handler that serves it:
+//! a [`Handler`] for message clients, a [`proxy::Relay`] for the socket proxy's byte stream.
 
 pub mod broadcast;
 pub mod echo;
 pub mod proxy;
 
-use crate::config::BackendKind;
-use crate::session::Session;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Where a session goes once its transport is established.
-pub struct Target<'a> {
-    /// Which backend.
-    pub kind: BackendKind,
-    /// The broadcast room key (route path, plus `?room=` when given).
-    pub room: String,
-    /// The rooms of the broadcast backend.
-    pub rooms: &'a broadcast::Rooms,
+use crate::session::{Delivery, Service, Session, Woken};
+
+/// A route's backend.
+pub enum Backend {
+    /// Each message goes back to its sender.
+    Echo,
+    /// Each message goes to every client in the same room, the sender included.
+    Broadcast(broadcast::Rooms),
+    /// Bytes are relayed to a TCP target and back (the socket proxy).
+    Proxy {
+        /// Where it may connect.
+        targets: proxy::Targets,
+        /// How long a connection to a target may take.
+        connect_timeout: Duration,
+    },
 }
 
-/// How a backend let go of a session.
-pub enum Outcome {
-    /// The session is over.
-    Ended,
-    /// The session fell asleep ([`Session::is_asleep`]); a broadcast member keeps its place.
-    Asleep(Option<broadcast::Membership>),
+/// What a client asks of its route's backend.
+pub struct Ask<'a> {
+    /// The broadcast room, computed by the router from the route and the request.
+    pub room: &'a str,
+    /// The socket proxy target the client named, if any.
+    pub target: Option<&'a str>,
 }
 
-/// Runs `session` against its backend until the session ends or falls asleep; `member` is
-/// the place a broadcast member that slept had kept.
-///
-/// Sessions are lent, never moved, down this chain: an `async fn` keeps what it is given for
-/// its whole life, so a session moved through three of them would be held three times by
-/// every open connection.
-pub async fn run<S: Session>(
-    target: &Target<'_>,
-    session: &mut S,
-    member: Option<broadcast::Membership>,
-) -> Outcome {
-    match target.kind {
-        BackendKind::Echo => {
-            echo::run(session).await;
-            if session.is_asleep() {
-                return Outcome::Asleep(None);
-            }
+/// How a backend serves a client it admitted.
+pub enum Admitted {
+    /// Message by message.
+    Messages(Handler),
+    /// As a byte stream (the socket proxy).
+    Bytes(proxy::Relay),
+}
+
+/// One message client's handler.
+pub enum Handler {
+    /// Its messages come back to it.
+    Echo,
+    /// It is a member of a room.
+    Broadcast(broadcast::Membership),
+}
+
+impl Backend {
+    /// The name used in logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Echo => "echo",
+            Backend::Broadcast(_) => "broadcast",
+            Backend::Proxy { .. } => "proxy",
         }
-        BackendKind::Broadcast => {
-            let member = member.unwrap_or_else(|| target.rooms.join(&target.room).enter());
-            let room = member.room.clone();
-            match broadcast::run(session, member).await {
-                Some(member) => return Outcome::Asleep(Some(member)),
-                None => target.rooms.leave(&room),
-            }
-        }
-        // A relay carries bytes, not messages: it runs over a `ByteSession` of its own.
-        BackendKind::Proxy => unreachable!("socket proxy sessions are relayed by proxy::run"),
     }
-    Outcome::Ended
+
+    /// The handler for a new client, or why it is refused.
+    pub fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, String> {
+        Ok(match self {
+            Backend::Echo => Admitted::Messages(Handler::Echo),
+            Backend::Broadcast(rooms) => {
+                Admitted::Messages(Handler::Broadcast(rooms.enter(ask.room)))
+            }
+            Backend::Proxy {
+                targets,
+                connect_timeout,
+            } => Admitted::Bytes(proxy::Relay {
+                target: targets.pick(ask.target)?.clone(),
+                connect_timeout: *connect_timeout,
+            }),
+        })
+    }
+}
+
+impl Service for Handler {
+    async fn serve<S: Session>(&mut self, session: &mut S) {
+        match self {
+            Handler::Echo => echo::run(session).await,
+            Handler::Broadcast(member) => broadcast::run(session, member).await,
+        }
+    }
+
+    fn sleep(&mut self, delivery: Arc<dyn Delivery>) -> Result<(), Arc<dyn Delivery>> {
+        match self {
+            Handler::Echo => Ok(()),
+            Handler::Broadcast(member) => member.sleep(delivery),
+        }
+    }
+
+    fn wake(&mut self) -> Woken {
+        match self {
+            Handler::Echo => Woken::Resumed,
+            Handler::Broadcast(member) => member.wake(),
+        }
+    }
 }

@@ -14,7 +14,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::session::{ByteSession, CloseReason};
+use crate::session::{ByteService, ByteSession, CloseReason};
 
 /// Most bytes read from the target at once; each read becomes one binary message.
 const CHUNK: usize = 16 * 1024;
@@ -141,18 +141,33 @@ impl Targets {
     }
 }
 
+/// One client's relay: where it goes.
+pub struct Relay {
+    /// The target, from the allow-list.
+    pub target: ProxyTarget,
+    /// How long the connection to it may take.
+    pub connect_timeout: Duration,
+}
+
+impl ByteService for Relay {
+    async fn serve<S: ByteSession>(self, session: &mut S) {
+        run(session, &self.target, self.connect_timeout).await;
+        tracing::debug!(target = %self.target, "socket proxy closed");
+    }
+}
+
 /// Relays between `session` and `target` until either side ends.
-pub async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_timeout: Duration) {
+async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_timeout: Duration) {
     let connect = TcpStream::connect((target.host.as_str(), target.port));
     let stream = match tokio::time::timeout(connect_timeout, connect).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             let why = format!("cannot connect to {target}: {error}");
-            return session.close(CloseReason::TargetFailed(why)).await;
+            return session.close(CloseReason::UpstreamFailed(why)).await;
         }
         Err(_) => {
             let why = format!("cannot connect to {target}: timed out");
-            return session.close(CloseReason::TargetFailed(why)).await;
+            return session.close(CloseReason::UpstreamFailed(why)).await;
         }
     };
     let _ = stream.set_nodelay(true);
@@ -191,17 +206,17 @@ pub async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(error) => {
                     let why = format!("writing to {target}: {error}");
-                    return session.close(CloseReason::TargetFailed(why)).await;
+                    return session.close(CloseReason::UpstreamFailed(why)).await;
                 }
             },
             Event::Written(Ok(n)) => pending.advance(n),
             Event::Written(Err(error)) => {
                 let why = format!("writing to {target}: {error}");
-                return session.close(CloseReason::TargetFailed(why)).await;
+                return session.close(CloseReason::UpstreamFailed(why)).await;
             }
             Event::Target(Err(error)) => {
                 let why = format!("reading from {target}: {error}");
-                return session.close(CloseReason::TargetFailed(why)).await;
+                return session.close(CloseReason::UpstreamFailed(why)).await;
             }
             Event::Target(Ok(())) => {
                 // Everything the target has sent, as messages, then one write to the client.
@@ -212,7 +227,7 @@ pub async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_
                     let room = chunk.capacity();
                     match reader.try_read_buf(&mut chunk) {
                         Ok(0) if sent => break, // the next readable() reports the end
-                        Ok(0) => return session.close(CloseReason::TargetClosed).await,
+                        Ok(0) => return session.close(CloseReason::UpstreamClosed).await,
                         Ok(n) => {
                             bytes_sent += n;
                             session.write(&chunk);
@@ -225,7 +240,7 @@ pub async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_
                         Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(error) => {
                             let why = format!("reading from {target}: {error}");
-                            return session.close(CloseReason::TargetFailed(why)).await;
+                            return session.close(CloseReason::UpstreamFailed(why)).await;
                         }
                     }
                 }

@@ -20,8 +20,10 @@ use tokio::time::{Instant, MissedTickBehavior, interval};
 
 use super::serve::{DRAIN_LIMIT, drain};
 use super::sniff::{MAX_SNIFF, Sniff, sniff};
+use crate::gateway::Gateway;
 use crate::prefixed::Prefixed;
-use crate::server::{ConnGuard, Gateway, serve_policy};
+use crate::server::serve_policy;
+use crate::shutdown::ConnGuard;
 
 /// Answered sockets waiting for their client to close, at most.
 const MAX_LINGERING: usize = 4096;
@@ -47,9 +49,12 @@ pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
         .into_std()
         .map(|l| defer_accept(l, wait))
         .and_then(|listener| {
-            // SAFETY: a std `TcpListener` owns its file descriptor: it stays open, and is the
-            // one `as_raw_fd` returns, for as long as the listener lives inside the `AsyncFd`.
-            unsafe { AsyncFd::register(listener) }.map_err(io::Error::from)
+            #[allow(unsafe_code)]
+            // SAFETY: `AsyncFd` requires that the descriptor stay open, and the same, while it
+            // is registered. A std `TcpListener` owns its descriptor, and the `AsyncFd` owns
+            // the listener, dropping it only after deregistering it.
+            let registered = unsafe { AsyncFd::register(listener) };
+            registered.map_err(io::Error::from)
         }) {
         Ok(listener) => listener,
         Err(error) => {
@@ -122,7 +127,10 @@ pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
 fn defer_accept(listener: std::net::TcpListener, wait: Duration) -> std::net::TcpListener {
     use std::os::fd::AsRawFd;
     let seconds = wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as libc::c_int;
-    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its size.
+    #[allow(unsafe_code)]
+    // SAFETY: setsockopt reads `optlen` bytes at `optval`: here a live c_int on the stack,
+    // with its own size. The descriptor belongs to `listener`, borrowed for the call, so it
+    // is open and no other socket's.
     let done = unsafe {
         libc::setsockopt(
             listener.as_raw_fd(),

@@ -5,15 +5,15 @@
 //! lost with it. [`Boundary`] follows the frame headers of the bytes handed to tungstenite
 //! (a few comparisons per frame; payloads are skipped, not looked at) to know when that is.
 
+use super::codec::{HeadBuf, Header, opcode};
+
 /// The frame boundary tracker. Fed every byte given to the WebSocket parser, in order.
 #[derive(Debug, Default)]
 pub struct Boundary {
     /// Payload bytes of the current frame still to come.
     rest: u64,
-    /// The header read so far (at most 14 bytes: 2, an 8-byte length, a 4-byte mask).
-    head: [u8; 14],
-    /// Bytes in `head`.
-    have: u8,
+    /// A header cut by the end of a piece.
+    head: HeadBuf,
     /// A data message sent in fragments has begun and its last fragment has not come.
     fragmented: bool,
 }
@@ -28,92 +28,41 @@ impl Boundary {
                 bytes = &bytes[n as usize..];
                 continue;
             }
-            // Most often a whole header is at hand: read it where it is.
-            if self.have == 0 {
-                let need = header_len(bytes);
-                if bytes.len() >= need {
-                    self.frame_started(&bytes[..need]);
-                    bytes = &bytes[need..];
-                    continue;
-                }
-            }
-            let need = header_len(&self.head[..self.have as usize]);
-            let have = self.have as usize;
-            let take = (need - have).min(bytes.len());
-            self.head[have..have + take].copy_from_slice(&bytes[..take]);
-            self.have += take as u8;
-            bytes = &bytes[take..];
-            // Two bytes tell the header's full length: it may need more than first thought.
-            let have = self.have as usize;
-            if have == header_len(&self.head[..have]) {
-                let head = self.head;
-                self.frame_started(&head[..have]);
+            let (header, used) = self.head.take(bytes);
+            bytes = &bytes[used..];
+            if let Some(header) = header {
+                self.frame_started(header);
             }
         }
     }
 
-    /// `head` is a whole header: take in what it says.
-    fn frame_started(&mut self, head: &[u8]) {
-        let fin = head[0] & 0x80 != 0;
-        let opcode = head[0] & 0x0f;
-        self.rest = match head[1] & 0x7f {
-            126 => u64::from(u16::from_be_bytes([head[2], head[3]])),
-            127 => u64::from_be_bytes(head[2..10].try_into().expect("8 bytes")),
-            n => u64::from(n),
-        };
-        match opcode {
+    /// A whole header: take in what it says.
+    fn frame_started(&mut self, header: Header) {
+        self.rest = header.len;
+        match header.opcode {
             // Text or binary: a message of one frame, or the first of several.
-            1 | 2 => self.fragmented = !fin,
+            opcode::TEXT | opcode::BINARY => self.fragmented = !header.fin,
             // A continuation: the last one ends the message.
-            0 if fin => self.fragmented = false,
+            opcode::CONTINUATION if header.fin => self.fragmented = false,
             // Control frames may come between fragments and change nothing.
             _ => {}
         }
-        self.have = 0;
     }
 
     /// True between messages: every byte fed belongs to a complete frame, and no message
     /// is waiting for more fragments.
     pub fn at_rest(&self) -> bool {
-        self.rest == 0 && self.have == 0 && !self.fragmented
+        self.rest == 0 && !self.head.is_partial() && !self.fragmented
     }
-}
-
-/// The length of the header that begins with `head` (2 until the second byte is known).
-fn header_len(head: &[u8]) -> usize {
-    let Some(&second) = head.get(1) else {
-        return 2;
-    };
-    let length = match second & 0x7f {
-        126 => 2,
-        127 => 8,
-        _ => 0,
-    };
-    let mask = if second & 0x80 != 0 { 4 } else { 0 };
-    2 + length + mask
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A masked client frame (the mask is zero, which changes nothing here).
+    /// A masked client frame of `len` bytes.
     fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
-        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-        match len {
-            0..=125 => out.push(0x80 | len as u8),
-            126..=0xffff => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&[0; 4]);
-        out.extend(std::iter::repeat_n(b'x', len));
-        out
+        super::super::codec::client_frame(fin, opcode, &vec![b'x'; len], [1, 2, 3, 4])
     }
 
     /// Feeds `stream` in pieces of `piece` bytes; returns `at_rest` after each piece.

@@ -84,11 +84,6 @@ impl Conn {
         self.inner
     }
 
-    /// The socket's descriptor.
-    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.inner)
-    }
-
     /// True when bytes are queued to be sent.
     pub fn has_unsent(&self) -> bool {
         !self.out.is_empty()
@@ -103,13 +98,18 @@ impl Conn {
     /// when a full batch is waiting and should be sent ([`poll_send`](Self::poll_send))
     /// before more is queued.
     pub fn queue(&mut self, payload: &Payload, flash: bool) -> bool {
-        super::frame::encode(&mut self.out, payload, flash);
+        super::codec::encode(&mut self.out, payload, flash);
         self.out.len() >= CHUNK
     }
 
     /// Queues one frame with `opcode` and `body`.
     pub fn queue_raw(&mut self, opcode: u8, body: &[u8]) {
-        super::frame::encode_raw(&mut self.out, opcode, body);
+        super::codec::encode_raw(&mut self.out, opcode, body);
+    }
+
+    /// Queues a close frame with `code` and `reason`.
+    pub fn queue_close(&mut self, code: u16, reason: &str) {
+        super::codec::encode_close(&mut self.out, code, reason);
     }
 }
 
@@ -203,18 +203,17 @@ impl Conn {
 
 impl AsyncWrite for Conn {
     /// Queues `data` (tungstenite hands over each frame as it is written); the queue goes out
-    /// on flush, or as soon as it would pass `CHUNK`.
+    /// on flush, or first when `data` would take it past `CHUNK`.
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        // Every frame, data or control, goes through the one queue: the order frames are
+        // queued in is the order they are sent in, whatever their sizes.
         let this = &mut *self;
-        if this.out.len() + data.len() > CHUNK {
+        if !this.out.is_empty() && this.out.len() + data.len() > CHUNK {
             ready!(this.poll_send(cx))?;
-            if data.len() >= CHUNK {
-                return Pin::new(&mut this.inner).poll_write(cx, data);
-            }
         }
         this.out.extend_from_slice(data);
         Poll::Ready(Ok(data.len()))

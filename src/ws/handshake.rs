@@ -2,12 +2,14 @@
 //! the client's transport. Pure: headers in, decision out.
 
 use base64::Engine;
+use http::HeaderValue;
 use http::header::{
     CONNECTION, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, USER_AGENT,
 };
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method, Response, StatusCode, Version};
 use tungstenite::handshake::derive_accept_key;
 
+use crate::body::{Body, text};
 use crate::origin::AllowList;
 use crate::session::Transport;
 
@@ -31,6 +33,21 @@ pub struct Rejection {
     pub status: StatusCode,
     /// What was wrong.
     pub reason: &'static str,
+}
+
+impl Rejection {
+    /// The answer: the status, the reason as the body, and for a 426 what is spoken here.
+    pub fn response(&self) -> Response<Body> {
+        let mut res = text(self.status, self.reason);
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            // RFC 9110 15.5.22: a 426 names the protocol in Upgrade; RFC 6455 4.2.2: and the
+            // WebSocket versions the server speaks.
+            let headers = res.headers_mut();
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        }
+        res
+    }
 }
 
 fn reject(status: StatusCode, reason: &'static str) -> Rejection {
@@ -58,6 +75,7 @@ fn has_token(headers: &HeaderMap, name: &http::HeaderName, token: &str) -> bool 
 /// Flash. A page can also say so itself with `?flash=1` (and `?flash=0` says it is not).
 pub fn check(
     method: &Method,
+    version: Version,
     headers: &HeaderMap,
     query: Option<&str>,
     allow: &AllowList,
@@ -66,6 +84,19 @@ pub fn check(
         return Err(reject(
             StatusCode::METHOD_NOT_ALLOWED,
             "a WebSocket handshake is a GET request",
+        ));
+    }
+    // RFC 6455 4.1: an HTTP/1.1 (or later) GET, with a Host.
+    if version < Version::HTTP_11 {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket handshake needs HTTP/1.1",
+        ));
+    }
+    if !headers.contains_key(http::header::HOST) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket handshake needs a Host header",
         ));
     }
     if !is_upgrade(headers) {
@@ -181,8 +212,21 @@ mod tests {
     }
 
     #[test]
+    fn an_http_1_0_request_or_one_without_host_is_not_upgraded() {
+        let old = check(&Method::GET, Version::HTTP_10, &with(&[]), None, &allow());
+        assert_eq!(old.unwrap_err().status, StatusCode::BAD_REQUEST);
+        let mut hostless = with(&[]);
+        hostless.remove(http::header::HOST);
+        let no_host = check(&Method::GET, Version::HTTP_11, &hostless, None, &allow());
+        assert_eq!(
+            no_host.unwrap_err().reason,
+            "a WebSocket handshake needs a Host header"
+        );
+    }
+
+    #[test]
     fn rfc_example_key_gives_rfc_accept_value() {
-        let ok = check(&Method::GET, &with(&[]), None, &allow()).unwrap();
+        let ok = check(&Method::GET, Version::HTTP_11, &with(&[]), None, &allow()).unwrap();
         assert_eq!(ok.accept_key, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(ok.transport, Transport::Rfc6455);
     }
@@ -191,6 +235,7 @@ mod tests {
     fn flash_is_origin_without_user_agent() {
         let flash = check(
             &Method::GET,
+            Version::HTTP_11,
             &with(&[("origin", "http://gw:8080")]),
             None,
             &allow(),
@@ -199,7 +244,7 @@ mod tests {
         assert_eq!(flash.transport, Transport::Flash);
         let browser = with(&[("origin", "http://gw:8080"), ("user-agent", "Mozilla/5.0")]);
         assert_eq!(
-            check(&Method::GET, &browser, None, &allow())
+            check(&Method::GET, Version::HTTP_11, &browser, None, &allow())
                 .unwrap()
                 .transport,
             Transport::Rfc6455
@@ -209,16 +254,28 @@ mod tests {
     #[test]
     fn query_overrides_the_transport_guess() {
         assert_eq!(
-            check(&Method::GET, &with(&[]), Some("flash=1"), &allow())
-                .unwrap()
-                .transport,
+            check(
+                &Method::GET,
+                Version::HTTP_11,
+                &with(&[]),
+                Some("flash=1"),
+                &allow()
+            )
+            .unwrap()
+            .transport,
             Transport::Flash
         );
         let flash_shape = with(&[("origin", "http://gw:8080")]);
         assert_eq!(
-            check(&Method::GET, &flash_shape, Some("flash=0"), &allow())
-                .unwrap()
-                .transport,
+            check(
+                &Method::GET,
+                Version::HTTP_11,
+                &flash_shape,
+                Some("flash=0"),
+                &allow()
+            )
+            .unwrap()
+            .transport,
             Transport::Rfc6455
         );
     }
@@ -227,6 +284,7 @@ mod tests {
     fn foreign_origin_is_forbidden() {
         let err = check(
             &Method::GET,
+            Version::HTTP_11,
             &with(&[("origin", "http://evil.example")]),
             None,
             &allow(),
@@ -240,7 +298,7 @@ mod tests {
         let mut old = headers(&BASE);
         old.insert("sec-websocket-version", "8".parse().unwrap());
         assert_eq!(
-            check(&Method::GET, &old, None, &allow())
+            check(&Method::GET, Version::HTTP_11, &old, None, &allow())
                 .unwrap_err()
                 .status,
             StatusCode::UPGRADE_REQUIRED
@@ -248,19 +306,25 @@ mod tests {
         let mut no_key = with(&[]);
         no_key.remove("sec-websocket-key");
         assert_eq!(
-            check(&Method::GET, &no_key, None, &allow())
+            check(&Method::GET, Version::HTTP_11, &no_key, None, &allow())
                 .unwrap_err()
                 .status,
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            check(&Method::GET, &headers(&[("host", "x")]), None, &allow())
-                .unwrap_err()
-                .status,
+            check(
+                &Method::GET,
+                Version::HTTP_11,
+                &headers(&[("host", "x")]),
+                None,
+                &allow()
+            )
+            .unwrap_err()
+            .status,
             StatusCode::UPGRADE_REQUIRED
         );
         assert_eq!(
-            check(&Method::POST, &with(&[]), None, &allow())
+            check(&Method::POST, Version::HTTP_11, &with(&[]), None, &allow())
                 .unwrap_err()
                 .status,
             StatusCode::METHOD_NOT_ALLOWED
@@ -270,17 +334,29 @@ mod tests {
     #[test]
     fn rooms_are_checked() {
         assert_eq!(
-            check(&Method::GET, &with(&[]), Some("room=lobby-1"), &allow())
-                .unwrap()
-                .room
-                .as_deref(),
+            check(
+                &Method::GET,
+                Version::HTTP_11,
+                &with(&[]),
+                Some("room=lobby-1"),
+                &allow()
+            )
+            .unwrap()
+            .room
+            .as_deref(),
             Some("lobby-1")
         );
         for bad in ["room=", "room=a/b", "room=%2e%2e"] {
             assert_eq!(
-                check(&Method::GET, &with(&[]), Some(bad), &allow())
-                    .unwrap_err()
-                    .status,
+                check(
+                    &Method::GET,
+                    Version::HTTP_11,
+                    &with(&[]),
+                    Some(bad),
+                    &allow()
+                )
+                .unwrap_err()
+                .status,
                 StatusCode::BAD_REQUEST
             );
         }

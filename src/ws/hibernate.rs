@@ -4,8 +4,9 @@
 //! task of about a kilobyte and a half, so a gateway holding many quiet clients (kiosks,
 //! dashboards waiting for a rare event) holds little more than their sockets.
 //!
-//! Broadcast members sleep too, keeping their place in the room, which then writes messages
-//! straight into their sockets ([`crate::backend::broadcast`]).
+//! A sleeper keeps its backend's handler ([`Service`]), so it wakes into the backend (and the
+//! broadcast room) it had; a room reaches a sleeping member through the connection's
+//! [`Asleep`] delivery, which owns the socket.
 //!
 //! One task, [`watch`], owns the epoll set. A sleeper wakes into a new session when its
 //! socket has something to read (a message, a close, the end of the stream); when its room
@@ -30,9 +31,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use crate::backend::broadcast::Room;
-use crate::server::{ConnGuard, Gateway};
-use crate::session::Transport;
+use super::asleep::{Alarm, Asleep};
+use crate::session::{Service, Transport};
+use crate::shutdown::{ConnGuard, Signal};
 
 /// Events taken from the epoll set per system call.
 const EVENTS: usize = 256;
@@ -46,25 +47,24 @@ const TRIM_AFTER: usize = 64;
 /// Connections that fall asleep before the heap is trimmed even while more follow.
 const TRIM_AT_ONCE: usize = 4096;
 
-/// A broadcast member's place: its room and its key there.
-pub type Seat = (Arc<Room>, u64);
-
-/// A connection put down to sleep, or given back when it could not.
-pub struct Parked {
-    /// The socket, out of tokio's hands.
-    pub tcp: std::net::TcpStream,
+/// A connection put down to sleep, or given back when it could not (or woken).
+pub struct Parked<M> {
+    /// The socket, shared with the room that may write to it.
+    pub asleep: Arc<Asleep>,
+    /// Its backend's handler.
+    pub handler: M,
     /// The client.
     pub client: Client,
-    /// Its place in a room, for a broadcast member.
-    pub seat: Option<Seat>,
+    /// A ping went out and has not been answered.
+    pub pinged: bool,
 }
 
 /// A sleeping connection: its socket and what a new session needs to serve it.
-struct Sleeper {
-    /// The socket, out of tokio's hands while it sleeps.
-    tcp: std::net::TcpStream,
-    /// Its place in a room, for a broadcast member.
-    seat: Option<Seat>,
+struct Sleeper<M> {
+    /// The socket, shared with the room that may write to it.
+    asleep: Arc<Asleep>,
+    /// Its backend's handler.
+    handler: M,
     /// Its address, for logs.
     peer: SocketAddr,
     /// How it is connected.
@@ -95,8 +95,8 @@ enum Slot {
     Shared(ConnGuard),
 }
 
-impl Sleeper {
-    fn parked(self) -> Parked {
+impl<M> Sleeper<M> {
+    fn parked(self) -> Parked<M> {
         let guard = match self.slot {
             Slot::Owned(permit) => Arc::new(permit),
             Slot::Shared(guard) => guard,
@@ -107,43 +107,45 @@ impl Sleeper {
             guard,
         };
         Parked {
-            tcp: self.tcp,
+            asleep: self.asleep,
+            handler: self.handler,
             client,
-            seat: self.seat,
+            pinged: self.pinged,
         }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.asleep.tcp().as_raw_fd()
     }
 }
 
 /// Why a sleeper is woken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
-    /// Its socket has something to read, or the gateway is stopping.
+    /// Its socket has something to read, its room has more for it than the socket takes,
+    /// or the gateway is stopping.
     Readable,
     /// Its idle timeout came: ping it.
     Ping,
     /// Its ping went unanswered for an idle timeout: close it.
     Expired,
-    /// Its room removed it as too slow while it was waking: close it (1008).
-    Dropped,
 }
 
 /// The sleepers. Shared: sessions fall asleep from their own tasks.
-pub struct Hibernation {
+pub struct Hibernation<M> {
     /// Adds sockets to the epoll set [`watch`] waits on.
     registry: Registry,
-    state: Mutex<State>,
-    /// Rung when a room asks for sleepers to be woken.
-    alarm: tokio::sync::Notify,
+    state: Mutex<State<M>>,
+    /// Where rooms ask for sleepers to be woken.
+    alarm: Arc<Alarm>,
 }
 
-struct State {
-    sleepers: Slab<Sleeper>,
+struct State<M> {
+    sleepers: Slab<Sleeper<M>>,
     /// Fell asleep since the heap was last trimmed.
     since_trim: usize,
     /// False once the gateway stops: no one falls asleep any more.
     open: bool,
-    /// Sleepers a room asked to wake: key and descriptor.
-    to_wake: Vec<(usize, RawFd)>,
 }
 
 /// A sleeper's key in the epoll set: its slab key and its descriptor, so that an event can
@@ -156,90 +158,112 @@ fn untoken(token: Token) -> (usize, RawFd) {
     (token.0 >> 32, token.0 as u32 as RawFd)
 }
 
-impl Hibernation {
+impl<M: Service> Hibernation<M> {
     /// A new epoll set: the shared half, and the half [`watch`] owns.
-    pub fn new() -> io::Result<(Hibernation, Poll)> {
+    pub fn new() -> io::Result<(Hibernation<M>, Poll)> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let state = Mutex::new(State {
             sleepers: Slab::new(),
             since_trim: 0,
             open: true,
-            to_wake: Vec::new(),
         });
-        let alarm = tokio::sync::Notify::new();
         Ok((
             Hibernation {
                 registry,
                 state,
-                alarm,
+                alarm: Arc::default(),
             },
             poll,
         ))
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<M>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Puts a connection to sleep, returning its key among the sleepers; gives it back when
-    /// it cannot sleep (the gateway is stopping, or the socket could not be added to the set).
-    pub fn sleep(&self, parked: Parked, pinged: bool) -> Result<usize, Parked> {
+    /// Where the sleepers' deliveries ask to be woken.
+    pub fn alarm(&self) -> &Arc<Alarm> {
+        &self.alarm
+    }
+
+    /// Puts a connection to sleep; gives it back when it cannot sleep (the gateway is
+    /// stopping, its room asked for it to wake meanwhile, or the socket could not be added
+    /// to the set).
+    pub fn sleep(&self, parked: Parked<M>) -> Result<(), Parked<M>> {
         let mut state = self.lock();
         if !state.open {
             return Err(parked);
         }
-        let Parked { tcp, client, seat } = parked;
         let key = state.sleepers.vacant_key();
-        let fd = tcp.as_raw_fd();
+        let fd = parked.asleep.tcp().as_raw_fd();
         if let Err(error) =
             self.registry
                 .register(&mut SourceFd(&fd), token(key, fd), Interest::READABLE)
         {
-            tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
-            return Err(Parked { tcp, client, seat });
+            tracing::warn!(peer = %parked.client.peer, %error, "cannot put a connection to sleep");
+            return Err(parked);
         }
-        tracing::debug!(peer = %client.peer, "websocket asleep");
+        if !parked.asleep.registered(key) {
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+            return Err(parked);
+        }
+        tracing::debug!(peer = %parked.client.peer, "websocket asleep");
         state.since_trim += 1;
+        let Parked {
+            asleep,
+            handler,
+            client,
+            pinged,
+        } = parked;
         let slot = match Arc::try_unwrap(client.guard) {
             Ok(permit) => Slot::Owned(permit),
             Err(guard) => Slot::Shared(guard),
         };
         state.sleepers.insert(Sleeper {
-            tcp,
-            seat,
+            asleep,
+            handler,
             peer: client.peer,
             transport: client.transport,
             slot,
             pinged,
             since: Instant::now(),
         });
-        Ok(key)
-    }
-
-    /// Asks for the sleeper `key` on `fd` to be woken (its room has more for it than its
-    /// socket takes). Nothing happens if it is already awake.
-    pub fn wake(&self, key: usize, fd: RawFd) {
-        self.lock().to_wake.push((key, fd));
-        self.alarm.notify_one();
+        Ok(())
     }
 
     /// Takes the sleeper `key` out of the set.
-    fn take(&self, state: &mut State, key: usize) -> Sleeper {
+    fn take(&self, state: &mut State<M>, key: usize) -> Sleeper<M> {
         let sleeper = state.sleepers.remove(key);
-        let fd = sleeper.tcp.as_raw_fd();
         // It is about to be registered with tokio; an error here leaves nothing behind
         // (the set forgets a descriptor when it is closed).
-        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        let _ = self.registry.deregister(&mut SourceFd(&sleeper.fd()));
         sleeper
     }
 }
 
+/// What the hibernation task needs besides the sleepers.
+pub struct Watch<F> {
+    /// Fires when the gateway stops.
+    pub stop: Signal,
+    /// A sleeper silent this long is pinged, and closed if silent as long again.
+    pub idle_timeout: Duration,
+    /// Serves a woken connection (spawns its new session).
+    pub wake: F,
+}
+
 /// Wakes sleepers until the gateway stops, then wakes them all (their new sessions see the
-/// stop and close with 1001). Runs as one task for the gateway's life.
-pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
-    // SAFETY: the epoll descriptor is owned by `poll`, which the AsyncFd owns: it stays
-    // open and the same for as long as it is registered.
+/// stop and close with 1001). Runs as one task for the gateway's life; `watch.wake` serves
+/// each woken connection.
+pub async fn watch<M: Service>(
+    poll: Poll,
+    hibernation: Arc<Hibernation<M>>,
+    watch: Watch<impl Fn(Parked<M>, Wake)>,
+) {
+    #[allow(unsafe_code)]
+    // SAFETY: `AsyncFd` requires that the descriptor stay open, and the same, for as long
+    // as it is registered. The epoll descriptor is owned by `poll`, which the `AsyncFd`
+    // owns and drops only after deregistering it.
     let registered =
         unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) };
     let mut poll = match registered.map_err(io::Error::from) {
@@ -247,12 +271,15 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
         Err(error) => {
             // Sessions then never sleep: they are refused and stay awake.
             tracing::error!(%error, "hibernation unavailable");
-            gw.hibernation.lock().open = false;
+            hibernation.lock().open = false;
             return;
         }
     };
-    let hibernation = &gw.hibernation;
-    let idle_timeout = gw.config.limits.idle_timeout;
+    let Watch {
+        mut stop,
+        idle_timeout,
+        wake,
+    } = watch;
     let mut sweep = tokio::time::interval(
         (idle_timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1)),
     );
@@ -261,7 +288,6 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut trim_seen = 0;
     let mut events = Events::with_capacity(EVENTS);
-    let mut stop = gw.shutdown.signal();
     let mut woken = Vec::new();
     loop {
         tokio::select! {
@@ -277,7 +303,7 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
                 let mut state = hibernation.lock();
                 for event in &events {
                     let (key, fd) = untoken(event.token());
-                    if state.sleepers.get(key).is_some_and(|s| s.tcp.as_raw_fd() == fd) {
+                    if state.sleepers.get(key).is_some_and(|s| s.fd() == fd) {
                         woken.push((hibernation.take(&mut state, key), Wake::Readable));
                     }
                 }
@@ -293,15 +319,15 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
                     .collect();
                 for key in due {
                     let sleeper = hibernation.take(&mut state, key);
-                    let wake = if sleeper.pinged { Wake::Expired } else { Wake::Ping };
-                    woken.push((sleeper, wake));
+                    let why = if sleeper.pinged { Wake::Expired } else { Wake::Ping };
+                    woken.push((sleeper, why));
                 }
             }
-            _ = hibernation.alarm.notified() => {
+            _ = hibernation.alarm.notify.notified() => {
+                let asked = hibernation.alarm.take();
                 let mut state = hibernation.lock();
-                let asked = std::mem::take(&mut state.to_wake);
-                for (key, fd) in asked {
-                    if state.sleepers.get(key).is_some_and(|s| s.tcp.as_raw_fd() == fd) {
+                for (key, id) in asked {
+                    if state.sleepers.get(key).is_some_and(|s| s.asleep.id() == id) {
                         woken.push((hibernation.take(&mut state, key), Wake::Readable));
                     }
                 }
@@ -328,11 +354,11 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
                     woken.push((hibernation.take(&mut state, key), Wake::Readable));
                 }
                 drop(state);
-                wake_all(&gw, &mut woken);
+                wake_all(&wake, &mut woken);
                 return;
             }
         }
-        wake_all(&gw, &mut woken);
+        wake_all(&wake, &mut woken);
     }
 }
 
@@ -340,18 +366,19 @@ pub async fn watch(poll: Poll, gw: Arc<Gateway>) {
 /// lies scattered between live allocations, where the allocator would otherwise keep it.
 fn give_back_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+    #[allow(unsafe_code)]
+    // SAFETY: malloc_trim has no preconditions: it only returns free heap pages to the
+    // system, under the allocator's own lock, and may be called from any thread at any time.
     unsafe {
         libc::malloc_trim(0);
     }
 }
 
-/// Starts a session for each woken sleeper.
-fn wake_all(gw: &Arc<Gateway>, woken: &mut Vec<(Sleeper, Wake)>) {
-    for (sleeper, wake) in woken.drain(..) {
-        tracing::debug!(peer = %sleeper.peer, ?wake, "websocket awake");
-        gw.tracker
-            .spawn(super::resume(gw.clone(), sleeper.parked(), wake));
+/// Serves each woken sleeper.
+fn wake_all<M>(wake: &impl Fn(Parked<M>, Wake), woken: &mut Vec<(Sleeper<M>, Wake)>) {
+    for (sleeper, why) in woken.drain(..) {
+        tracing::debug!(peer = %sleeper.peer, wake = ?why, "websocket awake");
+        wake(sleeper.parked(), why);
     }
 }
 

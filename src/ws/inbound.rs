@@ -9,8 +9,8 @@
 //! stream (a close). Anything RFC 6455 forbids, and text, ends it with the close code that
 //! says why (1002 protocol error, 1003 text, 1007 a close reason that is not UTF-8).
 
-/// The longest frame header: 2 bytes, an 8-byte length and a 4-byte mask.
-const MAX_HEAD: usize = 14;
+use super::codec::{self, HeadBuf, Header, opcode, unmask};
+use crate::session::close_code;
 
 /// How the client's side of the stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +48,7 @@ pub struct Inbound {
     /// The frame being read.
     kind: Kind,
     /// A header cut by the end of a read.
-    head: [u8; MAX_HEAD],
-    /// How much of `head` has arrived.
-    head_len: usize,
+    head: HeadBuf,
     /// Payload bytes of this frame still to come.
     left: u64,
     /// This frame's mask, turned so that the next payload byte takes `mask[0]`.
@@ -66,8 +64,7 @@ impl Default for Inbound {
     fn default() -> Self {
         Inbound {
             kind: Kind::Head,
-            head: [0; MAX_HEAD],
-            head_len: 0,
+            head: HeadBuf::default(),
             left: 0,
             mask: [0; 4],
             open: false,
@@ -127,78 +124,60 @@ impl Inbound {
     /// Reads a header from the front of `bytes` (completing one cut by the last read);
     /// returns how many bytes it took.
     fn header(&mut self, bytes: &[u8]) -> Result<usize, End> {
-        // Most headers arrive whole: parse them where they are.
-        if self.head_len == 0
-            && let Some(need) = head_len(bytes)
-            && bytes.len() >= need
-        {
-            self.start_frame(&bytes[..need])?;
-            return Ok(need);
+        let (header, used) = self.head.take(bytes);
+        if let Some(header) = header {
+            self.start_frame(header)?;
         }
-        let mut used = 0;
-        loop {
-            let need = head_len(&self.head[..self.head_len]).unwrap_or(2);
-            if self.head_len == need {
-                let head = self.head;
-                self.head_len = 0;
-                self.start_frame(&head[..need])?;
-                return Ok(used);
-            }
-            if used == bytes.len() {
-                return Ok(used);
-            }
-            let n = (need - self.head_len).min(bytes.len() - used);
-            self.head[self.head_len..self.head_len + n].copy_from_slice(&bytes[used..used + n]);
-            self.head_len += n;
-            used += n;
-        }
+        Ok(used)
     }
 
     /// Checks a whole header and sets up its frame.
-    fn start_frame(&mut self, head: &[u8]) -> Result<(), End> {
-        let (fin, opcode) = (head[0] & 0x80 != 0, head[0] & 0x0f);
-        if head[0] & 0x70 != 0 {
-            return Err(End::Failed(1002, "reserved bits set"));
+    fn start_frame(&mut self, header: Header) -> Result<(), End> {
+        use close_code::{PROTOCOL, UNSUPPORTED};
+        let Header {
+            fin,
+            rsv,
+            opcode,
+            len,
+            mask,
+        } = header;
+        if rsv != 0 {
+            return Err(End::Failed(PROTOCOL, "reserved bits set"));
         }
-        if head[1] & 0x80 == 0 {
-            return Err(End::Failed(1002, "client frames must be masked"));
-        }
-        let (len, mask) = match head[1] & 0x7f {
-            126 => (
-                u64::from(u16::from_be_bytes([head[2], head[3]])),
-                &head[4..8],
-            ),
-            127 => {
-                let len = u64::from_be_bytes(head[2..10].try_into().expect("8 bytes"));
-                if len >> 63 != 0 {
-                    return Err(End::Failed(1002, "frame length out of range"));
-                }
-                (len, &head[10..14])
-            }
-            n => (u64::from(n), &head[2..6]),
+        let Some(mask) = mask else {
+            return Err(End::Failed(PROTOCOL, "client frames must be masked"));
         };
+        if len >> 63 != 0 {
+            return Err(End::Failed(PROTOCOL, "frame length out of range"));
+        }
         self.kind = match opcode {
-            0x0 if !self.open => return Err(End::Failed(1002, "continuation without a message")),
-            0x1 if !self.open => {
+            opcode::CONTINUATION if !self.open => {
+                return Err(End::Failed(PROTOCOL, "continuation without a message"));
+            }
+            opcode::TEXT if !self.open => {
                 return Err(End::Failed(
-                    1003,
+                    UNSUPPORTED,
                     "the socket proxy relays binary messages only",
                 ));
             }
-            0x1 | 0x2 if self.open => {
-                return Err(End::Failed(1002, "new message inside a fragmented one"));
+            opcode::TEXT | opcode::BINARY if self.open => {
+                return Err(End::Failed(PROTOCOL, "new message inside a fragmented one"));
             }
-            0x0 | 0x2 => {
+            opcode::CONTINUATION | opcode::BINARY => {
                 self.open = !fin;
                 Kind::Data
             }
-            0x8..=0xa if !fin => return Err(End::Failed(1002, "fragmented control frame")),
-            0x8..=0xa if len > 125 => return Err(End::Failed(1002, "control frame too long")),
-            0x8..=0xa => Kind::Control(opcode),
-            _ => return Err(End::Failed(1002, "unknown opcode")),
+            op if opcode::is_control(op) && !fin => {
+                return Err(End::Failed(PROTOCOL, "fragmented control frame"));
+            }
+            op if opcode::is_control(op) && len > 125 => {
+                return Err(End::Failed(PROTOCOL, "control frame too long"));
+            }
+            opcode::CLOSE | opcode::PING | opcode::PONG => Kind::Control(opcode),
+            _ => return Err(End::Failed(PROTOCOL, "unknown opcode")),
         };
         self.left = len;
-        self.mask.copy_from_slice(mask);
+        self.mask = mask;
         Ok(())
     }
 
@@ -207,47 +186,25 @@ impl Inbound {
         let kind = std::mem::replace(&mut self.kind, Kind::Head);
         let body = std::mem::take(&mut self.control);
         match kind {
-            Kind::Control(0x9) => super::frame::encode_raw(replies, 0xa, &body),
-            Kind::Control(0x8) => return Err(close_end(&body)),
+            Kind::Control(opcode::PING) => codec::encode_raw(replies, opcode::PONG, &body),
+            Kind::Control(opcode::CLOSE) => return Err(close_end(&body)),
             _ => {} // data, or a pong
         }
         Ok(())
     }
 }
 
-/// Unmasks `bytes`, the next payload bytes of a frame, and turns `mask` for the ones after.
-fn unmask(mask: &mut [u8; 4], bytes: &mut [u8]) {
-    let m = *mask;
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b ^= m[i & 3];
-    }
-    mask.rotate_left(bytes.len() & 3);
-}
-
-/// How long a header is, once its first two bytes are known.
-fn head_len(head: &[u8]) -> Option<usize> {
-    let second = *head.get(1)?;
-    let mask = if second & 0x80 != 0 { 4 } else { 0 };
-    Some(
-        mask + match second & 0x7f {
-            126 => 4,
-            127 => 10,
-            _ => 2,
-        },
-    )
-}
-
 /// What a close frame's body says (RFC 6455 5.5.1, 7.4).
 fn close_end(body: &[u8]) -> End {
     match body {
         [] => End::Closed(None),
-        [_] => End::Failed(1002, "close frame with a one-byte body"),
+        [_] => End::Failed(close_code::PROTOCOL, "close frame with a one-byte body"),
         [a, b, reason @ ..] => {
             let code = u16::from_be_bytes([*a, *b]);
-            if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
-                End::Failed(1002, "close code not allowed")
+            if !close_code::may_receive(code) {
+                End::Failed(close_code::PROTOCOL, "close code not allowed")
             } else if std::str::from_utf8(reason).is_err() {
-                End::Failed(1007, "close reason is not valid UTF-8")
+                End::Failed(close_code::INVALID, "close reason is not valid UTF-8")
             } else {
                 End::Closed(Some(code))
             }
@@ -261,22 +218,7 @@ mod tests {
 
     /// A client frame: `opcode`, `fin`, masked with a fixed mask.
     fn frame(fin: bool, opcode: u8, body: &[u8]) -> Vec<u8> {
-        let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut out = vec![u8::from(fin) << 7 | opcode];
-        match body.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n @ 126..=0xffff => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(body.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        codec::client_frame(fin, opcode, body, [0x37, 0xfa, 0x21, 0x3d])
     }
 
     /// Decodes `wire` cut into pieces of `piece` bytes: the payload, the replies, the end.

@@ -129,7 +129,7 @@ test('a proxy target not on the allow-list is refused and logged', async () => {
     ws.onclose = (e) => resolve(e.code);
   }), `ws://127.0.0.1:${gateway.port}/socket?target=127.0.0.1:22`);
   assert.strictEqual(code, 1006, 'the handshake is refused');
-  assert.match(gateway.log(), /socket proxy refused.*127\.0\.0\.1:22 is not allowed/);
+  assert.match(gateway.log(), /backend refused the client.*127\.0\.0\.1:22 is not allowed/);
   await page.close();
 });
 

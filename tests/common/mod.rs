@@ -483,24 +483,9 @@ pub async fn publish_while_read(publisher: &mut Ws, fast: &mut Ws, count: usize,
     tokio::join!(reader, writer);
 }
 
-/// A masked client frame.
+/// A masked client frame, built by the gateway's own codec.
 pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    out
+    flashgate::wire::client_frame(fin, opcode, payload, [0x37, 0xfa, 0x21, 0x3d])
 }
 
 /// A WebSocket on `path` by hand: the socket, past the 101 answer.

@@ -34,7 +34,7 @@ pub(super) fn idle_timer(period: Duration) -> Interval {
 }
 
 /// A WebSocket client.
-pub struct WsSession {
+pub struct MessageSession {
     /// The connection.
     ws: WebSocketStream<Conn>,
     /// `Flash` clients never get a binary frame (web-socket-js closes with 1003 on one).
@@ -45,6 +45,8 @@ pub struct WsSession {
     dirty: bool,
     /// Fires when the gateway stops.
     stop: Signal,
+    /// `stop` has fired (it must not be polled again).
+    stopped: bool,
     /// Ticks to check that the client is still there: every idle timeout, or more often
     /// when the session may fall asleep.
     idle: Interval,
@@ -77,7 +79,7 @@ enum Event {
     IdleTick,
 }
 
-impl WsSession {
+impl MessageSession {
     /// Wraps an upgraded connection. With `sleep_after`, the session ends (see
     /// [`is_asleep`](Self::is_asleep)) once the client has been silent about that long
     /// and nothing is in flight, so that the connection can sleep.
@@ -93,12 +95,13 @@ impl WsSession {
         let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
         let ticks_per_timeout = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
         let idle = idle_timer(tick);
-        WsSession {
+        MessageSession {
             ws,
             transport,
             peer,
             dirty: false,
             stop,
+            stopped: false,
             idle,
             ticks_per_timeout: u32::try_from(ticks_per_timeout).unwrap_or(u32::MAX),
             quiet: 0,
@@ -110,17 +113,6 @@ impl WsSession {
             unchecked: 0,
             closed: false,
         }
-    }
-
-    /// Goes on serving after [`recv`](Session::recv) ended to sleep (the backend had
-    /// something to send meanwhile).
-    pub fn stay_awake(&mut self) {
-        self.asleep = false;
-    }
-
-    /// The socket's descriptor.
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        self.ws.get_ref().as_raw_fd()
     }
 
     /// True when a ping is waiting for its answer.
@@ -180,7 +172,7 @@ impl WsSession {
         self.unchecked += 1;
         if self.unchecked >= CHECK_EVERY {
             self.unchecked = 0;
-            if Pin::new(&mut self.stop).poll(cx).is_ready() {
+            if self.poll_stop(cx) {
                 return Poll::Ready(Event::Stop);
             }
         }
@@ -199,13 +191,52 @@ impl WsSession {
         }
         // About to wait: the shutdown signal and the idle timer must be able to wake us.
         self.unchecked = 0;
-        if Pin::new(&mut self.stop).poll(cx).is_ready() {
+        if self.poll_stop(cx) {
             return Poll::Ready(Event::Stop);
         }
         if self.idle.poll_tick(cx).is_ready() {
             return Poll::Ready(Event::IdleTick);
         }
         Poll::Pending
+    }
+
+    /// True once the gateway is stopping.
+    fn poll_stop(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.stopped && Pin::new(&mut self.stop).poll(cx).is_ready() {
+            self.stopped = true;
+        }
+        self.stopped
+    }
+
+    /// Waits for what is queued to go out: never longer than the idle timeout (a client that
+    /// takes nothing for that long is gone), and not past the gateway's shutdown. A session
+    /// whose writes could not finish is over.
+    async fn push(&mut self, flush: bool) -> Result<(), Closed> {
+        let limit = self.idle_timeout();
+        let peer = self.peer;
+        let written = timeout(limit, async {
+            let sent = poll_fn(|cx| {
+                if self.poll_stop(cx) {
+                    return Poll::Ready(Err(Closed));
+                }
+                match flush {
+                    true => self.ws.poll_flush_unpin(cx).map_err(|_| Closed),
+                    false => self.ws.get_mut().poll_send(cx).map_err(|_| Closed),
+                }
+            });
+            sent.await
+        });
+        let result = match written.await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(%peer, "closing: the client did not read for the idle timeout");
+                Err(Closed)
+            }
+        };
+        if result.is_err() {
+            self.closed = true;
+        }
+        result
     }
 
     /// Sends a close frame and waits (bounded) for the client's reply, then lets go.
@@ -313,13 +344,9 @@ impl WsSession {
     }
 }
 
-impl Session for WsSession {
-    fn transport(&self) -> Transport {
-        self.transport
-    }
-
+impl Session for MessageSession {
     /// True when the session ended so that the connection can sleep: the client has been
-    /// silent, nothing is in flight, and the connection ([`into_conn`](WsSession::into_conn))
+    /// silent, nothing is in flight, and the connection ([`into_conn`](MessageSession::into_conn))
     /// can be rebuilt into a new session without a byte lost.
     fn is_asleep(&self) -> bool {
         self.asleep
@@ -358,16 +385,19 @@ impl Session for WsSession {
             return Err(Closed);
         }
         self.dirty = true;
-        let conn = self.ws.get_mut();
-        if conn.queue(&payload, self.transport == Transport::Flash) {
-            poll_fn(|cx| conn.poll_send(cx)).await.map_err(|_| Closed)?;
+        let text_only = self.transport == Transport::Flash;
+        if self.ws.get_mut().queue(&payload, text_only) {
+            self.push(false).await?;
         }
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
+        if self.closed {
+            return Err(Closed);
+        }
         self.dirty = false;
-        self.ws.flush().await.map_err(|_| Closed)
+        self.push(true).await
     }
 
     async fn close(&mut self, reason: CloseReason) {

@@ -16,10 +16,12 @@ use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Interval, timeout};
 
+use super::codec::opcode;
 use super::conn::Conn;
 use super::inbound::{End, Inbound};
-use super::session::{CLOSE_WAIT, idle_timer};
-use crate::session::{ByteSession, CloseReason, Closed, fit_close_reason};
+use super::message_session::{CLOSE_WAIT, idle_timer};
+use crate::session::close_code::AWAY;
+use crate::session::{ByteSession, CloseReason, Closed};
 use crate::shutdown::Signal;
 
 /// The most read from the client at once.
@@ -39,7 +41,7 @@ enum Ending {
 }
 
 /// A WebSocket client of the socket proxy.
-pub struct WsStream {
+pub struct ByteStreamSession {
     /// The connection: reads go straight from its socket, writes queue on it.
     conn: Conn,
     /// Where the client's frames stand.
@@ -62,10 +64,10 @@ pub struct WsStream {
     stopping: bool,
 }
 
-impl WsStream {
+impl ByteStreamSession {
     /// Wraps an upgraded connection.
     pub fn new(conn: Conn, peer: SocketAddr, stop: Signal, idle_timeout: Duration) -> Self {
-        WsStream {
+        ByteStreamSession {
             conn,
             inbound: Inbound::default(),
             replies: Vec::new(),
@@ -99,7 +101,7 @@ impl WsStream {
                     (false, true) => return self.end(Ending::Idle),
                     (false, false) => {
                         self.pinged = true;
-                        self.conn.queue_raw(0x9, b"");
+                        self.conn.queue_raw(opcode::PING, b"");
                     }
                 }
                 continue;
@@ -147,8 +149,7 @@ impl WsStream {
         code: u16,
         reason: &str,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        let body = [&code.to_be_bytes()[..], fit_close_reason(reason).as_bytes()].concat();
-        self.conn.queue_raw(0x8, &body);
+        self.conn.queue_close(code, reason);
         Box::pin(async move {
             let _ = timeout(CLOSE_WAIT, async {
                 if self.conn.flush().await.is_err() {
@@ -168,7 +169,7 @@ impl WsStream {
     }
 }
 
-impl ByteSession for WsStream {
+impl ByteSession for ByteStreamSession {
     async fn read_into(&mut self, into: &mut BytesMut) -> bool {
         if self.ending.is_some() {
             return false;
@@ -177,7 +178,7 @@ impl ByteSession for WsStream {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        self.conn.queue_raw(0x2, bytes);
+        self.conn.queue_raw(opcode::BINARY, bytes);
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {
@@ -202,19 +203,20 @@ impl ByteSession for WsStream {
         match self.ending.take() {
             Some(Ending::Client(End::Closed(code))) => {
                 // The reply to the client's close carries its code.
-                let body = code.map(u16::to_be_bytes);
-                self.conn
-                    .queue_raw(0x8, body.as_ref().map_or(&[][..], |b| &b[..]));
+                match code {
+                    Some(code) => self.conn.queue_close(code, ""),
+                    None => self.conn.queue_raw(opcode::CLOSE, b""),
+                }
                 let _ = timeout(CLOSE_WAIT, self.conn.flush()).await;
             }
             Some(Ending::Client(End::Failed(code, why))) => {
                 tracing::warn!(%peer, code, why, "closing");
                 self.close_with(code, why).await;
             }
-            Some(Ending::Stop) => self.close_with(1001, "server shutting down").await,
+            Some(Ending::Stop) => self.close_with(AWAY, "server shutting down").await,
             Some(Ending::Idle) => {
                 tracing::info!(%peer, "closing: idle timeout");
-                self.close_with(1001, "idle timeout").await;
+                self.close_with(AWAY, "idle timeout").await;
             }
             Some(Ending::Gone) | None => {}
         }

@@ -1,0 +1,40 @@
+//! What every connection shares: the configuration and what was built from it at start-up.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::assets::Files;
+use crate::backend::Handler;
+use crate::config::Config;
+use crate::http::Routes;
+use crate::origin::AllowList;
+use crate::policy::Policies;
+use crate::shutdown::Shutdown;
+use crate::ws::Endpoint;
+
+/// State shared by every connection.
+pub struct Gateway {
+    /// The validated configuration.
+    pub config: Config,
+    /// Who may connect (resolved against the bound address).
+    pub allow: AllowList,
+    /// The policy replies.
+    pub policies: Policies,
+    /// Static files.
+    pub files: Files,
+    /// The WebSocket routes and their backends.
+    pub routes: Routes,
+    /// The WebSocket endpoint of every route.
+    pub ws: Arc<Endpoint<Handler>>,
+    /// The `/ruffle-config.js` script.
+    pub ruffle_config: Bytes,
+    /// The stop switch.
+    pub shutdown: Shutdown,
+    /// Every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Caps connections served at once.
+    pub slots: Arc<Semaphore>,
+}

@@ -291,11 +291,13 @@ impl Room {
         cost: usize,
         now: &mut Option<Instant>,
     ) -> bool {
+        // Counted before it is queued: the member takes it off the count only once it has
+        // it, so the count never falls below what is queued.
+        let backlog = awake.backlog.bytes.fetch_add(cost, Ordering::Relaxed) + cost;
         for message in messages {
             // Fails only when the member has let go of its queue: it is leaving anyway.
             let _ = awake.queue.send(message.clone());
         }
-        let backlog = awake.backlog.bytes.fetch_add(cost, Ordering::Relaxed) + cost;
         if backlog <= self.bound.backlog {
             awake.over = None;
             return true;

@@ -159,18 +159,28 @@ mod tests {
 
     /// The error paths of falling asleep and waking drop the connection's own hold on the
     /// socket while a room may still write to it. The socket must outlive the room's hold:
-    /// were it closed, its descriptor number would go to the next connection, and the room
-    /// would write one client's messages into another's socket.
+    /// were it closed, the next socket opened would get its descriptor number, and the room
+    /// would write one client's messages into another's connection.
     #[test]
     fn a_room_never_writes_into_another_clients_socket() {
-        let (mut first, ours) = pair();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut first = TcpStream::connect(addr).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
         let fd = ours.as_raw_fd();
         let asleep = Arc::new(Asleep::new(ours, Framing::Rfc6455, Arc::default()));
         let room: Arc<dyn Delivery> = asleep.clone();
         // The connection is lost on an error path: its own hold goes first.
         drop(asleep);
-        // A new client connects, and gets a descriptor of its own.
-        let (mut second, theirs) = pair();
+        // The next connection: its sockets take the lowest free descriptor numbers.
+        let second = TcpStream::connect(addr).unwrap();
+        let (mut theirs, _) = listener.accept().unwrap();
+        assert_ne!(
+            second.as_raw_fd(),
+            fd,
+            "a descriptor the room holds was reused"
+        );
         assert_ne!(
             theirs.as_raw_fd(),
             fd,
@@ -178,11 +188,17 @@ mod tests {
         );
         let frame = frames(&*room, "for the first client only");
         assert_eq!(room.offer(&frame), frame.len());
+        first
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut got = vec![0; frame.len()];
         first.read_exact(&mut got).unwrap();
         assert_eq!(got, frame);
+        theirs
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut stray = [0; 1];
-        assert!(second.read(&mut stray).is_err(), "the new client got data");
+        assert!(theirs.read(&mut stray).is_err(), "the new client got data");
         // Once the room lets go, the socket closes: the client sees the end.
         drop(room);
         assert_eq!(first.read(&mut stray).unwrap(), 0);

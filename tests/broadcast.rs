@@ -1,0 +1,166 @@
+//! Busy broadcast rooms, as heavy users make them: many members publishing at once, members
+//! that read as fast as they can, and members that stop reading.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const MEMBERS: usize = 100;
+const EACH: usize = 200;
+
+/// A client whose socket has an 8 MiB receive buffer, as a client reading a busy room sets.
+async fn big_buffer_client(gw: &TestGateway, path: &str) -> WsRaw {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(8 << 20).unwrap();
+    socket.connect(&gw.main.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let tcp = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let url = gw.ws_url(path);
+    let (ws, _) = within("handshake", tokio_tungstenite::client_async(url, tcp))
+        .await
+        .unwrap();
+    ws
+}
+
+type WsRaw = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Sends this member's `EACH` numbered messages of `burst` while reading the room's
+/// `MEMBERS * EACH`; checks each sender's messages arrive once each, in order.
+async fn burst(ws: &mut WsRaw, me: usize, burst: usize) {
+    let (mut sink, mut stream) = ws.split();
+    let writer = async {
+        for seq in 0..EACH {
+            sink.feed(Message::text(format!("{burst}:{me}:{seq}")))
+                .await
+                .unwrap();
+        }
+        sink.flush().await.unwrap();
+    };
+    let reader = async {
+        let mut next: HashMap<usize, usize> = HashMap::new();
+        for _ in 0..MEMBERS * EACH {
+            let message = match stream.next().await {
+                Some(Ok(Message::Text(text))) => text,
+                Some(Ok(Message::Ping(_))) => continue,
+                other => panic!("member {me}, burst {burst}: {other:?}"),
+            };
+            let mut parts = message.split(':').map(|p| p.parse::<usize>().unwrap());
+            let (b, sender, seq) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            assert_eq!(b, burst, "member {me}: a message of another burst");
+            let expected = next.entry(sender).or_default();
+            assert_eq!(
+                seq, *expected,
+                "member {me}: {sender}'s messages out of order"
+            );
+            *expected += 1;
+        }
+        assert_eq!(next.len(), MEMBERS);
+        assert!(next.values().all(|&n| n == EACH));
+    };
+    // A bound for a hang, not a timing goal: 20,000 messages to each of 100 members.
+    let bound = Duration::from_secs(120);
+    let both = async { tokio::join!(writer, reader) };
+    tokio::time::timeout(bound, both)
+        .await
+        .expect("the burst ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_members_publishing_at_once_each_get_every_message_once_in_order() {
+    // Default settings.
+    let gw = TestGateway::start(&[]).await;
+    let mut members = Vec::new();
+    for _ in 0..MEMBERS {
+        members.push(big_buffer_client(&gw, "/chat?room=busy").await);
+    }
+    for round in 0..2 {
+        let tasks: Vec<_> = members
+            .into_iter()
+            .enumerate()
+            .map(|(me, mut ws)| {
+                tokio::spawn(async move {
+                    burst(&mut ws, me, round).await;
+                    ws
+                })
+            })
+            .collect();
+        members = Vec::new();
+        for task in tasks {
+            members.push(task.await.expect("every member got every message"));
+        }
+        // Quiet for longer than --hibernate-after (1 s): the next burst finds the members
+        // asleep, written to by the room directly until they wake.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+}
+
+/// The process's resident memory, in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_reading_is_closed_with_1008_and_holds_bounded_memory() {
+    // 1 MiB of backlog: closed past 4 MiB at the latest.
+    let gw = TestGateway::start(&["--send-backlog", "1048576"]).await;
+    let mut stalled = gw.ws("/chat?room=flood").await;
+    let mut publisher = gw.ws("/chat?room=flood").await;
+    let before = rss();
+    // 64 MiB through the room; the stalled member reads nothing meanwhile.
+    const COUNT: usize = 1024;
+    let body = "m".repeat(64 * 1024);
+    let (mut sink, mut stream) = publisher.split();
+    let writer = async {
+        for i in 0..COUNT {
+            sink.send(Message::text(format!("{i}:{body}")))
+                .await
+                .unwrap();
+        }
+    };
+    let reader = async {
+        for i in 0..COUNT {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) => assert!(text.starts_with(&format!("{i}:"))),
+                other => panic!("the publisher's own copy {i}: {other:?}"),
+            }
+        }
+    };
+    within("the flood", async { tokio::join!(writer, reader) }).await;
+    let grown = rss().saturating_sub(before);
+    assert!(
+        grown < 32 << 20,
+        "memory grew by {} MiB for a member that reads nothing",
+        grown >> 20
+    );
+    // What the stalled member is sent is whole and in order, then the close says why.
+    let mut received = 0;
+    let frame = within("the 1008 close", async {
+        loop {
+            match stalled.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    assert!(text.starts_with(&format!("{received}:")), "out of order");
+                    received += 1;
+                }
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("expected messages then a close, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame");
+    assert!(received < COUNT, "the stalled member was not closed");
+    assert_eq!(frame.code, CloseCode::Policy);
+}

@@ -1,12 +1,16 @@
 //! Static files: our pages (`web/`), the web-socket-js files (`assets/vendor/`) and our own
 //! assets (`assets/`), served by tower-http's `ServeDir` (MIME types, `ETag`, `Last-Modified`,
 //! 304s, `HEAD`), plus what it lacks: CORS on the SWFs, a 404 that says how to fetch missing
-//! vendor files, and a JSON listing with sizes and sha256 sums.
+//! vendor files, and a JSON listing with sizes and sha256 sums. A path the filesystem cannot
+//! even look up (a name too long, a file where a directory should be, a loop of links) is a
+//! 404, never a server error.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -16,6 +20,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
+use tower_http::services::fs::{Backend, TokioBackend, TokioFile};
 
 use crate::http::{Body, json, text};
 use crate::origin::AllowList;
@@ -37,11 +42,14 @@ pub const VENDOR_FILES: [&str; 9] = [
 pub const FETCH_HINT: &str = "the third-party files (web-socket-js, Ruffle) are not installed: \
      run scripts/fetch-vendor (it fetches the pinned, checksummed files into assets/vendor/)";
 
+/// One served directory.
+type Dir<F> = ServeDir<F, Confined>;
+
 /// The static file service.
 #[derive(Clone)]
 pub struct Files {
     /// `web/`, then `assets/vendor/`, then `assets/`, then [`NotFound`].
-    serve: ServeDir<ServeDir<ServeDir<NotFound>>>,
+    serve: Dir<Dir<Dir<NotFound>>>,
     /// For the listing.
     assets_dir: PathBuf,
     /// sha256 sums already computed, by path, valid while size and modification time match
@@ -62,10 +70,11 @@ struct Digested {
 impl Files {
     /// Serves `web_dir` and `assets_dir` (with its `vendor/`).
     pub fn new(web_dir: &Path, assets_dir: &Path) -> Files {
-        let own = ServeDir::new(assets_dir).fallback(NotFound);
-        let vendor = ServeDir::new(assets_dir.join("vendor")).fallback(own);
+        let dir = |path: PathBuf| ServeDir::with_backend(path, Confined);
+        let own = dir(assets_dir.to_path_buf()).fallback(NotFound);
+        let vendor = dir(assets_dir.join("vendor")).fallback(own);
         Files {
-            serve: ServeDir::new(web_dir).fallback(vendor),
+            serve: dir(web_dir.to_path_buf()).fallback(vendor),
             assets_dir: assets_dir.to_path_buf(),
             digests: Default::default(),
         }
@@ -90,8 +99,15 @@ impl Files {
         }
         let varies = has_cors(req.uri().path());
         let cors = cors_origin(&req, allow);
-        let Ok(res) = self.serve.clone().try_call(req).await else {
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file");
+        let res = match self.serve.clone().try_call(req).await {
+            Ok(res) => res,
+            // What a path alone can cause never gets here (see `Confined`): this is the
+            // machine's trouble (I/O, descriptors), not the client's.
+            Err(error) if is_absent(&error) => return text(StatusCode::NOT_FOUND, "not found"),
+            Err(error) => {
+                tracing::warn!(%error, "could not read a static file");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file");
+            }
         };
         let (mut parts, body) = res.into_parts();
         parts
@@ -138,6 +154,65 @@ fn check_path(path: &str) -> Result<(), &'static str> {
         return Err("bad path: '..'");
     }
     Ok(())
+}
+
+/// True for the errors that a request path alone can cause: no such file, a file where a
+/// directory was expected (or the other way round), a name too long or that the filesystem
+/// cannot hold, a loop of symbolic links, no permission. They mean "not here", a 404.
+fn is_absent(error: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        NotFound | NotADirectory | IsADirectory | InvalidFilename | InvalidInput | PermissionDenied
+    ) || matches!(
+        error.raw_os_error(),
+        Some(
+            libc::ENOENT
+                | libc::ENOTDIR
+                | libc::EISDIR
+                | libc::ENAMETOOLONG
+                | libc::ELOOP
+                | libc::EILSEQ
+                | libc::EINVAL
+                | libc::EACCES
+        )
+    )
+}
+
+/// The filesystem as one served directory sees it: what a path alone can make fail is "not
+/// found", so the next directory is tried, and the last one answers 404.
+#[derive(Clone)]
+struct Confined;
+
+/// A `Confined` answer.
+type Pending<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
+
+/// A path error becomes "not found", so that `ServeDir` tries its fallback.
+fn absent_as_not_found(error: io::Error) -> io::Error {
+    match is_absent(&error) {
+        true => io::ErrorKind::NotFound.into(),
+        false => error,
+    }
+}
+
+impl Backend for Confined {
+    type File = TokioFile;
+    type Metadata = std::fs::Metadata;
+    type OpenFuture = Pending<TokioFile>;
+    type MetadataFuture = Pending<std::fs::Metadata>;
+
+    fn open(&self, path: PathBuf) -> Self::OpenFuture {
+        Box::pin(async move { TokioBackend.open(path).await.map_err(absent_as_not_found) })
+    }
+
+    fn metadata(&self, path: PathBuf) -> Self::MetadataFuture {
+        Box::pin(async move {
+            TokioBackend
+                .metadata(path)
+                .await
+                .map_err(absent_as_not_found)
+        })
+    }
 }
 
 /// The allowed `Origin` of a request for a SWF or a Ruffle file, to be echoed in

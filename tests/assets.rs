@@ -397,3 +397,31 @@ async fn listing_reports_missing_vendor_files_and_their_absence_from_assets() {
             .any(|m| m == "web_socket.min.js")
     );
 }
+
+#[tokio::test]
+async fn paths_the_filesystem_cannot_hold_get_404_not_5xx() {
+    let gw = TestGateway::start(&[]).await;
+    std::os::unix::fs::symlink("loop", gw.path("web/loop")).unwrap();
+    let long_segment = format!("/{}", "a".repeat(300));
+    let long_path = format!("/{}", format!("{}/", "b".repeat(200)).repeat(30));
+    for target in [
+        long_segment.as_str(),
+        &format!("{long_segment}.js"),
+        &format!("/hixie76/{}.swf", "c".repeat(256)),
+        &format!("/ruffle/{}", "d".repeat(1000)),
+        long_path.as_str(),
+        "/index.html/x",
+        "/index.html/",
+        "/own.js/web_socket.js",
+        "/loop",
+        "/loop/x",
+        "/%ff%fe",
+    ] {
+        for method in ["GET", "HEAD"] {
+            let res = http(gw.main, method, target, &[]).await;
+            assert_eq!(res.status, 404, "{method} {target}: {:?}", res.text());
+        }
+    }
+    // The gateway is unharmed.
+    assert_eq!(get(gw.main, "/index.html").await.status, 200);
+}

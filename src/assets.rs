@@ -1,9 +1,12 @@
 //! Static files: our pages (`web/`), the web-socket-js files (`assets/vendor/`) and our own
 //! assets (`assets/`), served by tower-http's `ServeDir` (MIME types, `ETag`, `Last-Modified`,
 //! 304s, `HEAD`), plus what it lacks: CORS on the SWFs, a 404 that says how to fetch missing
-//! vendor files, and a JSON listing with sizes and sha256 sums. A path the filesystem cannot
-//! even look up (a name too long, a file where a directory should be, a loop of links) is a
-//! 404, never a server error.
+//! vendor files, and a JSON listing with sizes and sha256 sums.
+//!
+//! Only what is plainly inside the served directories is served: names starting with `.` and
+//! symbolic links that lead out of their directory are answered 404 unless [`Exposure`] allows
+//! them, and a path the filesystem cannot even look up (a name too long, a file where a
+//! directory should be, a loop of links) is a 404 too, never a server error.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -42,6 +45,16 @@ pub const VENDOR_FILES: [&str; 9] = [
 pub const FETCH_HINT: &str = "the third-party files (web-socket-js, Ruffle) are not installed: \
      run scripts/fetch-vendor (it fetches the pinned, checksummed files into assets/vendor/)";
 
+/// What the static files may include beyond plain files inside their directories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// Serve files and directories whose name starts with `.` (`--serve-hidden`).
+    pub hidden: bool,
+    /// Follow symbolic links that lead out of the directory they are in (`--follow-symlinks`);
+    /// links that stay inside are always followed.
+    pub follow_symlinks: bool,
+}
+
 /// One served directory.
 type Dir<F> = ServeDir<F, Confined>;
 
@@ -52,6 +65,8 @@ pub struct Files {
     serve: Dir<Dir<Dir<NotFound>>>,
     /// For the listing.
     assets_dir: PathBuf,
+    /// What may be served.
+    exposure: Exposure,
     /// sha256 sums already computed, by path, valid while size and modification time match
     /// (Ruffle's wasm files are megabytes: hashed once, not per request).
     digests: Arc<Mutex<HashMap<PathBuf, Digested>>>,
@@ -69,13 +84,15 @@ struct Digested {
 
 impl Files {
     /// Serves `web_dir` and `assets_dir` (with its `vendor/`).
-    pub fn new(web_dir: &Path, assets_dir: &Path) -> Files {
-        let dir = |path: PathBuf| ServeDir::with_backend(path, Confined);
+    pub fn new(web_dir: &Path, assets_dir: &Path, exposure: Exposure) -> Files {
+        let dir =
+            |path: PathBuf| ServeDir::with_backend(path.clone(), Confined::new(path, exposure));
         let own = dir(assets_dir.to_path_buf()).fallback(NotFound);
         let vendor = dir(assets_dir.join("vendor")).fallback(own);
         Files {
             serve: dir(web_dir.to_path_buf()).fallback(vendor),
             assets_dir: assets_dir.to_path_buf(),
+            exposure,
             digests: Default::default(),
         }
     }
@@ -96,6 +113,9 @@ impl Files {
     {
         if let Err(reason) = check_path(req.uri().path()) {
             return text(StatusCode::BAD_REQUEST, reason);
+        }
+        if !self.exposure.hidden && is_hidden(req.uri().path()) {
+            return text(StatusCode::NOT_FOUND, "not found");
         }
         let varies = has_cors(req.uri().path());
         let cors = cors_origin(&req, allow);
@@ -130,7 +150,8 @@ impl Files {
         let dir = self.assets_dir.clone();
         let digests = self.digests.clone();
         let missing = self.missing_vendor();
-        match tokio::task::spawn_blocking(move || list(&dir, &digests)).await {
+        let exposure = self.exposure;
+        match tokio::task::spawn_blocking(move || list(&dir, exposure, &digests)).await {
             Ok(Ok(files)) => json(&serde_json::json!({ "assets": files, "missing": missing })),
             _ => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,6 +175,14 @@ fn check_path(path: &str) -> Result<(), &'static str> {
         return Err("bad path: '..'");
     }
     Ok(())
+}
+
+/// True when a segment of the (decoded) request path names a dotfile or a dot-directory.
+fn is_hidden(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+    decoded
+        .split(|&b| b == b'/')
+        .any(|seg| seg.first() == Some(&b'.'))
 }
 
 /// True for the errors that a request path alone can cause: no such file, a file where a
@@ -180,12 +209,49 @@ fn is_absent(error: &io::Error) -> bool {
 }
 
 /// The filesystem as one served directory sees it: what a path alone can make fail is "not
-/// found", so the next directory is tried, and the last one answers 404.
+/// found" (so the next directory is tried, and the last one answers 404), and unless
+/// [`Exposure::follow_symlinks`], a path that resolves outside the directory is not found
+/// either, and what is opened is the resolved path that was checked.
 #[derive(Clone)]
-struct Confined;
+struct Confined {
+    /// The served directory, as given.
+    root: Arc<Path>,
+    /// Links out of `root` are followed.
+    follow_symlinks: bool,
+}
 
 /// A `Confined` answer.
 type Pending<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
+
+impl Confined {
+    fn new(root: PathBuf, exposure: Exposure) -> Confined {
+        Confined {
+            root: root.into(),
+            follow_symlinks: exposure.follow_symlinks,
+        }
+    }
+
+    /// The path to use for `path`: itself when links may lead anywhere, otherwise its
+    /// resolved form, which must lie inside the served directory.
+    async fn admit(&self, path: PathBuf) -> io::Result<PathBuf> {
+        if self.follow_symlinks {
+            return Ok(path);
+        }
+        let root = self.root.clone();
+        let resolved = tokio::task::spawn_blocking(move || {
+            let root = root.canonicalize()?;
+            let real = path.canonicalize()?;
+            Ok::<_, io::Error>(real.starts_with(&root).then_some(real))
+        })
+        .await
+        .map_err(io::Error::other)?;
+        match resolved {
+            Ok(Some(real)) => Ok(real),
+            Ok(None) => Err(io::ErrorKind::NotFound.into()),
+            Err(error) => Err(error),
+        }
+    }
+}
 
 /// A path error becomes "not found", so that `ServeDir` tries its fallback.
 fn absent_as_not_found(error: io::Error) -> io::Error {
@@ -202,11 +268,17 @@ impl Backend for Confined {
     type MetadataFuture = Pending<std::fs::Metadata>;
 
     fn open(&self, path: PathBuf) -> Self::OpenFuture {
-        Box::pin(async move { TokioBackend.open(path).await.map_err(absent_as_not_found) })
+        let this = self.clone();
+        Box::pin(async move {
+            let path = this.admit(path).await.map_err(absent_as_not_found)?;
+            TokioBackend.open(path).await.map_err(absent_as_not_found)
+        })
     }
 
     fn metadata(&self, path: PathBuf) -> Self::MetadataFuture {
+        let this = self.clone();
         Box::pin(async move {
+            let path = this.admit(path).await.map_err(absent_as_not_found)?;
             TokioBackend
                 .metadata(path)
                 .await
@@ -251,12 +323,18 @@ struct Listed {
     sha256: String,
 }
 
+/// Every file under `assets` that is served, by its URL path. What `exposure` keeps from
+/// being served is not listed, and neither is what cannot be read.
 fn list(
     assets: &Path,
+    exposure: Exposure,
     digests: &Mutex<HashMap<PathBuf, Digested>>,
-) -> std::io::Result<Vec<Listed>> {
+) -> io::Result<Vec<Listed>> {
     let mut out = Vec::new();
     let vendor = assets.join("vendor");
+    let roots = (assets.canonicalize().ok(), vendor.canonicalize().ok());
+    // Directories already walked, resolved: a link back up is not walked again.
+    let mut walked: std::collections::HashSet<_> = roots.0.iter().cloned().collect();
     let mut dirs = vec![assets.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -264,20 +342,35 @@ fn list(
         };
         for entry in entries {
             let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            let base = if path.starts_with(&vendor) {
-                &vendor
-            } else {
-                assets
-            };
+            let in_vendor = path.starts_with(&vendor);
+            let base = if in_vendor { &vendor } else { assets };
             let Ok(rel) = path.strip_prefix(base) else {
                 continue;
             };
+            let hidden = rel
+                .components()
+                .any(|c| c.as_os_str().as_encoded_bytes().first() == Some(&b'.'));
+            if hidden && !exposure.hidden {
+                continue;
+            }
+            let Ok(real) = path.canonicalize() else {
+                continue; // a dangling link, a loop
+            };
+            let root = if in_vendor { &roots.1 } else { &roots.0 };
+            let inside = root.as_ref().is_some_and(|root| real.starts_with(root));
+            if !inside && !exposure.follow_symlinks {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&real) else {
+                continue;
+            };
+            if meta.is_dir() {
+                if walked.insert(real) {
+                    dirs.push(path);
+                }
+                continue;
+            }
             let name = rel.to_string_lossy().replace('\\', "/");
-            let meta = std::fs::metadata(&path)?;
             let (len, modified) = (meta.len(), meta.modified().ok());
             let known = lock(digests)
                 .get(&path)
@@ -286,7 +379,10 @@ fn list(
             let sha256 = match known {
                 Some(sha256) => sha256,
                 None => {
-                    let sha256 = hex::encode(sha256_of(&path)?);
+                    let Ok(sum) = sha256_of(&real) else {
+                        continue;
+                    };
+                    let sha256 = hex::encode(sum);
                     let digested = Digested {
                         len,
                         modified,

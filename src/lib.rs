@@ -89,7 +89,7 @@ pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
 /// Problems that would make the gateway start without what it promises; empty when fine.
 pub fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    let files = assets::Files::new(&config.web_dir, &config.assets_dir);
+    let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
     let missing = files.missing_vendor();
     if !missing.is_empty() {
         problems.push(format!(
@@ -157,7 +157,7 @@ pub async fn run(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let files = assets::Files::new(&config.web_dir, &config.assets_dir);
+    let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
     let missing = files.missing_vendor();
     if !missing.is_empty() {
         tracing::warn!("{} (missing: {})", assets::FETCH_HINT, missing.join(", "));

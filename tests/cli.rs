@@ -442,3 +442,33 @@ fn bad_proxy_target_is_refused_with_a_clear_message() {
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn serve_hidden_and_follow_symlinks_come_from_the_environment() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("web/.hidden.txt"), "dot").unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        dir.path().join("web/out.txt"),
+    )
+    .unwrap();
+    for (value, allowed) in [("1", true), ("true", true), ("0", false), ("false", false)] {
+        let mut command = flashgate();
+        command
+            .args(["--listen", "127.0.0.1:0", "--policy-listen", "off"])
+            .env("FLASHGATE_SERVE_HIDDEN", value)
+            .env("FLASHGATE_FOLLOW_SYMLINKS", value);
+        with_dirs(&mut command, dir.path());
+        let mut gateway = Running::spawn(command);
+        let main = gateway.listening("main");
+        let expected = if allowed { 200 } else { 404 };
+        for target in ["/.hidden.txt", "/out.txt"] {
+            assert_eq!(
+                get(main, target).await.status,
+                expected,
+                "{value}: {target}"
+            );
+        }
+        assert_eq!(gateway.terminate().code(), Some(0));
+    }
+}

@@ -63,6 +63,8 @@ type Dir<F> = ServeDir<F, Confined>;
 pub struct Files {
     /// `web/`, then `assets/vendor/`, then `assets/`, then [`NotFound`].
     serve: Dir<Dir<Dir<NotFound>>>,
+    /// For the start-up messages.
+    web_dir: PathBuf,
     /// For the listing.
     assets_dir: PathBuf,
     /// What may be served.
@@ -87,14 +89,45 @@ impl Files {
     pub fn new(web_dir: &Path, assets_dir: &Path, exposure: Exposure) -> Files {
         let dir =
             |path: PathBuf| ServeDir::with_backend(path.clone(), Confined::new(path, exposure));
-        let own = dir(assets_dir.to_path_buf()).fallback(NotFound);
+        let not_found = NotFound {
+            dirs: Arc::new((web_dir.to_path_buf(), assets_dir.to_path_buf())),
+        };
+        let own = dir(assets_dir.to_path_buf()).fallback(not_found);
         let vendor = dir(assets_dir.join("vendor")).fallback(own);
         Files {
             serve: dir(web_dir.to_path_buf()).fallback(vendor),
+            web_dir: web_dir.to_path_buf(),
             assets_dir: assets_dir.to_path_buf(),
             exposure,
             digests: Default::default(),
         }
+    }
+
+    /// What keeps the pages or the third-party files from being served, each saying how to
+    /// fix it; empty when all is in place.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.web_dir.is_dir() {
+            problems.push(no_dir("pages", "--web-dir", &self.web_dir));
+        } else if !self.web_dir.join("index.html").is_file() {
+            problems.push(format!(
+                "no index.html in {} (--web-dir)",
+                absolute(&self.web_dir).display()
+            ));
+        }
+        if !self.assets_dir.is_dir() {
+            problems.push(no_dir("assets", "--assets-dir", &self.assets_dir));
+        } else {
+            let missing = self.missing_vendor();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "missing in {}: {}; {FETCH_HINT}",
+                    absolute(&self.assets_dir.join("vendor")).display(),
+                    missing.join(", ")
+                ));
+            }
+        }
+        problems
     }
 
     /// Vendor files that are not there.
@@ -287,6 +320,28 @@ impl Backend for Confined {
     }
 }
 
+/// The absolute form of a configured directory, for messages.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// What to say when a configured directory does not exist.
+fn no_dir(what: &str, option: &str, dir: &Path) -> String {
+    let relative = match dir.is_relative() {
+        true => match std::env::current_dir() {
+            Ok(cwd) => format!(", relative to the current directory {}", cwd.display()),
+            Err(_) => ", relative to the current directory".to_string(),
+        },
+        false => String::new(),
+    };
+    format!(
+        "no {what} directory at {} ({option} {}{relative}): run flashgate from its checkout, \
+         or pass {option} with the directory that holds its {what}",
+        absolute(dir).display(),
+        dir.display()
+    )
+}
+
 /// The allowed `Origin` of a request for a SWF or a Ruffle file, to be echoed in
 /// `Access-Control-Allow-Origin`. Ruffle fetches SWFs (and its own wasm) with `fetch()`, so
 /// a page on another origin needs it.
@@ -422,9 +477,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The end of the `ServeDir` chain: a 404 that says how to fix a missing vendor file.
-#[derive(Clone, Copy)]
-pub struct NotFound;
+/// The end of the `ServeDir` chain: a 404 that says how to fix a missing vendor file or a
+/// missing directory (without naming it: the start-up log does).
+#[derive(Clone)]
+pub struct NotFound {
+    /// The web and assets directories, as configured.
+    dirs: Arc<(PathBuf, PathBuf)>,
+}
 
 impl<B> tower::Service<Request<B>> for NotFound {
     type Response = Response<Body>;
@@ -437,12 +496,28 @@ impl<B> tower::Service<Request<B>> for NotFound {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let path = req.uri().path().trim_start_matches('/');
-        let res = match VENDOR_FILES.contains(&path) || path.starts_with("ruffle/") {
-            true => text(StatusCode::NOT_FOUND, FETCH_HINT),
-            false => text(StatusCode::NOT_FOUND, "not found"),
+        let (web, assets) = &*self.dirs;
+        let vendor = VENDOR_FILES.contains(&path) || path.starts_with("ruffle/");
+        let page = path.is_empty() || path == "index.html";
+        let res = if vendor && !assets.is_dir() {
+            text(StatusCode::NOT_FOUND, &no_dir_answer("assets"))
+        } else if vendor {
+            text(StatusCode::NOT_FOUND, FETCH_HINT)
+        } else if page && !web.is_dir() {
+            text(StatusCode::NOT_FOUND, &no_dir_answer("web"))
+        } else {
+            text(StatusCode::NOT_FOUND, "not found")
         };
         ready(Ok(res))
     }
+}
+
+/// The 404 for a file of a directory that the gateway did not find (`web` or `assets`).
+fn no_dir_answer(dir: &str) -> String {
+    format!(
+        "not found: the gateway has no {dir} directory (its start-up log says where it looked): \
+         run flashgate from its checkout, or pass --{dir}-dir"
+    )
 }
 
 #[cfg(test)]

@@ -90,21 +90,7 @@ pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
 pub fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
-    let missing = files.missing_vendor();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "missing in {}/vendor: {}; {}",
-            config.assets_dir.display(),
-            missing.join(", "),
-            assets::FETCH_HINT
-        ));
-    }
-    if !config.web_dir.join("index.html").is_file() {
-        problems.push(format!(
-            "no index.html in {} (--web-dir)",
-            config.web_dir.display()
-        ));
-    }
+    problems.extend(files.problems());
     let (_, warnings) = policy::Policies::new(
         config,
         &allow_list(config, config.listen),
@@ -158,9 +144,8 @@ pub async fn run(
         tracing::warn!("{warning}");
     }
     let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
-    let missing = files.missing_vendor();
-    if !missing.is_empty() {
-        tracing::warn!("{} (missing: {})", assets::FETCH_HINT, missing.join(", "));
+    for problem in files.problems() {
+        tracing::warn!("{problem}");
     }
 
     let targets = proxy_targets(&config, main_addr);

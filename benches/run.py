@@ -137,7 +137,11 @@ def servers():
         Server("flashgate-awake", lambda s: flashgate(s) + ["--hibernate-after", "0s"],
                "flashgate, never asleep (--hibernate-after 0s)"),
         Server("tungstenite", lambda s: [str(LOADGEN), "serve", "tungstenite-echo", "--listen", f"127.0.0.1:{s.port}"],
-               "plain tokio-tungstenite echo"),
+               "tokio-tungstenite echo (as the crate's example: read half forwarded into the write half)"),
+        # The same with a naive loop (one awaited send(), so one flush and one write, per
+        # message): what the usual first attempt gets, not what tokio-tungstenite can do.
+        Server("tungstenite-naive", lambda s: [str(LOADGEN), "serve", "tungstenite-echo-naive", "--listen", f"127.0.0.1:{s.port}"],
+               "tokio-tungstenite echo, naive loop (send() awaited per message; extra)"),
         Server("uws", node("uws-server.js"), "uWebSockets.js"),
         # `npm install ws` as it comes: masking and UTF-8 checks in JavaScript. Its optional
         # native addons are in node_modules anyway (uWebSockets.js's package brings them), so
@@ -208,7 +212,7 @@ def workloads(smoke):
 
     ws_peers = ["uws", "node-ws", "node-ws-native", "py-websockets"]
     return [
-        ("echo-32", f"echo, N={n}, K=16, S=32 B", ["tcp-echo", "ws-echo", "flashgate", "tungstenite", *ws_peers],
+        ("echo-32", f"echo, N={n}, K=16, S=32 B", ["tcp-echo", "ws-echo", "flashgate", "tungstenite", "tungstenite-naive", *ws_peers],
          "msgs_per_s", True, echo(16, 32)),
         ("echo-k1", f"echo, N={n}, K=1, S=32 B", ["tcp-echo", "ws-echo", "flashgate", "uws", "node-ws", "node-ws-native"],
          "msgs_per_s", True, echo(1, 32)),
@@ -340,7 +344,7 @@ def run_suite(args):
                                 dep.stop()
                     results[name][s].append(result)
                     shown = result.get(metric, result.get("error"))
-                    print(f"   {s:14} run {rep + 1}: {metric} = {fmt(shown)}", flush=True)
+                    print(f"   {s:17} run {rep + 1}: {metric} = {fmt(shown)}", flush=True)
         finally:
             for server in reversed(running):
                 server.stop()

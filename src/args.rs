@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::BoolishValueParser;
 
 /// Flash-era and modern web clients, one realtime backend: Flash socket policies,
 /// the web-socket-js polyfill and an RFC 6455 WebSocket endpoint in one process.
@@ -78,6 +79,15 @@ pub struct Args {
         value_name = "DIR"
     )]
     pub assets_dir: PathBuf,
+
+    /// Serve files and directories whose name starts with `.` (without it they are 404).
+    #[arg(long, env = "FLASHGATE_SERVE_HIDDEN", value_parser = BoolishValueParser::new())]
+    pub serve_hidden: bool,
+
+    /// Follow symbolic links that lead out of the served directories (without it such a link is
+    /// 404; links that stay inside are always followed).
+    #[arg(long, env = "FLASHGATE_FOLLOW_SYMLINKS", value_parser = BoolishValueParser::new())]
+    pub follow_symlinks: bool,
 
     /// Time a new connection has to send its first bytes, and a policy request to complete
     /// (Flash Player waits 3 s per policy attempt).

@@ -2,11 +2,18 @@
 //! assets (`assets/`), served by tower-http's `ServeDir` (MIME types, `ETag`, `Last-Modified`,
 //! 304s, `HEAD`), plus what it lacks: CORS on the SWFs, a 404 that says how to fetch missing
 //! vendor files, and a JSON listing with sizes and sha256 sums.
+//!
+//! Only what is plainly inside the served directories is served: names starting with `.` and
+//! symbolic links that lead out of their directory are answered 404 unless [`Exposure`] allows
+//! them, and a path the filesystem cannot even look up (a name too long, a file where a
+//! directory should be, a loop of links) is a 404 too, never a server error.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
@@ -16,6 +23,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower_http::services::ServeDir;
+use tower_http::services::fs::{Backend, TokioBackend, TokioFile};
 
 use crate::body::{Body, json, text};
 use crate::origin::AllowList;
@@ -37,13 +45,30 @@ pub const VENDOR_FILES: [&str; 9] = [
 pub const FETCH_HINT: &str = "the third-party files (web-socket-js, Ruffle) are not installed: \
      run scripts/fetch-vendor (it fetches the pinned, checksummed files into assets/vendor/)";
 
+/// What the static files may include beyond plain files inside their directories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// Serve files and directories whose name starts with `.` (`--serve-hidden`).
+    pub hidden: bool,
+    /// Follow symbolic links that lead out of the directory they are in (`--follow-symlinks`);
+    /// links that stay inside are always followed.
+    pub follow_symlinks: bool,
+}
+
+/// One served directory.
+type Dir<F> = ServeDir<F, Confined>;
+
 /// The static file service.
 #[derive(Clone)]
 pub struct Files {
     /// `web/`, then `assets/vendor/`, then `assets/`, then [`NotFound`].
-    serve: ServeDir<ServeDir<ServeDir<NotFound>>>,
+    serve: Dir<Dir<Dir<NotFound>>>,
+    /// For the start-up messages.
+    web_dir: PathBuf,
     /// For the listing.
     assets_dir: PathBuf,
+    /// What may be served.
+    exposure: Exposure,
     /// sha256 sums already computed, by path, valid while size and modification time match
     /// (Ruffle's wasm files are megabytes: hashed once, not per request).
     digests: Arc<Mutex<HashMap<PathBuf, Digested>>>,
@@ -61,14 +86,48 @@ struct Digested {
 
 impl Files {
     /// Serves `web_dir` and `assets_dir` (with its `vendor/`).
-    pub fn new(web_dir: &Path, assets_dir: &Path) -> Files {
-        let own = ServeDir::new(assets_dir).fallback(NotFound);
-        let vendor = ServeDir::new(assets_dir.join("vendor")).fallback(own);
+    pub fn new(web_dir: &Path, assets_dir: &Path, exposure: Exposure) -> Files {
+        let dir =
+            |path: PathBuf| ServeDir::with_backend(path.clone(), Confined::new(path, exposure));
+        let not_found = NotFound {
+            dirs: Arc::new((web_dir.to_path_buf(), assets_dir.to_path_buf())),
+        };
+        let own = dir(assets_dir.to_path_buf()).fallback(not_found);
+        let vendor = dir(assets_dir.join("vendor")).fallback(own);
         Files {
-            serve: ServeDir::new(web_dir).fallback(vendor),
+            serve: dir(web_dir.to_path_buf()).fallback(vendor),
+            web_dir: web_dir.to_path_buf(),
             assets_dir: assets_dir.to_path_buf(),
+            exposure,
             digests: Default::default(),
         }
+    }
+
+    /// What keeps the pages or the third-party files from being served, each saying how to
+    /// fix it; empty when all is in place.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.web_dir.is_dir() {
+            problems.push(no_dir("pages", "--web-dir", &self.web_dir));
+        } else if !self.web_dir.join("index.html").is_file() {
+            problems.push(format!(
+                "no index.html in {} (--web-dir)",
+                absolute(&self.web_dir).display()
+            ));
+        }
+        if !self.assets_dir.is_dir() {
+            problems.push(no_dir("assets", "--assets-dir", &self.assets_dir));
+        } else {
+            let missing = self.missing_vendor();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "missing in {}: {}; {FETCH_HINT}",
+                    absolute(&self.assets_dir.join("vendor")).display(),
+                    missing.join(", ")
+                ));
+            }
+        }
+        problems
     }
 
     /// Vendor files that are not there.
@@ -88,10 +147,20 @@ impl Files {
         if let Err(reason) = check_path(req.uri().path()) {
             return text(StatusCode::BAD_REQUEST, reason);
         }
+        if !self.exposure.hidden && is_hidden(req.uri().path()) {
+            return text(StatusCode::NOT_FOUND, "not found");
+        }
         let varies = has_cors(req.uri().path());
         let cors = cors_origin(&req, allow);
-        let Ok(res) = self.serve.clone().try_call(req).await else {
-            return text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file");
+        let res = match self.serve.clone().try_call(req).await {
+            Ok(res) => res,
+            // What a path alone can cause never gets here (see `Confined`): this is the
+            // machine's trouble (I/O, descriptors), not the client's.
+            Err(error) if is_absent(&error) => return text(StatusCode::NOT_FOUND, "not found"),
+            Err(error) => {
+                tracing::warn!(%error, "could not read a static file");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "could not read the file");
+            }
         };
         let (mut parts, body) = res.into_parts();
         parts
@@ -114,7 +183,8 @@ impl Files {
         let dir = self.assets_dir.clone();
         let digests = self.digests.clone();
         let missing = self.missing_vendor();
-        match tokio::task::spawn_blocking(move || list(&dir, &digests)).await {
+        let exposure = self.exposure;
+        match tokio::task::spawn_blocking(move || list(&dir, exposure, &digests)).await {
             Ok(Ok(files)) => json(&serde_json::json!({ "assets": files, "missing": missing })),
             _ => text(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -138,6 +208,138 @@ fn check_path(path: &str) -> Result<(), &'static str> {
         return Err("bad path: '..'");
     }
     Ok(())
+}
+
+/// True when a segment of the (decoded) request path names a dotfile or a dot-directory.
+fn is_hidden(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
+    decoded
+        .split(|&b| b == b'/')
+        .any(|seg| seg.first() == Some(&b'.'))
+}
+
+/// True for the errors that a request path alone can cause: no such file, a file where a
+/// directory was expected (or the other way round), a name too long or that the filesystem
+/// cannot hold, a loop of symbolic links, no permission. They mean "not here", a 404.
+fn is_absent(error: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        NotFound | NotADirectory | IsADirectory | InvalidFilename | InvalidInput | PermissionDenied
+    ) || matches!(
+        error.raw_os_error(),
+        Some(
+            libc::ENOENT
+                | libc::ENOTDIR
+                | libc::EISDIR
+                | libc::ENAMETOOLONG
+                | libc::ELOOP
+                | libc::EILSEQ
+                | libc::EINVAL
+                | libc::EACCES
+        )
+    )
+}
+
+/// The filesystem as one served directory sees it: what a path alone can make fail is "not
+/// found" (so the next directory is tried, and the last one answers 404), and unless
+/// [`Exposure::follow_symlinks`], a path that resolves outside the directory is not found
+/// either, and what is opened is the resolved path that was checked.
+#[derive(Clone)]
+struct Confined {
+    /// The served directory, as given.
+    root: Arc<Path>,
+    /// Links out of `root` are followed.
+    follow_symlinks: bool,
+}
+
+/// A `Confined` answer.
+type Pending<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
+
+impl Confined {
+    fn new(root: PathBuf, exposure: Exposure) -> Confined {
+        Confined {
+            root: root.into(),
+            follow_symlinks: exposure.follow_symlinks,
+        }
+    }
+
+    /// The path to use for `path`: itself when links may lead anywhere, otherwise its
+    /// resolved form, which must lie inside the served directory.
+    async fn admit(&self, path: PathBuf) -> io::Result<PathBuf> {
+        if self.follow_symlinks {
+            return Ok(path);
+        }
+        let root = self.root.clone();
+        let resolved = tokio::task::spawn_blocking(move || {
+            let root = root.canonicalize()?;
+            let real = path.canonicalize()?;
+            Ok::<_, io::Error>(real.starts_with(&root).then_some(real))
+        })
+        .await
+        .map_err(io::Error::other)?;
+        match resolved {
+            Ok(Some(real)) => Ok(real),
+            Ok(None) => Err(io::ErrorKind::NotFound.into()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// A path error becomes "not found", so that `ServeDir` tries its fallback.
+fn absent_as_not_found(error: io::Error) -> io::Error {
+    match is_absent(&error) {
+        true => io::ErrorKind::NotFound.into(),
+        false => error,
+    }
+}
+
+impl Backend for Confined {
+    type File = TokioFile;
+    type Metadata = std::fs::Metadata;
+    type OpenFuture = Pending<TokioFile>;
+    type MetadataFuture = Pending<std::fs::Metadata>;
+
+    fn open(&self, path: PathBuf) -> Self::OpenFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let path = this.admit(path).await.map_err(absent_as_not_found)?;
+            TokioBackend.open(path).await.map_err(absent_as_not_found)
+        })
+    }
+
+    fn metadata(&self, path: PathBuf) -> Self::MetadataFuture {
+        let this = self.clone();
+        Box::pin(async move {
+            let path = this.admit(path).await.map_err(absent_as_not_found)?;
+            TokioBackend
+                .metadata(path)
+                .await
+                .map_err(absent_as_not_found)
+        })
+    }
+}
+
+/// The absolute form of a configured directory, for messages.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// What to say when a configured directory does not exist.
+fn no_dir(what: &str, option: &str, dir: &Path) -> String {
+    let relative = match dir.is_relative() {
+        true => match std::env::current_dir() {
+            Ok(cwd) => format!(", relative to the current directory {}", cwd.display()),
+            Err(_) => ", relative to the current directory".to_string(),
+        },
+        false => String::new(),
+    };
+    format!(
+        "no {what} directory at {} ({option} {}{relative}): run flashgate from its checkout, \
+         or pass {option} with the directory that holds its {what}",
+        absolute(dir).display(),
+        dir.display()
+    )
 }
 
 /// The allowed `Origin` of a request for a SWF or a Ruffle file, to be echoed in
@@ -176,12 +378,18 @@ struct Listed {
     sha256: String,
 }
 
+/// Every file under `assets` that is served, by its URL path. What `exposure` keeps from
+/// being served is not listed, and neither is what cannot be read.
 fn list(
     assets: &Path,
+    exposure: Exposure,
     digests: &Mutex<HashMap<PathBuf, Digested>>,
-) -> std::io::Result<Vec<Listed>> {
+) -> io::Result<Vec<Listed>> {
     let mut out = Vec::new();
     let vendor = assets.join("vendor");
+    let roots = (assets.canonicalize().ok(), vendor.canonicalize().ok());
+    // Directories already walked, resolved: a link back up is not walked again.
+    let mut walked: std::collections::HashSet<_> = roots.0.iter().cloned().collect();
     let mut dirs = vec![assets.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -189,20 +397,35 @@ fn list(
         };
         for entry in entries {
             let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            let base = if path.starts_with(&vendor) {
-                &vendor
-            } else {
-                assets
-            };
+            let in_vendor = path.starts_with(&vendor);
+            let base = if in_vendor { &vendor } else { assets };
             let Ok(rel) = path.strip_prefix(base) else {
                 continue;
             };
+            let hidden = rel
+                .components()
+                .any(|c| c.as_os_str().as_encoded_bytes().first() == Some(&b'.'));
+            if hidden && !exposure.hidden {
+                continue;
+            }
+            let Ok(real) = path.canonicalize() else {
+                continue; // a dangling link, a loop
+            };
+            let root = if in_vendor { &roots.1 } else { &roots.0 };
+            let inside = root.as_ref().is_some_and(|root| real.starts_with(root));
+            if !inside && !exposure.follow_symlinks {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&real) else {
+                continue;
+            };
+            if meta.is_dir() {
+                if walked.insert(real) {
+                    dirs.push(path);
+                }
+                continue;
+            }
             let name = rel.to_string_lossy().replace('\\', "/");
-            let meta = std::fs::metadata(&path)?;
             let (len, modified) = (meta.len(), meta.modified().ok());
             let known = lock(digests)
                 .get(&path)
@@ -211,7 +434,10 @@ fn list(
             let sha256 = match known {
                 Some(sha256) => sha256,
                 None => {
-                    let sha256 = hex::encode(sha256_of(&path)?);
+                    let Ok(sum) = sha256_of(&real) else {
+                        continue;
+                    };
+                    let sha256 = hex::encode(sum);
                     let digested = Digested {
                         len,
                         modified,
@@ -251,9 +477,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The end of the `ServeDir` chain: a 404 that says how to fix a missing vendor file.
-#[derive(Clone, Copy)]
-pub struct NotFound;
+/// The end of the `ServeDir` chain: a 404 that says how to fix a missing vendor file or a
+/// missing directory (without naming it: the start-up log does).
+#[derive(Clone)]
+pub struct NotFound {
+    /// The web and assets directories, as configured.
+    dirs: Arc<(PathBuf, PathBuf)>,
+}
 
 impl<B> tower::Service<Request<B>> for NotFound {
     type Response = Response<Body>;
@@ -266,12 +496,28 @@ impl<B> tower::Service<Request<B>> for NotFound {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let path = req.uri().path().trim_start_matches('/');
-        let res = match VENDOR_FILES.contains(&path) || path.starts_with("ruffle/") {
-            true => text(StatusCode::NOT_FOUND, FETCH_HINT),
-            false => text(StatusCode::NOT_FOUND, "not found"),
+        let (web, assets) = &*self.dirs;
+        let vendor = VENDOR_FILES.contains(&path) || path.starts_with("ruffle/");
+        let page = path.is_empty() || path == "index.html";
+        let res = if vendor && !assets.is_dir() {
+            text(StatusCode::NOT_FOUND, &no_dir_answer("assets"))
+        } else if vendor {
+            text(StatusCode::NOT_FOUND, FETCH_HINT)
+        } else if page && !web.is_dir() {
+            text(StatusCode::NOT_FOUND, &no_dir_answer("web"))
+        } else {
+            text(StatusCode::NOT_FOUND, "not found")
         };
         ready(Ok(res))
     }
+}
+
+/// The 404 for a file of a directory that the gateway did not find (`web` or `assets`).
+fn no_dir_answer(dir: &str) -> String {
+    format!(
+        "not found: the gateway has no {dir} directory (its start-up log says where it looked): \
+         run flashgate from its checkout, or pass --{dir}-dir"
+    )
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub struct Config {
     pub web_dir: PathBuf,
     /// Our assets; third-party files in its `vendor/`.
     pub assets_dir: PathBuf,
+    /// Whether dotfiles and symbolic links out of the served directories are served.
+    pub exposure: crate::assets::Exposure,
     /// Timeouts and sizes.
     pub limits: Limits,
 }
@@ -153,6 +155,10 @@ impl Config {
             proxy_targets,
             web_dir: args.web_dir.clone(),
             assets_dir: args.assets_dir.clone(),
+            exposure: crate::assets::Exposure {
+                hidden: args.serve_hidden,
+                follow_symlinks: args.follow_symlinks,
+            },
             limits: Limits {
                 read_timeout: args.read_timeout,
                 handshake_timeout: args.handshake_timeout,

@@ -152,22 +152,8 @@ fn check_listeners(config: &Config) -> Vec<String> {
 /// Problems that would make the gateway start without what it promises; empty when fine.
 pub fn check(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
-    let files = assets::Files::new(&config.web_dir, &config.assets_dir);
-    let missing = files.missing_vendor();
-    if !missing.is_empty() {
-        problems.push(format!(
-            "missing in {}/vendor: {}; {}",
-            config.assets_dir.display(),
-            missing.join(", "),
-            assets::FETCH_HINT
-        ));
-    }
-    if !config.web_dir.join("index.html").is_file() {
-        problems.push(format!(
-            "no index.html in {} (--web-dir)",
-            config.web_dir.display()
-        ));
-    }
+    let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
+    problems.extend(files.problems());
     let (_, warnings) = policy::Policies::new(
         config,
         &allow_list(config, config.listen),
@@ -246,10 +232,9 @@ pub async fn run(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let files = assets::Files::new(&config.web_dir, &config.assets_dir);
-    let missing = files.missing_vendor();
-    if !missing.is_empty() {
-        tracing::warn!("{} (missing: {})", assets::FETCH_HINT, missing.join(", "));
+    let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
+    for problem in files.problems() {
+        tracing::warn!("{problem}");
     }
 
     let ruffle_config = ruffle_config(&config, main_addr).into();

@@ -397,3 +397,162 @@ async fn listing_reports_missing_vendor_files_and_their_absence_from_assets() {
             .any(|m| m == "web_socket.min.js")
     );
 }
+
+#[tokio::test]
+async fn paths_the_filesystem_cannot_hold_get_404_not_5xx() {
+    let gw = TestGateway::start(&[]).await;
+    std::os::unix::fs::symlink("loop", gw.path("web/loop")).unwrap();
+    let long_segment = format!("/{}", "a".repeat(300));
+    let long_path = format!("/{}", format!("{}/", "b".repeat(200)).repeat(30));
+    for target in [
+        long_segment.as_str(),
+        &format!("{long_segment}.js"),
+        &format!("/hixie76/{}.swf", "c".repeat(256)),
+        &format!("/ruffle/{}", "d".repeat(1000)),
+        long_path.as_str(),
+        "/index.html/x",
+        "/index.html/",
+        "/own.js/web_socket.js",
+        "/loop",
+        "/loop/x",
+        "/%ff%fe",
+    ] {
+        for method in ["GET", "HEAD"] {
+            let res = http(gw.main, method, target, &[]).await;
+            assert_eq!(res.status, 404, "{method} {target}: {:?}", res.text());
+        }
+    }
+    // The gateway is unharmed.
+    assert_eq!(get(gw.main, "/index.html").await.status, 200);
+}
+
+/// The fixtures with what a careless deployment holds: dotfiles, links that lead out of the
+/// served directories, and links that stay inside them.
+fn hostile_fixtures() -> tempfile::TempDir {
+    use std::os::unix::fs::symlink;
+    let dir = fixtures();
+    let root = dir.path();
+    std::fs::write(root.join("web/.secret"), SECRET).unwrap();
+    std::fs::create_dir_all(root.join("web/.git")).unwrap();
+    std::fs::write(root.join("web/.git/config"), SECRET).unwrap();
+    std::fs::write(root.join("assets/.env"), SECRET).unwrap();
+    std::fs::create_dir_all(root.join("assets/.cache")).unwrap();
+    std::fs::write(root.join("assets/.cache/note.js"), SECRET).unwrap();
+    // Out: to the secret beside the served directories, to a directory above them.
+    symlink(root.join("secret.txt"), root.join("web/outside.txt")).unwrap();
+    symlink("../secret.txt", root.join("assets/relative-out.txt")).unwrap();
+    symlink("..", root.join("web/up")).unwrap();
+    // In: a file and a directory that stay inside.
+    std::fs::create_dir_all(root.join("web/real")).unwrap();
+    std::fs::write(root.join("web/real/page.html"), "<p>inside</p>").unwrap();
+    symlink("real", root.join("web/docs")).unwrap();
+    symlink("index.html", root.join("web/alias.html")).unwrap();
+    symlink("own.js", root.join("assets/alias.js")).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn dotfiles_and_links_out_of_the_served_directories_are_not_served() {
+    let gw = TestGateway::start_in(hostile_fixtures(), &[]).await;
+    for target in [
+        "/.secret",
+        "/%2esecret",
+        "/.git/config",
+        "/.git/",
+        "/real/../.secret",
+        "/.env",
+        "/.cache/note.js",
+        "/outside.txt",
+        "/relative-out.txt",
+        "/up/secret.txt",
+        "/up/assets/own.js",
+        "/up",
+    ] {
+        let res = get(gw.main, target).await;
+        assert!(
+            res.status == 404 || res.status == 400,
+            "{target}: status {}",
+            res.status
+        );
+        assert!(!res.text().contains(SECRET), "{target} leaked the secret");
+    }
+    // Links that stay inside are followed, even when they pass through a directory above.
+    assert_eq!(get(gw.main, "/up/web/index.html").await.text(), INDEX_HTML);
+    assert_eq!(get(gw.main, "/alias.html").await.text(), INDEX_HTML);
+    assert_eq!(
+        get(gw.main, "/docs/page.html").await.text(),
+        "<p>inside</p>"
+    );
+    assert_eq!(
+        get(gw.main, "/alias.js").await.text(),
+        "/* our own asset */"
+    );
+    assert_eq!(get(gw.main, "/real/page.html").await.status, 200);
+}
+
+#[tokio::test]
+async fn serve_hidden_and_follow_symlinks_allow_each_what_it_names() {
+    let hidden = TestGateway::start_in(hostile_fixtures(), &["--serve-hidden"]).await;
+    assert_eq!(get(hidden.main, "/.secret").await.text(), SECRET);
+    assert_eq!(get(hidden.main, "/.git/config").await.text(), SECRET);
+    assert_eq!(get(hidden.main, "/.cache/note.js").await.text(), SECRET);
+    assert_eq!(get(hidden.main, "/outside.txt").await.status, 404);
+
+    let links = TestGateway::start_in(hostile_fixtures(), &["--follow-symlinks"]).await;
+    assert_eq!(get(links.main, "/outside.txt").await.text(), SECRET);
+    assert_eq!(get(links.main, "/relative-out.txt").await.text(), SECRET);
+    assert_eq!(
+        get(links.main, "/up/web/index.html").await.text(),
+        INDEX_HTML
+    );
+    assert_eq!(get(links.main, "/.secret").await.status, 404);
+    // Not through a dot-directory either.
+    assert_eq!(get(links.main, "/up/web/.secret").await.status, 404);
+}
+
+#[tokio::test]
+async fn the_listing_holds_only_what_is_served() {
+    let gw = TestGateway::start_in(hostile_fixtures(), &[]).await;
+    // A link back up and a dangling one in the listed tree.
+    std::os::unix::fs::symlink(".", gw.path("assets/again")).unwrap();
+    std::os::unix::fs::symlink("nowhere", gw.path("assets/dangling.js")).unwrap();
+    let res = get(gw.main, "/assets.json").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let listing: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    let names: Vec<_> = listing["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    for name in [".env", ".cache/note.js", "relative-out.txt", "dangling.js"] {
+        assert!(!names.iter().any(|n| n == name), "{name} listed: {names:?}");
+    }
+    assert!(names.iter().any(|n| n == "alias.js"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| n.ends_with("own.js")).count(),
+        1,
+        "{names:?}"
+    );
+    for asset in listing["assets"].as_array().unwrap() {
+        let served = get(gw.main, asset["url"].as_str().unwrap()).await;
+        assert_eq!(served.status, 200, "{asset}");
+    }
+
+    let open =
+        TestGateway::start_in(hostile_fixtures(), &["--serve-hidden", "--follow-symlinks"]).await;
+    let listing: serde_json::Value =
+        serde_json::from_slice(&get(open.main, "/assets.json").await.body).unwrap();
+    for name in [".env", ".cache/note.js", "relative-out.txt"] {
+        let entry = listing["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {listing}"));
+        assert_eq!(
+            get(open.main, entry["url"].as_str().unwrap()).await.text(),
+            SECRET
+        );
+    }
+}

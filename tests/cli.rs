@@ -443,3 +443,113 @@ fn bad_proxy_target_is_refused_with_a_clear_message() {
         "{all}"
     );
 }
+
+#[test]
+fn check_away_from_the_checkout_names_the_directories_it_looked_in() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let here = elsewhere.path().canonicalize().unwrap();
+    let mut command = flashgate();
+    command
+        .current_dir(&here)
+        .args(["--check", "--policy-listen", "off"]);
+    let (code, stdout, stderr) = output(&mut command);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let all = stdout + &stderr;
+    for (dir, option) in [("web", "--web-dir"), ("assets", "--assets-dir")] {
+        let searched = here.join(dir).display().to_string();
+        let line = all
+            .lines()
+            .find(|l| l.contains(&format!("{searched} ")))
+            .unwrap_or_else(|| panic!("{searched} not named: {all}"));
+        assert!(line.contains(option) && line.contains("checkout"), "{line}");
+        assert!(
+            line.contains(&format!("current directory {}", here.display())),
+            "{line}"
+        );
+    }
+    // The vendor files are not the problem: their directory is.
+    assert!(!all.contains("fetch-vendor"), "{all}");
+
+    // Given absolute, the directory is named as given.
+    let missing = here.join("not-here");
+    let mut command = flashgate();
+    command
+        .current_dir(&here)
+        .args(["--check", "--policy-listen", "off", "--assets-dir"])
+        .arg(&missing);
+    let (code, stdout, stderr) = output(&mut command);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let all = stdout + &stderr;
+    let line = all
+        .lines()
+        .find(|l| l.contains("--assets-dir"))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(line.contains(&missing.display().to_string()), "{line}");
+    assert!(!line.contains("relative"), "{line}");
+    assert!(!all.contains("fetch-vendor"), "{all}");
+}
+
+#[tokio::test]
+async fn started_away_from_the_checkout_it_says_where_it_looked_and_so_do_its_404s() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let here = elsewhere.path().canonicalize().unwrap();
+    let mut command = flashgate();
+    command
+        .current_dir(&here)
+        .args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
+    let mut gateway = Running::spawn(command);
+    let main = gateway.listening("main");
+    for (dir, option) in [("web", "--web-dir"), ("assets", "--assets-dir")] {
+        let line = gateway.line_with(&format!("{} ", here.join(dir).display()));
+        assert!(line.contains("WARN") && line.contains(option), "{line}");
+    }
+    assert!(
+        !gateway.seen.iter().any(|l| l.contains("fetch-vendor")),
+        "{:?}",
+        gateway.seen
+    );
+    for (target, option) in [
+        ("/web_socket.js", "--assets-dir"),
+        ("/ruffle/ruffle.js", "--assets-dir"),
+        ("/", "--web-dir"),
+    ] {
+        let res = get(main, target).await;
+        assert_eq!(res.status, 404, "{target}");
+        assert!(
+            res.text().contains(option) && !res.text().contains("fetch-vendor"),
+            "{target}: {}",
+            res.text()
+        );
+    }
+    assert_eq!(gateway.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn serve_hidden_and_follow_symlinks_come_from_the_environment() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("web/.hidden.txt"), "dot").unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        dir.path().join("web/out.txt"),
+    )
+    .unwrap();
+    for (value, allowed) in [("1", true), ("true", true), ("0", false), ("false", false)] {
+        let mut command = flashgate();
+        command
+            .args(["--listen", "127.0.0.1:0", "--policy-listen", "off"])
+            .env("FLASHGATE_SERVE_HIDDEN", value)
+            .env("FLASHGATE_FOLLOW_SYMLINKS", value);
+        with_dirs(&mut command, dir.path());
+        let mut gateway = Running::spawn(command);
+        let main = gateway.listening("main");
+        let expected = if allowed { 200 } else { 404 };
+        for target in ["/.hidden.txt", "/out.txt"] {
+            assert_eq!(
+                get(main, target).await.status,
+                expected,
+                "{value}: {target}"
+            );
+        }
+        assert_eq!(gateway.terminate().code(), Some(0));
+    }
+}

@@ -304,6 +304,35 @@ async fn default_policy_grants_the_loopback_names_as_the_readme_shows() {
 }
 
 #[tokio::test]
+async fn the_readme_shows_what_each_port_really_prints() {
+    // Its netcat section shows the master policy's reply, then the main port's.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Try the policy with netcat")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has its netcat section");
+    let shown: Vec<&str> = section
+        .split("```xml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .collect();
+    assert_eq!(shown.len(), 2, "{section}");
+    let gw = TestGateway::start(&[]).await;
+    let port = format!("to-ports=\"{}\"", gw.main.port());
+    for (shown, addr) in shown.into_iter().zip([gw.policy, gw.main]) {
+        let reply = policy_reply(addr).await;
+        assert_eq!(reply.last(), Some(&0), "{addr}: the reply ends in a NUL");
+        assert_eq!(
+            String::from_utf8_lossy(&reply[..reply.len() - 1]),
+            shown.trim_end().replace("to-ports=\"8080\"", &port),
+            "{addr}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn client_that_keeps_the_connection_open_still_gets_the_whole_reply_and_eof() {
     // Flash Player does not close its side after the request; the reply must still end.
     let gw = TestGateway::start(&[]).await;

@@ -37,7 +37,7 @@ enum Mode {
     /// Flash socket policy replies per second.
     Policy(policy::Args),
     /// Run a reference server (tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo,
-    /// tungstenite-echo).
+    /// tungstenite-echo, tungstenite-echo-naive).
     Serve(serve::Args),
 }
 

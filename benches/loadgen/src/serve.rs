@@ -1,16 +1,20 @@
 //! Reference servers the suite compares against: a raw TCP echo (the limit for any framing),
 //! a raw TCP accept+reply+close loop (the limit for a policy server), a raw TCP relay (the
 //! limit for a socket proxy), a minimal WebSocket fan-out (the limit for a broadcast room,
-//! in [`crate::fanout`]), a minimal WebSocket echo (the limit for a WebSocket echo), and a straightforward tokio-tungstenite echo (what a plain Rust
-//! server gets).
+//! in [`crate::fanout`]), a minimal WebSocket echo (the limit for a WebSocket echo), and
+//! tokio-tungstenite echoes: as the crate's own example writes one (what a plain Rust server
+//! gets), and a naive loop that awaits `send()` per message.
 
-use futures_util::{SinkExt, StreamExt};
+use std::future::ready;
+
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo or tungstenite-echo.
+    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo, tungstenite-echo or
+    /// tungstenite-echo-naive.
     pub kind: String,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -171,7 +175,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
                 })
             }
+            // tokio-tungstenite as its own echo example uses it: the read half forwarded into
+            // the write half, which feeds each message to the sink and flushes only when no
+            // more are ready, so a burst goes out in one write.
             "tungstenite-echo" => tokio::spawn(async move {
+                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let (outgoing, incoming) = ws.split();
+                let _ = incoming
+                    .try_filter(|message| ready(message.is_text() || message.is_binary()))
+                    .forward(outgoing)
+                    .await;
+            }),
+            // The naive loop: each message awaits its own `send()`, one flush (one write) each.
+            "tungstenite-echo-naive" => tokio::spawn(async move {
                 let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
                     return;
                 };

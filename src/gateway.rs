@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 use crate::assets::Files;
 use crate::backend::Handler;
 use crate::config::Config;
-use crate::http::Routes;
+use crate::routes::Routes;
 use crate::origin::AllowList;
 use crate::policy::Policies;
 use crate::shutdown::Shutdown;

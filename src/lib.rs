@@ -10,8 +10,9 @@
 //! - `server`: the accept loops; every connection on the main port is sniffed once
 //!   (`policy::sniff`) and becomes a policy reply or HTTP (`prefixed` replays the sniffed
 //!   bytes to the HTTP parser). `gateway` is the state every connection shares.
-//! - `http`: routing. Each WebSocket route owns its path and everything under it; the rest
-//!   is the asset listing, `/ruffle-config.js` (`ruffle`) and static files (`assets`).
+//! - `http`: each request to its handler, by `routes` (a WebSocket route owns its path and
+//!   everything under it); the rest is the asset listing, `/ruffle-config.js` (`ruffle`) and
+//!   static files (`assets`).
 //! - `policy`: the Flash socket policy: pure recognition and XML, the reply, and the master
 //!   policy listener, which answers most requests without a task.
 //! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
@@ -39,6 +40,7 @@ pub(crate) mod http;
 pub(crate) mod origin;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
+pub(crate) mod routes;
 pub(crate) mod ruffle;
 pub(crate) mod server;
 pub(crate) mod session;
@@ -183,7 +185,7 @@ fn proxy_targets(config: &Config, main: SocketAddr) -> backend::proxy::Targets {
 }
 
 /// Each configured route with its backend, built once: the one place a backend is chosen.
-fn routes(config: &Config, main: SocketAddr) -> http::Routes {
+fn routes(config: &Config, main: SocketAddr) -> routes::Routes {
     let limits = &config.limits;
     let bound = backend::broadcast::Bound {
         backlog: limits.send_backlog,
@@ -192,7 +194,7 @@ fn routes(config: &Config, main: SocketAddr) -> http::Routes {
     let list = config
         .routes
         .iter()
-        .map(|spec| http::Route {
+        .map(|spec| routes::Route {
             path: spec.path.clone(),
             backend: match spec.backend {
                 BackendSpec::Echo => Backend::Echo,
@@ -204,7 +206,7 @@ fn routes(config: &Config, main: SocketAddr) -> http::Routes {
             },
         })
         .collect();
-    http::Routes::new(list)
+    routes::Routes::new(list)
 }
 
 fn allow_list(config: &Config, main: SocketAddr) -> AllowList {

@@ -116,7 +116,7 @@ async fn a_member_that_stops_reading_is_closed_with_1008_and_holds_bounded_memor
     // 1 MiB of backlog: closed past 4 MiB at the latest.
     let gw = TestGateway::start(&["--send-backlog", "1048576"]).await;
     let mut stalled = gw.ws("/chat?room=flood").await;
-    let mut publisher = gw.ws("/chat?room=flood").await;
+    let publisher = gw.ws("/chat?room=flood").await;
     let before = rss();
     // 64 MiB through the room; the stalled member reads nothing meanwhile.
     const COUNT: usize = 1024;

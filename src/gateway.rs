@@ -9,9 +9,9 @@ use tokio_util::task::TaskTracker;
 use crate::assets::Files;
 use crate::backend::Handler;
 use crate::config::Config;
-use crate::routes::Routes;
 use crate::origin::AllowList;
 use crate::policy::Policies;
+use crate::routes::Routes;
 use crate::shutdown::Shutdown;
 use crate::ws::Endpoint;
 

@@ -32,7 +32,10 @@ fn modules() -> BTreeMap<String, String> {
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect();
-            if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "lib" | "main")
+            ) {
                 parts.pop();
             }
             if parts.last().is_some_and(|p| p == "tests") || relative == Path::new("main") {
@@ -180,7 +183,12 @@ fn transports_and_backends_never_reach_each_other_or_the_server() {
         let forbidden: Vec<&str> = match top(module) {
             "backend" => transports.iter().chain(&server).copied().collect(),
             t if transports.contains(&t) => ["backend"].iter().chain(&server).copied().collect(),
-            "session" => ["backend"].iter().chain(&transports).chain(&server).copied().collect(),
+            "session" => ["backend"]
+                .iter()
+                .chain(&transports)
+                .chain(&server)
+                .copied()
+                .collect(),
             _ => continue,
         };
         for to in refers {

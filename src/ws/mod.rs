@@ -316,10 +316,8 @@ fn resume<M: Service>(
     // The handler takes the client back: its room lets go of the delivery.
     let woken = handler.wake();
     async move {
-        // Nothing else holds the socket now; were anything to, the socket would close only
-        // with the last holder, so nothing could ever write into another client's.
-        let Some(asleep) = Arc::into_inner(asleep) else {
-            tracing::error!(peer = %client.peer, "a woken connection is still shared: dropped");
+        let Some(asleep) = unshared(asleep).await else {
+            tracing::error!(peer = %client.peer, "a woken connection stayed shared: dropped");
             return;
         };
         let (tcp, owed) = asleep.into_parts();
@@ -348,3 +346,21 @@ fn resume<M: Service>(
         serve(endpoint, Box::new(start)).await;
     }
 }
+
+/// The sleeper's socket once no room holds it: a room writing to it as it woke lets go when
+/// that write is done, and only then may the new session write. The socket closes only with
+/// its last holder, so nothing could ever write into another client's.
+async fn unshared(mut asleep: Arc<Asleep>) -> Option<Asleep> {
+    // A room's hand-out holds it for one write to each of its sleepers: milliseconds.
+    for _ in 0..UNSHARED_TRIES {
+        match Arc::try_unwrap(asleep) {
+            Ok(asleep) => return Some(asleep),
+            Err(shared) => asleep = shared,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    None
+}
+
+/// How many milliseconds a woken connection waits for its room to let go of its socket.
+const UNSHARED_TRIES: usize = 10_000;

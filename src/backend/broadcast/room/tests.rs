@@ -268,3 +268,70 @@ fn members_stay_apart_when_they_leave_and_enter_at_once() {
     stop.store(true, Ordering::Relaxed);
     churn.join().unwrap();
 }
+
+/// A sleeper whose first write waits until the test lets it go.
+struct Gated {
+    inner: Arc<Sink>,
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    entered: std::sync::mpsc::SyncSender<()>,
+    offers: AtomicUsize,
+}
+
+impl Delivery for Gated {
+    fn framing(&self) -> Framing {
+        self.inner.framing()
+    }
+    fn frame(&self, messages: &[Payload], out: &mut Vec<u8>) {
+        self.inner.frame(messages, out)
+    }
+    fn offer(&self, bytes: &[u8]) -> usize {
+        self.offers.fetch_add(1, Ordering::Relaxed);
+        if let Some(gate) = lock(&self.gate).take() {
+            self.entered.send(()).unwrap();
+            gate.recv().unwrap();
+        }
+        self.inner.offer(bytes)
+    }
+    fn wake(&self, owed: &[u8]) {
+        self.inner.wake(owed)
+    }
+}
+
+#[test]
+fn a_slow_write_to_a_sleeper_holds_up_no_one_and_what_waits_goes_out_together() {
+    let rooms = Rooms::new(BOUND);
+    let (release, gate) = std::sync::mpsc::channel();
+    let (entered, writing) = std::sync::mpsc::sync_channel(1);
+    let gated = Arc::new(Gated {
+        inner: Sink::new(Framing::Rfc6455, usize::MAX),
+        gate: Mutex::new(Some(gate)),
+        entered,
+        offers: AtomicUsize::new(0),
+    });
+    let mut sleeper = rooms.enter("/chat");
+    assert!(sleeper.sleep(gated.clone()).is_ok());
+    let mut awake = rooms.enter("/chat");
+    let room = sleeper.room.clone();
+    let first = {
+        let room = room.clone();
+        std::thread::spawn(move || room.publish(&[text("1")]))
+    };
+    writing.recv().unwrap();
+    // The first publish is writing to the sleeper: the room is not locked meanwhile, and
+    // later publishes join the outbox and return at once.
+    assert_eq!(room.len(), 2);
+    room.publish(&[text("2")]);
+    room.publish(&[text("3")]);
+    assert_eq!(
+        drain(&mut awake),
+        [text("1")],
+        "handed out in order, after 1"
+    );
+    release.send(()).unwrap();
+    first.join().unwrap();
+    assert_eq!(drain(&mut awake), [text("2"), text("3")]);
+    assert_eq!(&*lock(&gated.inner.got), b"1|2|3|");
+    // 2 and 3 went to the sleeper framed together, in one write.
+    assert_eq!(gated.offers.load(Ordering::Relaxed), 2);
+    assert_eq!(gated.inner.framed.load(Ordering::Relaxed), 2);
+}

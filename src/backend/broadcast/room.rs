@@ -1,37 +1,29 @@
-//! `broadcast`: every message goes to every client in the same room, the sender included, in
-//! one order that all members see.
+//! A room: its members, and publishing to them in one order.
 //!
-//! An awake member has a queue, served by its own task, bounded in bytes by what its client
-//! does ([`Bound`]): publishing never waits, and a member is closed as too slow (1008) only when
-//! its backlog has stayed over the bound for a grace period while its client took nothing, or
-//! has grown past four times the bound. So a member that reads keeps its place however busy
-//! the room is, one that stalls neither slows the others nor holds memory beyond the bound, and
-//! messages are reference-counted, so a message sent to a thousand members is stored once.
-//!
-//! A member whose connection sleeps has no task and no queue: the room holds its transport's
-//! [`Delivery`] and writes each publish through it, framed once per publish per framing. When
-//! a publish does not fit, the delivery owes the rest and wakes; the member's queue takes what
-//! follows.
+//! A publish hands its messages to every member: into awake members' queues, under the
+//! members' lock (a queue push each, no waiting), and through sleeping members' deliveries,
+//! outside it: the lock is held only to push and to take a snapshot of the sleepers, so a
+//! publish to ten thousand sleepers (a socket write each) holds up no other member. One
+//! publisher at a time hands out: a publish that arrives meanwhile joins the outbox, and the
+//! one handing out takes it next, together with all that arrived while it wrote, framed once
+//! and written to each sleeper in one system call. So every member sees one order, and a room
+//! that falls behind catches up in fewer, larger writes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::session::{CloseReason, Delivery, Framing, Payload, Session, Woken};
-
-/// Most messages from one client published at once.
-const BATCH: usize = 64;
+use crate::session::{Delivery, Framing, Payload, Woken};
 
 /// What a queued message counts for besides its body: its slot in the queue.
 pub const QUEUED_OVERHEAD: usize = 64;
 
 /// What `message` counts for in a backlog.
-fn cost(message: &Payload) -> usize {
+pub(super) fn cost(message: &Payload) -> usize {
     message.len() + QUEUED_OVERHEAD
 }
 
@@ -74,13 +66,30 @@ pub struct Room {
     rooms: Weak<RoomsInner>,
     /// Key for the next member.
     next_id: AtomicU64,
-    /// The members. Held while a publish hands its messages to each member (into a queue, or
-    /// through a sleeper's delivery without waiting), which is what gives every member the
-    /// same order.
+    /// The members. Held to push a publish into awake members' queues and to see who
+    /// sleeps, never while writing to a socket.
     members: Mutex<HashMap<u64, Member>>,
+    /// Messages published and not yet handed out, in publish order.
+    outbox: Mutex<Outbox>,
+    /// Rung when the outbox has room again.
+    outbox_room: Condvar,
     /// Every member's bound.
     bound: Bound,
 }
+
+/// What waits to be handed out.
+#[derive(Default)]
+struct Outbox {
+    /// Published, in order, not yet handed out.
+    pending: Vec<Payload>,
+    /// What `pending` costs.
+    cost: usize,
+    /// A publisher is handing out: it takes `pending` next.
+    busy: bool,
+}
+
+/// A sleeping member a hand-out writes to: its key and its delivery.
+type Sleeping = (u64, Arc<dyn Delivery>);
 
 /// A member as the room sees it.
 enum Member {
@@ -118,14 +127,17 @@ struct Backlog {
 
 /// A member's end of its queue.
 pub struct Inbox {
-    queue: mpsc::UnboundedReceiver<Payload>,
-    kicked: oneshot::Receiver<()>,
+    /// What the room published for the member.
+    pub(super) queue: mpsc::UnboundedReceiver<Payload>,
+    /// Closed when the member is dropped as too slow.
+    pub(super) kicked: oneshot::Receiver<()>,
+    /// What is queued, shared with the room.
     backlog: Arc<Backlog>,
 }
 
 impl Inbox {
     /// Takes `message` off the backlog's count.
-    fn took(&self, message: &Payload) {
+    pub(super) fn took(&self, message: &Payload) {
         self.backlog
             .bytes
             .fetch_sub(cost(message), Ordering::Relaxed);
@@ -177,6 +189,8 @@ impl Rooms {
                     rooms: Arc::downgrade(&self.inner),
                     next_id: AtomicU64::new(0),
                     members: Mutex::default(),
+                    outbox: Mutex::default(),
+                    outbox_room: Condvar::new(),
                     bound: self.inner.bound,
                 })
             })
@@ -240,14 +254,55 @@ impl Room {
         }
     }
 
-    /// Hands `messages` to every member, in order: into awake members' queues (closing those
-    /// too far behind), and through sleeping members' deliveries.
+    /// Every member's bound.
+    pub(super) fn bound(&self) -> &Bound {
+        &self.bound
+    }
+
+    /// Publishes `messages` to every member, after everything published before: hands them
+    /// out now, or leaves them to the publisher handing out already. Waits only while the
+    /// outbox holds more than a member's bound.
     pub fn publish(&self, messages: &[Payload]) {
+        {
+            let mut outbox = lock(&self.outbox);
+            while outbox.busy && outbox.cost > self.bound.backlog {
+                outbox = self
+                    .outbox_room
+                    .wait(outbox)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            outbox.pending.extend_from_slice(messages);
+            outbox.cost += messages.iter().map(cost).sum::<usize>();
+            if outbox.busy {
+                return;
+            }
+            outbox.busy = true;
+        }
+        let mut batch = Vec::new();
+        let mut sleepers = Vec::new();
+        loop {
+            {
+                let mut outbox = lock(&self.outbox);
+                if outbox.pending.is_empty() {
+                    outbox.busy = false;
+                    return;
+                }
+                std::mem::swap(&mut batch, &mut outbox.pending);
+                outbox.cost = 0;
+            }
+            self.outbox_room.notify_all();
+            self.hand_out(&batch, &mut sleepers);
+            batch.clear();
+        }
+    }
+
+    /// Hands `messages` to every member: into awake members' queues (closing those too far
+    /// behind), then, outside the lock, through sleeping members' deliveries. `sleepers` is
+    /// room for the snapshot of who sleeps.
+    fn hand_out(&self, messages: &[Payload], sleepers: &mut Vec<Sleeping>) {
         let cost: usize = messages.iter().map(cost).sum();
-        // Framed once per framing, for all sleepers that share it.
-        let mut framed: [Option<Vec<u8>>; Framing::COUNT] = Default::default();
         let mut now = None;
-        lock(&self.members).retain(|_, member| match member {
+        lock(&self.members).retain(|id, member| match member {
             Member::Awake(awake) => {
                 if self.queue(awake, messages, cost, &mut now) {
                     return true;
@@ -263,23 +318,47 @@ impl Room {
             }
             Member::Dropped => true,
             Member::Asleep(delivery) => {
-                let frames = framed[delivery.framing().index()].get_or_insert_with(|| {
-                    let mut out = Vec::new();
-                    delivery.frame(messages, &mut out);
-                    out
-                });
-                let sent = delivery.offer(frames);
-                if sent < frames.len() {
-                    // The client's socket is full (or failed): it wakes owing the rest, and
-                    // what follows queues for it.
-                    delivery.wake(&frames[sent..]);
-                    let (mut awake, inbox) = self.awake();
-                    awake.handover = Some(inbox);
-                    *member = Member::Awake(awake);
-                }
+                sleepers.push((*id, delivery.clone()));
                 true
             }
         });
+        if sleepers.is_empty() {
+            return;
+        }
+        // Framed once per framing, for all sleepers that share it. A sleeper that wakes
+        // meanwhile takes its socket back only once this lets go of its delivery, so what is
+        // written here comes before anything its new session sends.
+        let mut framed: [Option<Vec<u8>>; Framing::COUNT] = Default::default();
+        let mut full = Vec::new();
+        for (id, delivery) in sleepers.drain(..) {
+            let frames = framed[delivery.framing().index()].get_or_insert_with(|| {
+                let mut out = Vec::new();
+                delivery.frame(messages, &mut out);
+                out
+            });
+            let sent = delivery.offer(frames);
+            if sent < frames.len() {
+                // The client's socket is full (or failed): it wakes owing the rest.
+                delivery.wake(&frames[sent..]);
+                full.push((id, delivery));
+            }
+        }
+        if full.is_empty() {
+            return;
+        }
+        // What follows queues for them (unless they woke meanwhile and have a queue).
+        let mut members = lock(&self.members);
+        for (id, delivery) in full {
+            let same =
+                |d: &Arc<dyn Delivery>| std::ptr::addr_eq(Arc::as_ptr(d), Arc::as_ptr(&delivery));
+            if let Some(member) = members.get_mut(&id)
+                && matches!(member, Member::Asleep(d) if same(d))
+            {
+                let (mut awake, inbox) = self.awake();
+                awake.handover = Some(inbox);
+                *member = Member::Awake(awake);
+            }
+        }
     }
 
     /// Queues `messages` (costing `cost`) for an awake member; false when it is too far
@@ -325,6 +404,11 @@ impl Room {
 }
 
 impl Membership {
+    /// The room, and the member's queue (none while it sleeps).
+    pub(super) fn parts(&mut self) -> (&Room, Option<&mut Inbox>) {
+        (&self.room, self.inbox.as_mut())
+    }
+
     /// The client's connection fell asleep and `delivery` reaches it. `Err` hands it back
     /// when something is queued for the member, or it was closed as too slow: it goes on
     /// awake.
@@ -373,103 +457,6 @@ impl Membership {
             }
         }
     }
-}
-
-/// Takes part in the room until the session ends, falls asleep, or is closed as too slow.
-pub async fn run<S: Session>(session: &mut S, member: &mut Membership) {
-    let Some(inbox) = member.inbox.as_mut() else {
-        return; // asleep: nothing to serve
-    };
-    let room = &member.room;
-    let mut batch = Vec::new();
-    loop {
-        // Closed as too slow (its end of `kick` dropped): no waiting involved, so this costs
-        // one atomic load per message.
-        if matches!(
-            inbox.kicked.try_recv(),
-            Err(oneshot::error::TryRecvError::Closed)
-        ) {
-            return too_slow(session, room, &mut batch).await;
-        }
-        // Biased: what is queued for the client goes out before more of its input is read,
-        // so a client's own messages never pile up in its own queue (reading waits while the
-        // client is behind).
-        tokio::select! {
-            biased;
-            outgoing = inbox.queue.recv() => {
-                // `None`: the room let go of this member, which happens only on removal.
-                let Some(message) = outgoing else {
-                    return too_slow(session, room, &mut batch).await;
-                };
-                inbox.took(&message);
-                // Race the write against removal: a client whose socket is full must not
-                // stay stuck here while it falls further behind. Biased, so removal is
-                // looked at only while the write waits.
-                let queue = &inbox.queue;
-                let write = async {
-                    session.send(message).await?;
-                    // Nothing more queued: send what we have now.
-                    if queue.is_empty() {
-                        session.flush().await?;
-                    }
-                    Ok::<(), crate::session::Closed>(())
-                };
-                tokio::select! {
-                    biased;
-                    sent = write => if sent.is_err() { return },
-                    _ = &mut inbox.kicked => return too_slow(session, room, &mut batch).await,
-                }
-            }
-            incoming = session.recv() => match incoming {
-                Some(message) => {
-                    // Everything the client has already sent goes out as one publish: one
-                    // write per sleeping member for the lot.
-                    batch.push(message);
-                    let ended = gather(session, &mut batch, room.bound.backlog);
-                    room.publish(&batch);
-                    batch.clear();
-                    if ended {
-                        return;
-                    }
-                }
-                None => return,
-            },
-        }
-    }
-}
-
-/// Adds to `batch` what the client has already sent, up to [`BATCH`] messages or `bytes`;
-/// true when the session ended meanwhile. A publish then never puts more than the bound in
-/// its own sender's queue.
-fn gather<S: Session>(session: &mut S, batch: &mut Vec<Payload>, bytes: usize) -> bool {
-    let mut cost: usize = batch.iter().map(cost).sum();
-    while batch.len() < BATCH && cost < bytes {
-        match session.recv().now_or_never() {
-            Some(Some(message)) => {
-                cost += self::cost(&message);
-                batch.push(message);
-            }
-            Some(None) => return true,
-            None => break,
-        }
-    }
-    false
-}
-
-/// Closes a member that fell too far behind, after publishing what its client had already
-/// sent: a message a client has sent reaches the room even if its sender is then closed.
-async fn too_slow<S: Session>(session: &mut S, room: &Room, batch: &mut Vec<Payload>) {
-    loop {
-        batch.clear();
-        let ended = gather(session, batch, room.bound.backlog);
-        if !batch.is_empty() {
-            room.publish(batch);
-        }
-        if ended || batch.len() < BATCH {
-            break;
-        }
-    }
-    session.close(CloseReason::TooSlow).await;
 }
 
 #[cfg(test)]

@@ -338,6 +338,18 @@ mod tests {
     }
 
     #[test]
+    fn a_relays_far_end_close_passes_through_unless_a_server_may_not_send_it() {
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let passed = CloseReason::Peer(4001, "game over".into());
+        assert_eq!(passed.announce(peer), (4001, "game over"));
+        // 1006 only says a connection was lost: never sent in a close frame.
+        let lost = CloseReason::Peer(1006, "gone".into());
+        assert_eq!(lost.announce(peer), (close_code::ERROR, "gone"));
+        let long = CloseReason::Peer(1000, "x".repeat(300));
+        assert_eq!(long.announce(peer).1.len(), 123);
+    }
+
+    #[test]
     fn empty_binary_is_a_bare_prefix() {
         assert_eq!(
             text_only(Payload::Binary(Bytes::new())).as_str(),

@@ -433,3 +433,51 @@ async fn client_publishing_as_fast_as_it_can_is_not_dropped_for_its_own_copies()
     };
     tokio::join!(writer, reader);
 }
+
+/// A raw upgrade request with these first lines, answered with a status.
+async fn raw_upgrade(gw: &TestGateway, head: &str) -> Response {
+    let request = format!(
+        "{head}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    let mut stream = tokio::net::TcpStream::connect(gw.main).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    read_response(&mut stream).await
+}
+
+#[tokio::test]
+async fn an_http_1_0_upgrade_or_one_without_host_gets_400_saying_why() {
+    let gw = TestGateway::start(&[]).await;
+    let old = raw_upgrade(&gw, "GET /echo HTTP/1.0\r\nHost: test").await;
+    assert_eq!(old.status, 400);
+    assert!(old.text().contains("HTTP/1.1"), "{}", old.text());
+    let hostless = raw_upgrade(&gw, "GET /echo HTTP/1.1").await;
+    assert_eq!(hostless.status, 400);
+    assert!(hostless.text().contains("Host"), "{}", hostless.text());
+    // The same request with both is upgraded.
+    let fine = raw_upgrade(&gw, "GET /echo HTTP/1.1\r\nHost: test").await;
+    assert_eq!(fine.status, 101);
+}
+
+#[tokio::test]
+async fn a_route_owns_the_paths_under_it() {
+    let gw = TestGateway::start(&[]).await;
+    // Exactly the route: a WebSocket endpoint, as always.
+    let mut ws = gw.ws("/chat").await;
+    send_text(&mut ws, "still here").await;
+    assert_eq!(next_message(&mut ws).await, Message::text("still here"));
+    // Under it: the route's, not a file's, and nothing is served there yet.
+    let under = get(gw.main, "/chat/123/abc/xhr_streaming").await;
+    assert_eq!(under.status, 404);
+    assert!(under.text().contains("under /chat"), "{}", under.text());
+    // A path that only starts like it is not the route's.
+    assert_eq!(get(gw.main, "/chatroom").await.status, 404);
+    assert!(
+        !get(gw.main, "/chatroom")
+            .await
+            .text()
+            .contains("under /chat")
+    );
+}

@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::Notify;
 
@@ -31,7 +31,8 @@ pub struct Asleep {
     /// [`WAKE_WANTED`] once a wake is asked for): what [`wake`](Delivery::wake) rings.
     key: AtomicUsize,
     /// What a room could not write without waiting: sent first when the connection wakes.
-    owed: Mutex<Vec<u8>>,
+    /// Set once, by the one wake a delivery gets.
+    owed: OnceLock<Box<[u8]>>,
     /// Where wakes are asked for.
     alarm: Arc<Alarm>,
 }
@@ -64,7 +65,7 @@ impl Asleep {
             tcp,
             framing,
             key: AtomicUsize::new(UNREGISTERED),
-            owed: Mutex::new(Vec::new()),
+            owed: OnceLock::new(),
             alarm,
         }
     }
@@ -88,9 +89,8 @@ impl Asleep {
     }
 
     /// The socket and what is owed to the client, once no room holds this any more.
-    pub fn into_parts(self) -> (std::net::TcpStream, Vec<u8>) {
-        let owed = self.owed.into_inner().unwrap_or_else(|e| e.into_inner());
-        (self.tcp, owed)
+    pub fn into_parts(self) -> (std::net::TcpStream, Box<[u8]>) {
+        (self.tcp, self.owed.into_inner().unwrap_or_default())
     }
 }
 
@@ -121,7 +121,10 @@ impl Delivery for Asleep {
     }
 
     fn wake(&self, owed: &[u8]) {
-        lock(&self.owed).extend_from_slice(owed);
+        if self.owed.set(owed.into()).is_err() {
+            tracing::error!("a sleeping connection was woken twice: the second wake is ignored");
+            return;
+        }
         let key = self.key.swap(WAKE_WANTED, Ordering::AcqRel);
         if key < WAKE_WANTED {
             lock(&self.alarm.asked).push((key, self.id()));
@@ -229,9 +232,10 @@ mod tests {
         assert!(asleep.registered(5));
         asleep.wake(b"rest");
         assert_eq!(alarm.take(), [(5, asleep.id())]);
-        // Asked once: a second request rings nothing more.
-        asleep.wake(b"");
+        // Asked once: a second request rings nothing more, and owes nothing more.
+        asleep.wake(b"more");
         assert!(alarm.take().is_empty());
+        assert_eq!(&*asleep.into_parts().1, b"rest");
     }
 
     #[test]

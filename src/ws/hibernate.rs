@@ -60,7 +60,7 @@ pub struct Parked<M> {
 }
 
 /// A sleeping connection: its socket and what a new session needs to serve it.
-struct Sleeper<M> {
+pub(super) struct Sleeper<M> {
     /// The socket, shared with the room that may write to it.
     asleep: Arc<Asleep>,
     /// Its backend's handler.
@@ -73,8 +73,9 @@ struct Sleeper<M> {
     slot: Slot,
     /// A ping went out and has not been answered.
     pinged: bool,
-    /// When it fell asleep: its idle timeout counts from here.
-    since: Instant,
+    /// When it fell asleep, in milliseconds of the set's [`Hibernation::clock`]: its idle
+    /// timeout counts from here.
+    since: u32,
 }
 
 /// Who a WebSocket client is, besides its socket.
@@ -138,6 +139,9 @@ pub struct Hibernation<M> {
     state: Mutex<State<M>>,
     /// Where rooms ask for sleepers to be woken.
     alarm: Arc<Alarm>,
+    /// Sleepers' times count from here, in milliseconds that wrap (so an idle timeout may
+    /// be up to 49 days).
+    clock: Instant,
 }
 
 struct State<M> {
@@ -173,6 +177,7 @@ impl<M: Service> Hibernation<M> {
                 registry,
                 state,
                 alarm: Arc::default(),
+                clock: Instant::now(),
             },
             poll,
         ))
@@ -180,6 +185,11 @@ impl<M: Service> Hibernation<M> {
 
     fn lock(&self) -> MutexGuard<'_, State<M>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Now, in milliseconds of [`clock`](Self::clock).
+    fn now(&self) -> u32 {
+        self.clock.elapsed().as_millis() as u32
     }
 
     /// Where the sleepers' deliveries ask to be woken.
@@ -227,7 +237,7 @@ impl<M: Service> Hibernation<M> {
             transport: client.transport,
             slot,
             pinged,
-            since: Instant::now(),
+            since: self.now(),
         });
         Ok(())
     }
@@ -309,12 +319,13 @@ pub async fn watch<M: Service>(
                 }
             }
             _ = sweep.tick() => {
-                let now = Instant::now();
+                let now = hibernation.now();
+                let idle_ms = u32::try_from(idle_timeout.as_millis()).unwrap_or(u32::MAX);
                 let mut state = hibernation.lock();
                 let due: Vec<usize> = state
                     .sleepers
                     .iter()
-                    .filter(|(_, s)| now.duration_since(s.since) >= idle_timeout)
+                    .filter(|(_, s)| now.wrapping_sub(s.since) >= idle_ms)
                     .map(|(key, _)| key)
                     .collect();
                 for key in due {

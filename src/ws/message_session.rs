@@ -261,12 +261,24 @@ impl MessageSession {
             reason: reason.into(),
         };
         Box::pin(async move {
-            let _ = timeout(wait, async {
-                if self.ws.close(Some(frame)).await.is_ok() {
-                    while let Some(Ok(_)) = self.ws.next().await {}
+            let (ws, stop, stopped) = (&mut self.ws, &mut self.stop, &mut self.stopped);
+            let handshake = timeout(wait, async {
+                if ws.close(Some(frame)).await.is_ok() {
+                    while let Some(Ok(_)) = ws.next().await {}
                 }
-            })
-            .await;
+            });
+            // A close begun before the gateway stops (a slow client's, which may wait as
+            // long as the idle timeout) ends when it stops; one begun after has its own bound.
+            let until_stop = async {
+                match *stopped {
+                    true => std::future::pending().await,
+                    false => stop.await,
+                }
+            };
+            tokio::select! {
+                _ = handshake => {}
+                _ = until_stop => *stopped = true,
+            }
         })
     }
 

@@ -364,3 +364,6 @@ async fn unshared(mut asleep: Arc<Asleep>) -> Option<Asleep> {
 
 /// How many milliseconds a woken connection waits for its room to let go of its socket.
 const UNSHARED_TRIES: usize = 10_000;
+
+#[cfg(test)]
+mod sizes;

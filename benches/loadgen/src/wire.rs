@@ -86,30 +86,14 @@ pub async fn connect(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
     }
 }
 
-/// The mask every client frame uses (any key is valid; a fixed one lets frames be built once).
+/// The mask every client frame of the load generator carries.
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-/// One masked client frame with `opcode` (1 text, 2 binary, 8 close) and `payload`.
+/// One masked client frame, built by the gateway's own codec.
 pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&MASK);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    out
+    flashgate::wire::client_frame(true, opcode, payload, MASK)
 }
 
-/// A server frame found at the start of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame {
     /// FIN bit.
@@ -131,26 +115,18 @@ impl Frame {
 
 /// Parses the (unmasked) server frame at the start of `buf`, if it is complete.
 pub fn parse_frame(buf: &[u8]) -> anyhow::Result<Option<Frame>> {
-    if buf.len() < 2 {
+    let Some(header) = flashgate::wire::head_len(buf).filter(|&n| buf.len() >= n) else {
         return Ok(None);
-    }
-    if buf[1] & 0x80 != 0 {
+    };
+    let head = flashgate::wire::Header::parse(&buf[..header]);
+    if head.mask.is_some() {
         bail!("the server sent a masked frame");
     }
-    let (len, header) = match buf[1] & 0x7f {
-        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-        127 if buf.len() >= 10 => (
-            u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")) as usize,
-            10,
-        ),
-        126 | 127 => return Ok(None),
-        n => (n as usize, 2),
-    };
     let frame = Frame {
-        fin: buf[0] & 0x80 != 0,
-        opcode: buf[0] & 0x0f,
+        fin: head.fin,
+        opcode: head.opcode,
         header,
-        len,
+        len: usize::try_from(head.len)?,
     };
     Ok((buf.len() >= frame.total()).then_some(frame))
 }

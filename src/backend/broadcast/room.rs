@@ -93,8 +93,9 @@ type Sleeping = (u64, Arc<dyn Delivery>);
 
 /// A member as the room sees it.
 enum Member {
-    /// Served by its task: messages queue for it.
-    Awake(Awake),
+    /// Served by its task: messages queue for it. Boxed: most members of a large room sleep,
+    /// and an entry is as large as its largest kind.
+    Awake(Box<Awake>),
     /// Asleep: messages go through its transport's delivery handle.
     Asleep(Arc<dyn Delivery>),
     /// Closed as too slow while it was waking: its new session sends what its delivery owes
@@ -113,7 +114,7 @@ struct Awake {
     /// Since when the backlog is over the bound, and what the member had taken then.
     over: Option<(Instant, u64)>,
     /// Set when a publish woke the member: its new session takes this inbox.
-    handover: Option<Inbox>,
+    handover: Option<Box<Inbox>>,
 }
 
 /// What is queued for a member, shared by the room (which adds) and the member (which takes).
@@ -153,8 +154,8 @@ pub struct Membership {
     /// The member's key in it.
     id: u64,
     /// Its queue while awake; `None` while the client sleeps (the room then holds its
-    /// delivery, and the queue's memory is given back).
-    inbox: Option<Inbox>,
+    /// delivery, and the queue's memory is given back). Boxed: a sleeper holds a pointer.
+    inbox: Option<Box<Inbox>>,
 }
 
 impl Drop for Membership {
@@ -217,22 +218,22 @@ impl Rooms {
 
 impl Room {
     /// A new queue: the room's end and the member's.
-    fn awake(&self) -> (Awake, Inbox) {
+    fn awake(&self) -> (Box<Awake>, Box<Inbox>) {
         let (queue, rx) = mpsc::unbounded_channel();
         let (kick, kicked) = oneshot::channel();
         let backlog = Arc::new(Backlog::default());
-        let awake = Awake {
+        let awake = Box::new(Awake {
             queue,
             backlog: backlog.clone(),
             _kick: kick,
             over: None,
             handover: None,
-        };
-        let inbox = Inbox {
+        });
+        let inbox = Box::new(Inbox {
             queue: rx,
             kicked,
             backlog,
-        };
+        });
         (awake, inbox)
     }
 
@@ -406,7 +407,7 @@ impl Room {
 impl Membership {
     /// The room, and the member's queue (none while it sleeps).
     pub(super) fn parts(&mut self) -> (&Room, Option<&mut Inbox>) {
-        (&self.room, self.inbox.as_mut())
+        (&self.room, self.inbox.as_deref_mut())
     }
 
     /// The client's connection fell asleep and `delivery` reaches it. `Err` hands it back

@@ -335,3 +335,12 @@ fn a_slow_write_to_a_sleeper_holds_up_no_one_and_what_waits_goes_out_together() 
     assert_eq!(gated.offers.load(Ordering::Relaxed), 2);
     assert_eq!(gated.inner.framed.load(Ordering::Relaxed), 2);
 }
+
+#[test]
+fn a_sleeping_members_place_in_its_room_is_small() {
+    // Most members of a large room sleep: their entry is a pointer to their delivery.
+    let member = std::mem::size_of::<Member>();
+    let handler = std::mem::size_of::<crate::backend::Handler>();
+    assert!(member <= 24, "a room entry grew to {member} B");
+    assert!(handler <= 24, "a member's handler grew to {handler} B");
+}

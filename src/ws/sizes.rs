@@ -1,0 +1,72 @@
+//! What each connection holds, pinned: a refactor that makes a sleeping or an awake
+//! connection larger fails here, not in a benchmark weeks later. The bounds are today's
+//! sizes with a little room; lower them when a change shrinks what a connection holds.
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::asleep::Asleep;
+use super::conn::Conn;
+use super::hibernate::{Client, Sleeper};
+use super::message_session::MessageSession;
+use super::{Endpoint, Start, Then, resume, serve};
+use crate::backend::Handler;
+use crate::config::{Config, Limits};
+
+/// A sleeping connection: its entry among the sleepers, and the socket's shared half.
+#[test]
+fn a_sleeping_connection_holds_under_two_hundred_bytes() {
+    let sleeper = size_of::<Sleeper<Handler>>();
+    let asleep = size_of::<Asleep>() + 2 * size_of::<usize>(); // and the Arc's counts
+    println!("sleeper {sleeper} B, shared socket {asleep} B");
+    assert!(sleeper <= 96, "a sleeper entry grew to {sleeper} B");
+    assert!(asleep <= 72, "a sleeper's shared socket grew to {asleep} B");
+}
+
+fn limits() -> Limits {
+    use clap::Parser;
+    let args = crate::args::Args::try_parse_from(["flashgate"]).unwrap();
+    Config::from_args(&args).unwrap().limits
+}
+
+/// An awake connection: its task (the session, its state while served) and its session.
+#[tokio::test]
+async fn an_awake_connection_holds_its_task_and_session_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (tcp, peer) = listener.accept().await.unwrap();
+    let (endpoint, _poll) =
+        Endpoint::<Handler>::new(limits(), Default::default(), Default::default()).unwrap();
+    let permit = Arc::new(
+        Arc::new(tokio::sync::Semaphore::new(1))
+            .try_acquire_owned()
+            .unwrap(),
+    );
+    let client = Client {
+        peer,
+        transport: crate::session::Transport::Rfc6455,
+        guard: permit,
+    };
+    let start = Start {
+        conn: Conn::new(tcp, Bytes::new()),
+        client,
+        handler: Handler::Echo,
+        then: Then::Serve,
+    };
+    let task = serve(endpoint.clone(), Box::new(start));
+    let (task, session, conn) = (
+        size_of_val(&task),
+        size_of::<MessageSession>(),
+        size_of::<Conn>(),
+    );
+    println!("serve {task} B, session {session} B, conn {conn} B");
+    assert!(task <= 1536, "a connection's task grew to {task} B");
+    assert!(session <= 576, "a session grew to {session} B");
+    assert!(conn <= 144, "a connection grew to {conn} B");
+    let _ = resume::<Handler>;
+}

@@ -8,13 +8,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
-use tungstenite::error::{CapacityError, ProtocolError};
-use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Error, Message};
+
+mod closing;
 
 use super::conn::Conn;
 use crate::session::{CloseReason, Closed, Payload, Session, Transport};
@@ -155,12 +154,6 @@ impl MessageSession {
         self.dirty = true;
     }
 
-    /// Closes a client that did not answer its ping within the idle timeout (1001).
-    pub async fn close_idle(&mut self) {
-        tracing::info!(peer = %self.peer, "closing: idle timeout");
-        self.close_with(CloseCode::Away, "idle timeout").await;
-    }
-
     /// Reads the next frame; when there is none, flushes what was queued and checks the
     /// shutdown signal and the idle timer. Batching writes this way turns a burst of
     /// messages into one write system call.
@@ -239,49 +232,6 @@ impl MessageSession {
         result
     }
 
-    /// Sends a close frame and waits (bounded) for the client's reply, then lets go.
-    async fn close_with(&mut self, code: CloseCode, reason: &str) {
-        self.close_within(code, reason, CLOSE_WAIT).await
-    }
-
-    /// [`close_with`](Self::close_with), waiting up to `wait` for the frame to go out and
-    /// the reply to come back.
-    ///
-    /// Boxed: a connection closes once, and this future (a timer, the close frame, the reads
-    /// that wait for the reply) would otherwise be part of every open connection's state,
-    /// through every `async fn` that may close.
-    fn close_within<'a>(
-        &'a mut self,
-        code: CloseCode,
-        reason: &str,
-        wait: Duration,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        Box::pin(async move {
-            let (ws, stop, stopped) = (&mut self.ws, &mut self.stop, &mut self.stopped);
-            let handshake = timeout(wait, async {
-                if ws.close(Some(frame)).await.is_ok() {
-                    while let Some(Ok(_)) = ws.next().await {}
-                }
-            });
-            // A close begun before the gateway stops (a slow client's, which may wait as
-            // long as the idle timeout) ends when it stops; one begun after has its own bound.
-            let until_stop = async {
-                match *stopped {
-                    true => std::future::pending().await,
-                    false => stop.await,
-                }
-            };
-            tokio::select! {
-                _ = handshake => {}
-                _ = until_stop => *stopped = true,
-            }
-        })
-    }
-
     /// Handles what woke [`recv`](Session::recv) other than a message: true to go on
     /// reading, false when the session is over.
     async fn housekeeping(&mut self, event: Event) -> bool {
@@ -326,33 +276,6 @@ impl MessageSession {
                 }
             }
         }
-    }
-
-    /// Sends what is still queued under tungstenite once it considers the connection closed
-    /// (its reply to the client's close frame, say), within [`CLOSE_WAIT`].
-    async fn send_queued(&mut self) {
-        let _ = timeout(CLOSE_WAIT, self.ws.get_mut().flush()).await;
-    }
-
-    /// Answers a failed read with the close code that says why, and logs it.
-    async fn fail(&mut self, error: Error) {
-        let peer = self.peer;
-        let (code, reason) = match &error {
-            Error::ConnectionClosed | Error::AlreadyClosed => return self.send_queued().await,
-            Error::Io(_) => return,
-            Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return,
-            Error::Capacity(CapacityError::MessageTooLong { .. }) => {
-                let reason = format!("message too big (limit {} bytes)", self.max_message_size);
-                tracing::warn!(%peer, %error, "closing: 1009");
-                self.close_with(CloseCode::Size, &reason).await;
-                return;
-            }
-            Error::Utf8(_) => (CloseCode::Invalid, "text message is not valid UTF-8"),
-            Error::Capacity(_) => (CloseCode::Size, "frame too big"),
-            _ => (CloseCode::Protocol, "protocol error"),
-        };
-        tracing::warn!(%peer, %error, code = u16::from(code), "closing");
-        self.close_with(code, reason).await;
     }
 }
 

@@ -61,7 +61,11 @@ fn modules() -> BTreeMap<String, String> {
             out.insert(parts.join("::"), code);
         }
     }
-    out.retain(|name, _| !test_only.iter().any(|t| name == t || name.starts_with(&format!("{t}::"))));
+    out.retain(|name, _| {
+        !test_only
+            .iter()
+            .any(|t| name == t || name.starts_with(&format!("{t}::")))
+    });
     out
 }
 

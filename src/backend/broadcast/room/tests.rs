@@ -2,6 +2,7 @@
 //! deliveries.
 
 use super::*;
+use crate::session::Woken;
 use std::sync::atomic::AtomicBool;
 
 /// A sleeping member's delivery: takes up to `room` bytes, then is full.

@@ -241,11 +241,53 @@ fn check_passes_on_a_complete_configuration() {
         std::fs::write(path, "x").unwrap();
     }
     let mut command = flashgate();
-    command.args(["--check", "--policy-listen", "off"]);
+    command.args([
+        "--check",
+        "--policy-listen",
+        "off",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     with_dirs(&mut command, dir.path());
     let (code, stdout, stderr) = output(&mut command);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("configuration OK"), "{stdout}");
+}
+
+#[test]
+fn check_tries_the_listeners_and_reports_a_taken_port() {
+    let dir = fixtures();
+    for file in flashgate::VENDOR_FILES {
+        let path = dir.path().join("assets/vendor").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut command = flashgate();
+    command.args([
+        "--check",
+        "--listen",
+        "127.0.0.1:0",
+        "--policy-listen",
+        &addr,
+    ]);
+    with_dirs(&mut command, dir.path());
+    let (code, stdout, stderr) = output(&mut command);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let all = stdout + &stderr;
+    assert!(
+        all.contains(&format!("cannot listen on {addr} (--policy-listen)"))
+            && all.contains("in use"),
+        "{all}"
+    );
+    // Released: the port is free again once the check is done, and was never served.
+    drop(taken);
+    let mut command = flashgate();
+    command.args(["--check", "--listen", &addr, "--policy-listen", "off"]);
+    with_dirs(&mut command, dir.path());
+    let (code, stdout, stderr) = output(&mut command);
+    assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
 #[test]

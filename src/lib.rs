@@ -17,7 +17,7 @@
 //!   policy listener, which answers most requests without a task.
 //! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
 //!   or the socket proxy's byte stream decoded in place; silent clients sleep without a task
-//!   (`ws::hibernate`), reached by their rooms through a delivery handle (`ws::asleep`).
+//!   (`ws::hibernate`), their sockets in a table their rooms write through (`ws::asleep`).
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
 //! - `backend`: `echo`, `broadcast` rooms and the socket `proxy`, each route's `Backend`

@@ -8,8 +8,9 @@
 //! web-socket-js.
 //!
 //! A client whose connection sleeps (it has no task while silent) is reached through a
-//! [`Delivery`]: a handle its transport owns, which knows the client's framing and writes
-//! without waiting. A broadcast room holds one for each sleeping member.
+//! [`Delivery`]: its place in its transport's table of sleepers ([`Sleepers`]), which owns
+//! the socket, knows the client's framing and writes without waiting. A broadcast room holds
+//! one for each sleeping member.
 
 use std::fmt;
 use std::future::Future;
@@ -248,7 +249,7 @@ pub trait Service: Send + 'static {
     /// The client's connection fell asleep and `delivery` now reaches it. A service that
     /// delivers to sleepers keeps the handle (a room does); `Err` hands it back when something
     /// came for the client meanwhile, and the transport serves it awake.
-    fn sleep(&mut self, delivery: Arc<dyn Delivery>) -> Result<(), Arc<dyn Delivery>> {
+    fn sleep(&mut self, delivery: Delivery) -> Result<(), Delivery> {
         drop(delivery);
         Ok(())
     }
@@ -298,26 +299,73 @@ impl Framing {
     }
 }
 
-/// A transport-owned way to reach a client that has no task (its connection sleeps).
-///
-/// The handle keeps the client's socket open for as long as anyone holds it, so what is
-/// written through it can only ever reach that client.
-pub trait Delivery: Send + Sync {
-    /// How the client's messages are framed.
-    fn framing(&self) -> Framing;
+/// A transport's table of clients whose connections sleep: what a [`Delivery`] writes
+/// through. The table owns their sockets; a client that has left it (it woke, or its
+/// connection is gone) is never written to, whatever handles to it remain.
+pub trait Sleepers: Send + Sync {
+    /// Appends `messages`, framed as `framing` says, to `out`.
+    fn frame(&self, framing: Framing, messages: &[Payload], out: &mut Vec<u8>);
 
-    /// Appends `messages`, framed for this client, to `out`.
-    fn frame(&self, messages: &[Payload], out: &mut Vec<u8>);
-
-    /// Writes as much of `bytes` (framed by [`frame`](Self::frame)) as the client's connection
-    /// takes now, without waiting; returns how much.
-    fn offer(&self, bytes: &[u8]) -> usize;
-
-    /// The connection must wake: `owed`, the rest of what [`offer`](Self::offer) could not
-    /// write, goes to the client before anything else. Called at most once.
-    fn wake(&self, owed: &[u8]);
+    /// Writes as much of `bytes` to the client `key` as its connection takes now, without
+    /// waiting. What does not fit is owed: the connection wakes, and sends it before
+    /// anything else.
+    fn deliver(&self, key: usize, bytes: &[u8]) -> Delivered;
 }
 
+/// What a [`Delivery`] did with a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// All of it is on its way.
+    All,
+    /// Part of it; the connection wakes owing the rest (this happens once per sleep).
+    Part,
+    /// Nothing: the client is no longer asleep (it woke meanwhile, or is gone).
+    Gone,
+}
+
+/// How a backend reaches a client that has no task (its connection sleeps): the client's
+/// place in its transport's [`Sleepers`]. Cloning costs no allocation.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The transport's table.
+    sleepers: Arc<dyn Sleepers>,
+    /// The client's key in it (stale once the client has left it).
+    key: usize,
+    /// How the client's messages are framed.
+    framing: Framing,
+}
+
+impl Delivery {
+    /// The client `key` of `sleepers`, whose messages are framed as `framing` says.
+    pub fn new(sleepers: Arc<dyn Sleepers>, key: usize, framing: Framing) -> Delivery {
+        Delivery {
+            sleepers,
+            key,
+            framing,
+        }
+    }
+
+    /// How the client's messages are framed.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// Appends `messages`, framed for this client, to `out`.
+    pub fn frame(&self, messages: &[Payload], out: &mut Vec<u8>) {
+        self.sleepers.frame(self.framing, messages, out);
+    }
+
+    /// Writes `bytes` (framed by [`frame`](Self::frame)) to the client without waiting.
+    pub fn deliver(&self, bytes: &[u8]) -> Delivered {
+        self.sleepers.deliver(self.key, bytes)
+    }
+
+    /// True when both reach the same client through the same table.
+    pub fn same(&self, other: &Delivery) -> bool {
+        self.key == other.key
+            && std::ptr::addr_eq(Arc::as_ptr(&self.sleepers), Arc::as_ptr(&other.sleepers))
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

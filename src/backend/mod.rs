@@ -9,7 +9,6 @@ pub mod broadcast;
 pub mod echo;
 pub mod proxy;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::session::{Delivery, Service, Session, Woken};
@@ -89,7 +88,7 @@ impl Service for Handler {
         }
     }
 
-    fn sleep(&mut self, delivery: Arc<dyn Delivery>) -> Result<(), Arc<dyn Delivery>> {
+    fn sleep(&mut self, delivery: Delivery) -> Result<(), Delivery> {
         match self {
             Handler::Echo => Ok(()),
             Handler::Broadcast(member) => member.sleep(delivery),

@@ -1,46 +1,52 @@
-//! A sleeping WebSocket as a room reaches it: a [`Delivery`] that owns the socket.
+//! The sockets of sleeping WebSocket connections, as rooms reach them: [`Beds`], the
+//! transport's [`Sleepers`] table.
 //!
-//! The sleeping connection ([`super::hibernate`]) and the room each hold the same
-//! [`Asleep`] through an `Arc`, so the socket stays open while either can write to it: a
-//! connection lost on any path closes its socket only once the room has let go, and a
-//! descriptor number can never be reused under a room that still writes to it. Writes are
-//! ordinary non-blocking socket writes, in safe code.
+//! A sleeping connection's socket lives in the table, not in the connection's record nor in
+//! its room: the room holds a key ([`Delivery`]) and writes through the table. A key names
+//! one bed, once: when the connection wakes it takes its socket out ([`Beds::take`]), which
+//! waits for a write in progress, and from then on the key reaches nothing, even if the bed
+//! is reused. So a room can never write into a socket that is not its member's, and no
+//! descriptor is used after it is closed. Writes are ordinary non-blocking socket writes, in
+//! safe code.
+//!
+//! The table is a `sharded_slab`: its entries lie together in pages that belong to it, so
+//! what a sleeper keeps never sits among the memory its task and buffers gave back.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use sharded_slab::Slab;
 use tokio::sync::Notify;
 
 use super::codec;
-use crate::session::{Delivery, Framing, Payload};
+use crate::session::{Delivered, Framing, Payload, Sleepers};
 
 /// Not in the sleepers' set yet.
-const UNREGISTERED: usize = usize::MAX;
+const UNREGISTERED: u32 = u32::MAX;
 
 /// A wake was asked for before the connection was in the set: it must not go in.
-const WAKE_WANTED: usize = usize::MAX - 1;
+const WAKE_WANTED: u32 = u32::MAX - 1;
 
-/// A sleeping connection's socket, and what a room needs to write to it or wake it.
-pub struct Asleep {
+/// One sleeping connection's socket.
+pub(super) struct Bed {
     /// The socket, non-blocking, out of tokio's hands while it sleeps.
     tcp: std::net::TcpStream,
-    /// Its framing.
-    framing: Framing,
     /// Its key in the sleepers' set once it is there ([`UNREGISTERED`] before, and
-    /// [`WAKE_WANTED`] once a wake is asked for): what [`wake`](Delivery::wake) rings.
-    key: AtomicUsize,
+    /// [`WAKE_WANTED`] once a wake is asked for): what a full write rings.
+    set_key: AtomicU32,
     /// What a room could not write without waiting: sent first when the connection wakes.
-    /// Set once, by the one wake a delivery gets.
+    /// Set once, by the one wake a bed gets.
     owed: OnceLock<Box<[u8]>>,
-    /// Where wakes are asked for.
-    alarm: Arc<Alarm>,
 }
 
-/// Sleepers that rooms asked to wake, for the hibernation task.
+/// The sockets of sleeping connections, and where wakes are asked for.
 #[derive(Default)]
-pub struct Alarm {
-    /// Keys in the sleepers' set, each with the address of its [`Asleep`] so that a key
+pub struct Beds {
+    /// The beds, by key.
+    slab: Slab<Bed>,
+    /// Wakes asked for: keys in the sleepers' set, each with its bed so that a set key
     /// since reused by another sleeper is not woken in its place.
     asked: Mutex<Vec<(usize, usize)>>,
     /// Rung with each request.
@@ -51,65 +57,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Alarm {
-    /// The wakes asked for since the last call: keys and [`Asleep::id`]s.
-    pub fn take(&self) -> Vec<(usize, usize)> {
+impl Beds {
+    /// Puts a sleeping connection's socket (non-blocking) in a bed; its key, and its
+    /// descriptor (for the epoll set's tokens). Gives the socket back when the table is full.
+    pub fn put(&self, tcp: std::net::TcpStream) -> Result<(usize, RawFd), std::net::TcpStream> {
+        let fd = tcp.as_raw_fd();
+        let bed = Bed {
+            tcp,
+            set_key: AtomicU32::new(UNREGISTERED),
+            owed: OnceLock::new(),
+        };
+        let Some(entry) = self.slab.vacant_entry() else {
+            return Err(bed.tcp);
+        };
+        let key = entry.key();
+        entry.insert(bed);
+        Ok((key, fd))
+    }
+
+    /// Records that the connection in `bed` is in the sleepers' set under `set_key`; false
+    /// when a wake was asked for already (it must stay awake), or the bed is gone.
+    pub fn registered(&self, bed: usize, set_key: usize) -> bool {
+        // Past the keys a bed can hold (billions of sleepers): it stays awake.
+        let set_key = match u32::try_from(set_key) {
+            Ok(key) if key < WAKE_WANTED => key,
+            _ => return false,
+        };
+        self.slab.get(bed).is_some_and(|bed| {
+            bed.set_key
+                .compare_exchange(UNREGISTERED, set_key, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+
+    /// The socket in `bed` and what is owed to its client, taken out: the key reaches no one
+    /// from now on. Waits for a write to it in progress.
+    pub fn take(&self, bed: usize) -> Option<(std::net::TcpStream, Box<[u8]>)> {
+        let bed = self.slab.take(bed)?;
+        Some((bed.tcp, bed.owed.into_inner().unwrap_or_default()))
+    }
+
+    /// The address of the client in `bed` (unspecified if it cannot be read).
+    pub fn peer(&self, bed: usize) -> std::net::SocketAddr {
+        let peer = self.slab.get(bed).and_then(|bed| bed.tcp.peer_addr().ok());
+        peer.unwrap_or_else(|| (std::net::Ipv4Addr::UNSPECIFIED, 0).into())
+    }
+
+    /// The wakes asked for since the last call: sleepers' set keys and beds.
+    pub fn asked(&self) -> Vec<(usize, usize)> {
         std::mem::take(&mut *lock(&self.asked))
     }
 }
 
-impl Asleep {
-    /// A sleeping connection on `tcp` (non-blocking), whose wakes are asked of `alarm`.
-    pub fn new(tcp: std::net::TcpStream, framing: Framing, alarm: Arc<Alarm>) -> Asleep {
-        Asleep {
-            tcp,
-            framing,
-            key: AtomicUsize::new(UNREGISTERED),
-            owed: OnceLock::new(),
-            alarm,
-        }
-    }
-
-    /// Identifies this sleeper among the live ones.
-    pub fn id(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
-    /// The socket.
-    pub fn tcp(&self) -> &std::net::TcpStream {
-        &self.tcp
-    }
-
-    /// Records that the connection is in the sleepers' set under `key`; false when a wake
-    /// was asked for already, and it must stay awake.
-    pub fn registered(&self, key: usize) -> bool {
-        self.key
-            .compare_exchange(UNREGISTERED, key, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// The socket and what is owed to the client, once no room holds this any more.
-    pub fn into_parts(self) -> (std::net::TcpStream, Box<[u8]>) {
-        (self.tcp, self.owed.into_inner().unwrap_or_default())
-    }
-}
-
-impl Delivery for Asleep {
-    fn framing(&self) -> Framing {
-        self.framing
-    }
-
-    fn frame(&self, messages: &[Payload], out: &mut Vec<u8>) {
-        let text_only = self.framing == Framing::Rfc6455Text;
+impl Sleepers for Beds {
+    fn frame(&self, framing: Framing, messages: &[Payload], out: &mut Vec<u8>) {
+        let text_only = framing == Framing::Rfc6455Text;
         for message in messages {
             codec::encode(out, message, text_only);
         }
     }
 
-    fn offer(&self, bytes: &[u8]) -> usize {
+    fn deliver(&self, key: usize, bytes: &[u8]) -> Delivered {
+        // The entry is held while it is written to: taking the bed waits for this.
+        let Some(bed) = self.slab.get(key) else {
+            return Delivered::Gone;
+        };
         let mut sent = 0;
         while sent < bytes.len() {
-            match (&self.tcp).write(&bytes[sent..]) {
+            match (&bed.tcp).write(&bytes[sent..]) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -117,136 +132,24 @@ impl Delivery for Asleep {
                 Err(_) => break,
             }
         }
-        sent
-    }
-
-    fn wake(&self, owed: &[u8]) {
-        if self.owed.set(owed.into()).is_err() {
-            tracing::error!("a sleeping connection was woken twice: the second wake is ignored");
-            return;
+        if sent == bytes.len() {
+            return Delivered::All;
         }
-        let key = self.key.swap(WAKE_WANTED, Ordering::AcqRel);
-        if key < WAKE_WANTED {
-            lock(&self.alarm.asked).push((key, self.id()));
-            self.alarm.notify.notify_one();
+        if bed.owed.set(bytes[sent..].into()).is_err() {
+            // A second wake: the first one's bytes are owed already, and these are lost. A
+            // room never does this (it queues for a member once its write was cut short).
+            tracing::error!("a sleeping connection was woken twice");
+            return Delivered::Part;
+        }
+        let set_key = bed.set_key.swap(WAKE_WANTED, Ordering::AcqRel);
+        if set_key < WAKE_WANTED {
+            lock(&self.asked).push((set_key as usize, key));
+            self.notify.notify_one();
         }
         // Not in the set yet: it sees the request as it tries to go in, and stays awake.
+        Delivered::Part
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
-    use std::time::Duration;
-
-    /// A connected pair of real sockets: (the client's end, the gateway's, non-blocking).
-    fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        (client, ours)
-    }
-
-    fn frames(delivery: &dyn Delivery, text: &'static str) -> Vec<u8> {
-        let mut out = Vec::new();
-        delivery.frame(&[Payload::Text(text.into())], &mut out);
-        out
-    }
-
-    /// The error paths of falling asleep and waking drop the connection's own hold on the
-    /// socket while a room may still write to it. The socket must outlive the room's hold:
-    /// were it closed, the next socket opened would get its descriptor number, and the room
-    /// would write one client's messages into another's connection.
-    #[test]
-    fn a_room_never_writes_into_another_clients_socket() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut first = TcpStream::connect(addr).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        let fd = ours.as_raw_fd();
-        let asleep = Arc::new(Asleep::new(ours, Framing::Rfc6455, Arc::default()));
-        let room: Arc<dyn Delivery> = asleep.clone();
-        // The connection is lost on an error path: its own hold goes first.
-        drop(asleep);
-        // The next connection: its sockets take the lowest free descriptor numbers.
-        let second = TcpStream::connect(addr).unwrap();
-        let (mut theirs, _) = listener.accept().unwrap();
-        assert_ne!(
-            second.as_raw_fd(),
-            fd,
-            "a descriptor the room holds was reused"
-        );
-        assert_ne!(
-            theirs.as_raw_fd(),
-            fd,
-            "a descriptor the room holds was reused"
-        );
-        let frame = frames(&*room, "for the first client only");
-        assert_eq!(room.offer(&frame), frame.len());
-        first
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut got = vec![0; frame.len()];
-        first.read_exact(&mut got).unwrap();
-        assert_eq!(got, frame);
-        theirs
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut stray = [0; 1];
-        assert!(theirs.read(&mut stray).is_err(), "the new client got data");
-        // Once the room lets go, the socket closes: the client sees the end.
-        drop(room);
-        assert_eq!(first.read(&mut stray).unwrap(), 0);
-    }
-
-    #[test]
-    fn a_full_socket_takes_what_fits_and_the_rest_is_owed() {
-        let (_client, ours) = pair();
-        let asleep = Arc::new(Asleep::new(ours, Framing::Rfc6455, Arc::default()));
-        let big = vec![7u8; 64 << 20];
-        let sent = asleep.offer(&big);
-        assert!(sent > 0 && sent < big.len(), "sent {sent}");
-        asleep.wake(&big[sent..]);
-        assert!(
-            !asleep.registered(3),
-            "a wake was asked for: it must stay awake"
-        );
-        let asleep = Arc::into_inner(asleep).unwrap();
-        let (_, owed) = asleep.into_parts();
-        assert_eq!(owed.len(), big.len() - sent);
-    }
-
-    #[test]
-    fn a_wake_after_registration_rings_the_alarm_with_its_key() {
-        let (_client, ours) = pair();
-        let alarm = Arc::new(Alarm::default());
-        let asleep = Asleep::new(ours, Framing::Rfc6455Text, alarm.clone());
-        assert!(asleep.registered(5));
-        asleep.wake(b"rest");
-        assert_eq!(alarm.take(), [(5, asleep.id())]);
-        // Asked once: a second request rings nothing more, and owes nothing more.
-        asleep.wake(b"more");
-        assert!(alarm.take().is_empty());
-        assert_eq!(&*asleep.into_parts().1, b"rest");
-    }
-
-    #[test]
-    fn text_only_framing_turns_binary_into_text() {
-        let (_client, ours) = pair();
-        let asleep = Asleep::new(ours, Framing::Rfc6455Text, Arc::default());
-        let mut out = Vec::new();
-        asleep.frame(
-            &[Payload::Binary(bytes::Bytes::from_static(&[0, 1]))],
-            &mut out,
-        );
-        assert_eq!(out[0], 0x81, "a text frame");
-    }
-}
+mod tests;

@@ -5,8 +5,8 @@
 //! dashboards waiting for a rare event) holds little more than their sockets.
 //!
 //! A sleeper keeps its backend's handler ([`Service`]), so it wakes into the backend (and the
-//! broadcast room) it had; a room reaches a sleeping member through the connection's
-//! [`Asleep`] delivery, which owns the socket.
+//! broadcast room) it had; its socket lies in the transport's table of sleeping sockets
+//! ([`Beds`]), through which a room reaches a sleeping member.
 //!
 //! One task, [`watch`], owns the epoll set. A sleeper wakes into a new session when its
 //! socket has something to read (a message, a close, the end of the stream); when its room
@@ -20,7 +20,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
-use super::asleep::{Alarm, Asleep};
+use super::asleep::Beds;
 use crate::session::{Service, Transport};
 use crate::shutdown::{ConnGuard, Signal};
 
@@ -49,8 +49,10 @@ const TRIM_AT_ONCE: usize = 4096;
 
 /// A connection put down to sleep, or given back when it could not (or woken).
 pub struct Parked<M> {
-    /// The socket, shared with the room that may write to it.
-    pub asleep: Arc<Asleep>,
+    /// Its socket's bed.
+    pub bed: usize,
+    /// The socket's descriptor, for the epoll set (the bed owns the socket).
+    pub fd: RawFd,
     /// Its backend's handler.
     pub handler: M,
     /// The client.
@@ -61,12 +63,12 @@ pub struct Parked<M> {
 
 /// A sleeping connection: its socket and what a new session needs to serve it.
 pub(super) struct Sleeper<M> {
-    /// The socket, shared with the room that may write to it.
-    asleep: Arc<Asleep>,
+    /// Its socket's bed.
+    bed: usize,
+    /// The socket's descriptor, for the epoll set (the bed owns the socket).
+    fd: RawFd,
     /// Its backend's handler.
     handler: M,
-    /// Its address, for logs.
-    peer: SocketAddr,
     /// How it is connected.
     transport: Transport,
     /// Its connection slot.
@@ -97,18 +99,21 @@ enum Slot {
 }
 
 impl<M> Sleeper<M> {
-    fn parked(self) -> Parked<M> {
+    /// Back to a connection; `peer` is its address (read from its socket: a sleeper does not
+    /// keep it).
+    fn parked(self, peer: SocketAddr) -> Parked<M> {
         let guard = match self.slot {
             Slot::Owned(permit) => Arc::new(permit),
             Slot::Shared(guard) => guard,
         };
         let client = Client {
-            peer: self.peer,
+            peer,
             transport: self.transport,
             guard,
         };
         Parked {
-            asleep: self.asleep,
+            bed: self.bed,
+            fd: self.fd,
             handler: self.handler,
             client,
             pinged: self.pinged,
@@ -116,7 +121,7 @@ impl<M> Sleeper<M> {
     }
 
     fn fd(&self) -> RawFd {
-        self.asleep.tcp().as_raw_fd()
+        self.fd
     }
 }
 
@@ -137,8 +142,8 @@ pub struct Hibernation<M> {
     /// Adds sockets to the epoll set [`watch`] waits on.
     registry: Registry,
     state: Mutex<State<M>>,
-    /// Where rooms ask for sleepers to be woken.
-    alarm: Arc<Alarm>,
+    /// The sleepers' sockets, where rooms reach them and ask for them to be woken.
+    beds: Arc<Beds>,
     /// Sleepers' times count from here, in milliseconds that wrap (so an idle timeout may
     /// be up to 49 days).
     clock: Instant,
@@ -176,7 +181,7 @@ impl<M: Service> Hibernation<M> {
             Hibernation {
                 registry,
                 state,
-                alarm: Arc::default(),
+                beds: Arc::default(),
                 clock: Instant::now(),
             },
             poll,
@@ -192,9 +197,9 @@ impl<M: Service> Hibernation<M> {
         self.clock.elapsed().as_millis() as u32
     }
 
-    /// Where the sleepers' deliveries ask to be woken.
-    pub fn alarm(&self) -> &Arc<Alarm> {
-        &self.alarm
+    /// The sleepers' sockets.
+    pub fn beds(&self) -> &Arc<Beds> {
+        &self.beds
     }
 
     /// Puts a connection to sleep; gives it back when it cannot sleep (the gateway is
@@ -206,7 +211,7 @@ impl<M: Service> Hibernation<M> {
             return Err(parked);
         }
         let key = state.sleepers.vacant_key();
-        let fd = parked.asleep.tcp().as_raw_fd();
+        let fd = parked.fd;
         if let Err(error) =
             self.registry
                 .register(&mut SourceFd(&fd), token(key, fd), Interest::READABLE)
@@ -214,14 +219,15 @@ impl<M: Service> Hibernation<M> {
             tracing::warn!(peer = %parked.client.peer, %error, "cannot put a connection to sleep");
             return Err(parked);
         }
-        if !parked.asleep.registered(key) {
+        if !self.beds.registered(parked.bed, key) {
             let _ = self.registry.deregister(&mut SourceFd(&fd));
             return Err(parked);
         }
         tracing::debug!(peer = %parked.client.peer, "websocket asleep");
         state.since_trim += 1;
         let Parked {
-            asleep,
+            bed,
+            fd,
             handler,
             client,
             pinged,
@@ -231,9 +237,9 @@ impl<M: Service> Hibernation<M> {
             Err(guard) => Slot::Shared(guard),
         };
         state.sleepers.insert(Sleeper {
-            asleep,
+            bed,
+            fd,
             handler,
-            peer: client.peer,
             transport: client.transport,
             slot,
             pinged,
@@ -334,11 +340,11 @@ pub async fn watch<M: Service>(
                     woken.push((sleeper, why));
                 }
             }
-            _ = hibernation.alarm.notify.notified() => {
-                let asked = hibernation.alarm.take();
+            _ = hibernation.beds.notify.notified() => {
+                let asked = hibernation.beds.asked();
                 let mut state = hibernation.lock();
-                for (key, id) in asked {
-                    if state.sleepers.get(key).is_some_and(|s| s.asleep.id() == id) {
+                for (key, bed) in asked {
+                    if state.sleepers.get(key).is_some_and(|s| s.bed == bed) {
                         woken.push((hibernation.take(&mut state, key), Wake::Readable));
                     }
                 }
@@ -365,11 +371,11 @@ pub async fn watch<M: Service>(
                     woken.push((hibernation.take(&mut state, key), Wake::Readable));
                 }
                 drop(state);
-                wake_all(&wake, &mut woken);
+                wake_all(&hibernation, &wake, &mut woken);
                 return;
             }
         }
-        wake_all(&wake, &mut woken);
+        wake_all(&hibernation, &wake, &mut woken);
     }
 }
 
@@ -386,10 +392,15 @@ fn give_back_memory() {
 }
 
 /// Serves each woken sleeper.
-fn wake_all<M>(wake: &impl Fn(Parked<M>, Wake), woken: &mut Vec<(Sleeper<M>, Wake)>) {
+fn wake_all<M>(
+    hibernation: &Hibernation<M>,
+    wake: &impl Fn(Parked<M>, Wake),
+    woken: &mut Vec<(Sleeper<M>, Wake)>,
+) {
     for (sleeper, why) in woken.drain(..) {
-        tracing::debug!(peer = %sleeper.peer, wake = ?why, "websocket awake");
-        wake(sleeper.parked(), why);
+        let peer = hibernation.beds.peer(sleeper.bed);
+        tracing::debug!(%peer, wake = ?why, "websocket awake");
+        wake(sleeper.parked(peer), why);
     }
 }
 

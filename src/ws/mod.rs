@@ -36,7 +36,6 @@ use crate::session::{
     ByteService, CloseReason, Delivery, Framing, Service, Session, Transport, Woken,
 };
 use crate::shutdown::Shutdown;
-use asleep::Asleep;
 use byte_session::ByteStreamSession;
 use conn::Conn;
 use handshake::Accepted;
@@ -275,16 +274,20 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
         Transport::Flash => Framing::Rfc6455Text,
         Transport::Rfc6455 => Framing::Rfc6455,
     };
-    let asleep = Arc::new(Asleep::new(
-        tcp,
-        framing,
-        endpoint.hibernation.alarm().clone(),
-    ));
-    let delivery: Arc<dyn Delivery> = asleep.clone();
+    let beds = endpoint.hibernation.beds();
+    let (bed, fd) = match beds.put(tcp) {
+        Ok(bed) => bed,
+        Err(_) => {
+            tracing::warn!(peer = %client.peer, "cannot put a connection to sleep: too many asleep");
+            return;
+        }
+    };
+    let delivery = Delivery::new(beds.clone(), bed, framing);
     // Something came for it meanwhile: it goes on awake.
     let awake = handler.sleep(delivery).is_err();
     let parked = Parked {
-        asleep,
+        bed,
+        fd,
         handler,
         client,
         pinged,
@@ -308,19 +311,21 @@ fn resume<M: Service>(
     why: Wake,
 ) -> impl Future<Output = ()> + Send {
     let Parked {
-        asleep,
+        bed,
         mut handler,
         client,
-        pinged: _,
+        ..
     } = parked;
-    // The handler takes the client back: its room lets go of the delivery.
+    // The handler takes the client back: its room lets go of the delivery. Then the socket
+    // leaves its bed (after a room's write to it in progress): a room that still holds the
+    // key reaches no one, and queues for the member instead.
     let woken = handler.wake();
+    let taken = endpoint.hibernation.beds().take(bed);
     async move {
-        let Some(asleep) = unshared(asleep).await else {
-            tracing::error!(peer = %client.peer, "a woken connection stayed shared: dropped");
+        let Some((tcp, owed)) = taken else {
+            tracing::error!(peer = %client.peer, "a woken connection's socket was not in its bed");
             return;
         };
-        let (tcp, owed) = asleep.into_parts();
         let tcp = match TcpStream::from_std(tcp) {
             Ok(tcp) => tcp,
             Err(error) => {
@@ -346,24 +351,6 @@ fn resume<M: Service>(
         serve(endpoint, Box::new(start)).await;
     }
 }
-
-/// The sleeper's socket once no room holds it: a room writing to it as it woke lets go when
-/// that write is done, and only then may the new session write. The socket closes only with
-/// its last holder, so nothing could ever write into another client's.
-async fn unshared(mut asleep: Arc<Asleep>) -> Option<Asleep> {
-    // A room's hand-out holds it for one write to each of its sleepers: milliseconds.
-    for _ in 0..UNSHARED_TRIES {
-        match Arc::try_unwrap(asleep) {
-            Ok(asleep) => return Some(asleep),
-            Err(shared) => asleep = shared,
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    None
-}
-
-/// How many milliseconds a woken connection waits for its room to let go of its socket.
-const UNSHARED_TRIES: usize = 10_000;
 
 #[cfg(test)]
 mod sizes;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::asleep::Asleep;
+use super::asleep::Bed;
 use super::conn::Conn;
 use super::hibernate::{Client, Sleeper};
 use super::message_session::MessageSession;
@@ -16,14 +16,14 @@ use super::{Endpoint, Start, Then, resume, serve};
 use crate::backend::Handler;
 use crate::config::{Config, Limits};
 
-/// A sleeping connection: its entry among the sleepers, and the socket's shared half.
+/// A sleeping connection: its entry among the sleepers, and its socket's bed.
 #[test]
 fn a_sleeping_connection_holds_under_two_hundred_bytes() {
     let sleeper = size_of::<Sleeper<Handler>>();
-    let asleep = size_of::<Asleep>() + 2 * size_of::<usize>(); // and the Arc's counts
-    println!("sleeper {sleeper} B, shared socket {asleep} B");
-    assert!(sleeper <= 96, "a sleeper entry grew to {sleeper} B");
-    assert!(asleep <= 72, "a sleeper's shared socket grew to {asleep} B");
+    let bed = size_of::<Bed>();
+    println!("sleeper {sleeper} B, bed {bed} B");
+    assert!(sleeper <= 72, "a sleeper entry grew to {sleeper} B");
+    assert!(bed <= 32, "a sleeper's bed grew to {bed} B");
 }
 
 fn limits() -> Limits {

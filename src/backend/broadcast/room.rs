@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::session::{Delivery, Framing, Payload};
+use crate::session::{Delivered, Delivery, Framing, Payload};
 
 /// What a queued message counts for besides its body: its slot in the queue.
 pub const QUEUED_OVERHEAD: usize = 64;
@@ -89,7 +89,7 @@ struct Outbox {
 }
 
 /// A sleeping member a hand-out writes to: its key and its delivery.
-type Sleeping = (u64, Arc<dyn Delivery>);
+type Sleeping = (u64, Delivery);
 
 /// A member as the room sees it.
 enum Member {
@@ -97,7 +97,7 @@ enum Member {
     /// and an entry is as large as its largest kind.
     Awake(Box<Awake>),
     /// Asleep: messages go through its transport's delivery handle.
-    Asleep(Arc<dyn Delivery>),
+    Asleep(Delivery),
     /// Closed as too slow while it was waking: its new session sends what its delivery owes
     /// (the rest of a frame, so that the stream stays whole), then closes with 1008.
     Dropped,
@@ -289,37 +289,56 @@ impl Room {
             return;
         }
         // Framed once per framing, for all sleepers that share it. A sleeper that wakes
-        // meanwhile takes its socket back only once this lets go of its delivery, so what is
-        // written here comes before anything its new session sends.
+        // meanwhile takes its socket out of its transport's table only once a write to it is
+        // done; after that, writes reach no one ([`Delivered::Gone`]) and what it missed
+        // is queued for it below, ahead of anything published later.
         let mut framed: [Option<Vec<u8>>; Framing::COUNT] = Default::default();
-        let mut full = Vec::new();
+        let mut missed = Vec::new();
         for (id, delivery) in sleepers.drain(..) {
             let frames = framed[delivery.framing().index()].get_or_insert_with(|| {
                 let mut out = Vec::new();
                 delivery.frame(messages, &mut out);
                 out
             });
-            let sent = delivery.offer(frames);
-            if sent < frames.len() {
-                // The client's socket is full (or failed): it wakes owing the rest.
-                delivery.wake(&frames[sent..]);
-                full.push((id, delivery));
+            match delivery.deliver(frames) {
+                Delivered::All => {}
+                missed_or_cut => missed.push((id, delivery, missed_or_cut)),
             }
         }
-        if full.is_empty() {
+        if missed.is_empty() {
             return;
         }
-        // What follows queues for them (unless they woke meanwhile and have a queue).
         let mut members = lock(&self.members);
-        for (id, delivery) in full {
-            let same =
-                |d: &Arc<dyn Delivery>| std::ptr::addr_eq(Arc::as_ptr(d), Arc::as_ptr(&delivery));
-            if let Some(member) = members.get_mut(&id)
-                && matches!(member, Member::Asleep(d) if same(d))
-            {
-                let (mut awake, inbox) = self.awake();
-                awake.handover = Some(inbox);
-                *member = Member::Awake(awake);
+        for (id, delivery, outcome) in missed {
+            let Some(member) = members.get_mut(&id) else {
+                continue; // it left
+            };
+            match (outcome, &mut *member) {
+                // The socket was full: the member wakes owing the rest, and what follows
+                // queues for it.
+                (Delivered::Part, Member::Asleep(d)) if d.same(&delivery) => {
+                    let (mut awake, inbox) = self.awake();
+                    awake.handover = Some(inbox);
+                    *member = Member::Awake(awake);
+                }
+                // It woke before this reached it: its new queue takes it, first.
+                (Delivered::Gone, Member::Awake(awake)) => {
+                    let kept = self.queue(awake, messages, cost, &mut now);
+                    if !kept {
+                        members.remove(&id);
+                    }
+                }
+                // It woke and fell asleep again meanwhile (rare): write to it as it is now.
+                (Delivered::Gone, Member::Asleep(d)) => {
+                    let mut frames = Vec::new();
+                    d.frame(messages, &mut frames);
+                    if d.deliver(&frames) == Delivered::Part {
+                        let (mut awake, inbox) = self.awake();
+                        awake.handover = Some(inbox);
+                        *member = Member::Awake(awake);
+                    }
+                }
+                _ => {}
             }
         }
     }

@@ -55,7 +55,7 @@ impl Membership {
     /// The client's connection fell asleep and `delivery` reaches it. `Err` hands it back
     /// when something is queued for the member, or it was closed as too slow: it goes on
     /// awake.
-    pub fn sleep(&mut self, delivery: Arc<dyn Delivery>) -> Result<(), Arc<dyn Delivery>> {
+    pub fn sleep(&mut self, delivery: Delivery) -> Result<(), Delivery> {
         let mut members = lock(&self.room.members);
         let Some(inbox) = &self.inbox else {
             return Err(delivery);

@@ -2,7 +2,7 @@
 //! deliveries.
 
 use super::*;
-use crate::session::Woken;
+use crate::session::{Delivered, Sleepers, Woken};
 use std::sync::atomic::AtomicBool;
 
 /// A sleeping member's delivery: takes up to `room` bytes, then is full.
@@ -26,11 +26,15 @@ impl Sink {
     }
 }
 
-impl Delivery for Sink {
-    fn framing(&self) -> Framing {
-        self.framing
+impl Sink {
+    /// The room's handle to this sleeper.
+    fn delivery(this: &Arc<Sink>) -> Delivery {
+        Delivery::new(this.clone(), 0, this.framing)
     }
-    fn frame(&self, messages: &[Payload], out: &mut Vec<u8>) {
+}
+
+impl Sleepers for Sink {
+    fn frame(&self, _: Framing, messages: &[Payload], out: &mut Vec<u8>) {
         self.framed.fetch_add(1, Ordering::Relaxed);
         for m in messages {
             if let Payload::Text(t) = m {
@@ -39,16 +43,17 @@ impl Delivery for Sink {
             }
         }
     }
-    fn offer(&self, bytes: &[u8]) -> usize {
+    fn deliver(&self, _: usize, bytes: &[u8]) -> Delivered {
         let n = bytes.len().min(self.room.load(Ordering::Relaxed));
         self.room.fetch_sub(n, Ordering::Relaxed);
         lock(&self.got).extend_from_slice(&bytes[..n]);
-        n
-    }
-    fn wake(&self, owed: &[u8]) {
+        if n == bytes.len() {
+            return Delivered::All;
+        }
         let mut slot = lock(&self.owed);
         assert!(slot.is_none(), "woken twice");
-        *slot = Some(owed.to_vec());
+        *slot = Some(bytes[n..].to_vec());
+        Delivered::Part
     }
 }
 
@@ -118,7 +123,7 @@ fn a_publish_is_framed_once_per_framing_for_all_sleepers() {
         let framing = [Framing::Rfc6455, Framing::Rfc6455Text][i % 2];
         let sink = Sink::new(framing, usize::MAX);
         let mut member = rooms.enter("/chat");
-        assert!(member.sleep(sink.clone()).is_ok());
+        assert!(member.sleep(Sink::delivery(&sink)).is_ok());
         assert!(member.inbox.is_none(), "a sleeper holds no queue");
         sinks.push(sink);
         members.push(member);
@@ -137,7 +142,7 @@ fn a_full_sleeper_wakes_owing_the_rest_and_what_follows_queues_for_it() {
     let rooms = Rooms::new(BOUND);
     let sink = Sink::new(Framing::Rfc6455, 4);
     let mut member = rooms.enter("/chat");
-    assert!(member.sleep(sink.clone()).is_ok());
+    assert!(member.sleep(Sink::delivery(&sink)).is_ok());
     let room = member.room.clone();
     room.publish(&[text("hello")]);
     assert_eq!(&*lock(&sink.got), b"hell");
@@ -160,7 +165,7 @@ fn a_woken_sleeper_lets_go_of_its_delivery_and_gets_a_queue() {
     let rooms = Rooms::new(BOUND);
     let sink = Sink::new(Framing::Rfc6455, usize::MAX);
     let mut member = rooms.enter("/chat");
-    assert!(member.sleep(sink.clone()).is_ok());
+    assert!(member.sleep(Sink::delivery(&sink)).is_ok());
     assert_eq!(Arc::strong_count(&sink), 2);
     assert_eq!(member.wake(), Woken::Resumed);
     assert_eq!(Arc::strong_count(&sink), 1);
@@ -174,7 +179,7 @@ fn a_member_with_something_queued_stays_awake() {
     let mut member = rooms.enter("/chat");
     member.room.clone().publish(&[text("pending")]);
     let sink = Sink::new(Framing::Rfc6455, usize::MAX);
-    assert!(member.sleep(sink).is_err());
+    assert!(member.sleep(Sink::delivery(&sink)).is_err());
     assert_eq!(drain(&mut member), [text("pending")]);
 }
 
@@ -237,7 +242,7 @@ fn a_member_dropped_while_waking_is_told_it_was_too_slow() {
     let rooms = Rooms::new(BOUND);
     let sink = Sink::new(Framing::Rfc6455, 0);
     let mut member = rooms.enter("/chat");
-    assert!(member.sleep(sink.clone()).is_ok());
+    assert!(member.sleep(Sink::delivery(&sink)).is_ok());
     let room = member.room.clone();
     // Full at once: it wakes owing the frame, then falls far behind before its task runs.
     room.publish(&[text("first")]);
@@ -278,23 +283,17 @@ struct Gated {
     offers: AtomicUsize,
 }
 
-impl Delivery for Gated {
-    fn framing(&self) -> Framing {
-        self.inner.framing()
+impl Sleepers for Gated {
+    fn frame(&self, framing: Framing, messages: &[Payload], out: &mut Vec<u8>) {
+        self.inner.frame(framing, messages, out)
     }
-    fn frame(&self, messages: &[Payload], out: &mut Vec<u8>) {
-        self.inner.frame(messages, out)
-    }
-    fn offer(&self, bytes: &[u8]) -> usize {
+    fn deliver(&self, key: usize, bytes: &[u8]) -> Delivered {
         self.offers.fetch_add(1, Ordering::Relaxed);
         if let Some(gate) = lock(&self.gate).take() {
             self.entered.send(()).unwrap();
             gate.recv().unwrap();
         }
-        self.inner.offer(bytes)
-    }
-    fn wake(&self, owed: &[u8]) {
-        self.inner.wake(owed)
+        self.inner.deliver(key, bytes)
     }
 }
 
@@ -310,7 +309,8 @@ fn a_slow_write_to_a_sleeper_holds_up_no_one_and_what_waits_goes_out_together() 
         offers: AtomicUsize::new(0),
     });
     let mut sleeper = rooms.enter("/chat");
-    assert!(sleeper.sleep(gated.clone()).is_ok());
+    let delivery = Delivery::new(gated.clone(), 0, Framing::Rfc6455);
+    assert!(sleeper.sleep(delivery).is_ok());
     let mut awake = rooms.enter("/chat");
     let room = sleeper.room.clone();
     let first = {
@@ -342,6 +342,6 @@ fn a_sleeping_members_place_in_its_room_is_small() {
     // Most members of a large room sleep: their entry is a pointer to their delivery.
     let member = std::mem::size_of::<Member>();
     let handler = std::mem::size_of::<crate::backend::Handler>();
-    assert!(member <= 24, "a room entry grew to {member} B");
+    assert!(member <= 32, "a room entry grew to {member} B");
     assert!(handler <= 24, "a member's handler grew to {handler} B");
 }

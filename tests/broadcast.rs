@@ -9,7 +9,6 @@ use std::time::Duration;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const MEMBERS: usize = 100;
 const EACH: usize = 200;
@@ -102,65 +101,4 @@ async fn a_hundred_members_publishing_at_once_each_get_every_message_once_in_ord
         // asleep, written to by the room directly until they wake.
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-}
-
-/// The process's resident memory, in bytes.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_that_stops_reading_is_closed_with_1008_and_holds_bounded_memory() {
-    // 1 MiB of backlog: closed past 4 MiB at the latest.
-    let gw = TestGateway::start(&["--send-backlog", "1048576"]).await;
-    let mut stalled = gw.ws("/chat?room=flood").await;
-    let publisher = gw.ws("/chat?room=flood").await;
-    let before = rss();
-    // 64 MiB through the room; the stalled member reads nothing meanwhile.
-    const COUNT: usize = 1024;
-    let body = "m".repeat(64 * 1024);
-    let (mut sink, mut stream) = publisher.split();
-    let writer = async {
-        for i in 0..COUNT {
-            sink.send(Message::text(format!("{i}:{body}")))
-                .await
-                .unwrap();
-        }
-    };
-    let reader = async {
-        for i in 0..COUNT {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) => assert!(text.starts_with(&format!("{i}:"))),
-                other => panic!("the publisher's own copy {i}: {other:?}"),
-            }
-        }
-    };
-    within("the flood", async { tokio::join!(writer, reader) }).await;
-    let grown = rss().saturating_sub(before);
-    assert!(
-        grown < 32 << 20,
-        "memory grew by {} MiB for a member that reads nothing",
-        grown >> 20
-    );
-    // What the stalled member is sent is whole and in order, then the close says why.
-    let mut received = 0;
-    let frame = within("the 1008 close", async {
-        loop {
-            match stalled.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    assert!(text.starts_with(&format!("{received}:")), "out of order");
-                    received += 1;
-                }
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(Message::Ping(_))) => {}
-                other => panic!("expected messages then a close, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a close frame");
-    assert!(received < COUNT, "the stalled member was not closed");
-    assert_eq!(frame.code, CloseCode::Policy);
 }

@@ -234,12 +234,7 @@ fn output(command: &mut Command) -> (i32, String, String) {
 
 #[test]
 fn check_passes_on_a_complete_configuration() {
-    let dir = fixtures();
-    for file in flashgate::VENDOR_FILES {
-        let path = dir.path().join("assets/vendor").join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, "x").unwrap();
-    }
+    let dir = complete_fixtures();
     let mut command = flashgate();
     command.args([
         "--check",
@@ -256,12 +251,7 @@ fn check_passes_on_a_complete_configuration() {
 
 #[test]
 fn check_tries_the_listeners_and_reports_a_taken_port() {
-    let dir = fixtures();
-    for file in flashgate::VENDOR_FILES {
-        let path = dir.path().join("assets/vendor").join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, "x").unwrap();
-    }
+    let dir = complete_fixtures();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let mut command = flashgate();

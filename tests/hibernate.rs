@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -223,27 +223,14 @@ async fn a_sleeping_member_that_never_reads_is_closed_with_1008_after_whole_mess
     publish_while_read(&mut publisher, &mut fast, COUNT, &chunk).await;
     // What reached the slow member is whole and in order, then the close says why.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut received = 0;
-    let frame = within("the 1008 close", async {
-        loop {
-            match slow.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    assert!(text.starts_with(&format!("{received}:")), "out of order");
-                    assert!(
-                        text.len() >= len && text.len() <= len + 3,
-                        "cut: {}",
-                        text.len()
-                    );
-                    received += 1;
-                }
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(Message::Ping(_))) => {}
-                other => panic!("expected messages then a close, got {other:?}"),
-            }
-        }
+    let (received, frame) = numbered_until_close(&mut slow, |text| {
+        assert!(
+            text.len() >= len && text.len() <= len + 3,
+            "cut: {}",
+            text.len()
+        );
     })
-    .await
-    .expect("a close frame");
+    .await;
     assert!(received < COUNT, "the slow client was not dropped");
     assert_eq!(frame.code, CloseCode::Policy);
     assert!(frame.reason.contains("send queue full"), "{}", frame.reason);

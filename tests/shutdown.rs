@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -132,24 +131,9 @@ async fn broadcast_members_get_1001_on_shutdown_even_with_messages_queued() {
 async fn a_member_stuck_writing_to_a_client_that_reads_nothing_does_not_hold_up_shutdown() {
     let mut gw = TestGateway::start(&["--drain-timeout", "30s"]).await;
     let _stalled = gw.ws("/chat?room=stuck").await;
-    let publisher = gw.ws("/chat?room=stuck").await;
+    let mut publisher = gw.ws("/chat?room=stuck").await;
     // More than the stalled client's socket buffers take: its task waits on a write.
-    const COUNT: usize = 200;
-    let body = "s".repeat(64 * 1024);
-    let (mut sink, mut stream) = publisher.split();
-    let writer = async {
-        for i in 0..COUNT {
-            sink.send(Message::text(format!("{i}:{body}")))
-                .await
-                .unwrap();
-        }
-    };
-    let reader = async {
-        for _ in 0..COUNT {
-            assert!(matches!(stream.next().await, Some(Ok(Message::Text(_)))));
-        }
-    };
-    within("the flood", async { tokio::join!(writer, reader) }).await;
+    flood_reading_own_copies(&mut publisher, 200, &"s".repeat(64 * 1024)).await;
     let took = gw.shutdown().await;
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }

@@ -545,3 +545,59 @@ pub async fn server_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
     })
     .await
 }
+
+/// Publishes `count` numbered messages (`{i}:{body}`) from `publisher` as fast as it goes,
+/// reading its own copies back meanwhile and checking their order.
+pub async fn flood_reading_own_copies(publisher: &mut Ws, count: usize, body: &str) {
+    let (mut sink, mut stream) = publisher.split();
+    let writer = async {
+        for i in 0..count {
+            sink.send(Message::text(format!("{i}:{body}")))
+                .await
+                .unwrap();
+        }
+    };
+    let reader = async {
+        for i in 0..count {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) => assert!(text.starts_with(&format!("{i}:"))),
+                other => panic!("the publisher's own copy {i}: {other:?}"),
+            }
+        }
+    };
+    within("the flood", async { tokio::join!(writer, reader) }).await;
+}
+
+/// Reads numbered messages (`{i}:…`, each checked by `check`) in order until a close frame:
+/// how many came, and the frame.
+pub async fn numbered_until_close(ws: &mut Ws, check: impl Fn(&str)) -> (usize, CloseFrame) {
+    let mut received = 0;
+    let frame = within("the close", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    assert!(text.starts_with(&format!("{received}:")), "out of order");
+                    check(&text);
+                    received += 1;
+                }
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(Message::Ping(_))) => {}
+                other => panic!("expected messages then a close, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame");
+    (received, frame)
+}
+
+/// Fixtures with every vendor file present (as placeholders).
+pub fn complete_fixtures() -> TempDir {
+    let dir = fixtures();
+    for file in flashgate::VENDOR_FILES {
+        let path = dir.path().join("assets/vendor").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "x").unwrap();
+    }
+    dir
+}

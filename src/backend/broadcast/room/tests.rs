@@ -12,6 +12,8 @@ struct Sink {
     got: Mutex<Vec<u8>>,
     framed: AtomicUsize,
     owed: Mutex<Option<Vec<u8>>>,
+    /// The client has left the table (it woke).
+    gone: AtomicBool,
 }
 
 impl Sink {
@@ -22,6 +24,7 @@ impl Sink {
             got: Mutex::default(),
             framed: AtomicUsize::new(0),
             owed: Mutex::default(),
+            gone: AtomicBool::new(false),
         })
     }
 }
@@ -44,6 +47,9 @@ impl Sleepers for Sink {
         }
     }
     fn deliver(&self, _: usize, bytes: &[u8]) -> Delivered {
+        if self.gone.load(Ordering::Relaxed) {
+            return Delivered::Gone;
+        }
         let n = bytes.len().min(self.room.load(Ordering::Relaxed));
         self.room.fetch_sub(n, Ordering::Relaxed);
         lock(&self.got).extend_from_slice(&bytes[..n]);
@@ -344,4 +350,35 @@ fn a_sleeping_members_place_in_its_room_is_small() {
     let handler = std::mem::size_of::<crate::backend::Handler>();
     assert!(member <= 32, "a room entry grew to {member} B");
     assert!(handler <= 24, "a member's handler grew to {handler} B");
+}
+
+#[test]
+fn a_sleeper_that_wakes_while_a_publish_is_on_its_way_gets_it_in_its_queue() {
+    let rooms = Rooms::new(BOUND);
+    let (release, gate) = std::sync::mpsc::channel();
+    let (entered, writing) = std::sync::mpsc::sync_channel(1);
+    let gated = Arc::new(Gated {
+        inner: Sink::new(Framing::Rfc6455, usize::MAX),
+        gate: Mutex::new(Some(gate)),
+        entered,
+        offers: AtomicUsize::new(0),
+    });
+    let mut member = rooms.enter("/chat");
+    assert!(
+        member
+            .sleep(Delivery::new(gated.clone(), 0, Framing::Rfc6455))
+            .is_ok()
+    );
+    let room = member.room.clone();
+    let publish = std::thread::spawn(move || room.publish(&[text("on its way")]));
+    writing.recv().unwrap();
+    // The member wakes before the write: its room takes it back, its socket leaves the table.
+    assert_eq!(member.wake(), Woken::Resumed);
+    gated.inner.gone.store(true, Ordering::Relaxed);
+    release.send(()).unwrap();
+    publish.join().unwrap();
+    // Not written, not lost: queued for it, first.
+    assert!(lock(&gated.inner.got).is_empty());
+    member.room.clone().publish(&[text("next")]);
+    assert_eq!(drain(&mut member), [text("on its way"), text("next")]);
 }

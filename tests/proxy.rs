@@ -563,3 +563,15 @@ async fn a_client_that_vanishes_without_a_close_still_delivers_what_it_sent() {
     let got = within("the target to see the end", received.recv()).await;
     assert_eq!(got.unwrap(), b"sent before the drop");
 }
+
+#[tokio::test]
+async fn a_relay_stuck_writing_to_a_client_that_reads_nothing_does_not_hold_up_shutdown() {
+    let (firehose, _, _) = firehose().await;
+    let list = firehose.to_string();
+    let mut gw = TestGateway::start(&["--proxy-target", &list, "--drain-timeout", "30s"]).await;
+    // Never read: once the buffers on the way are full, the relay waits on a write.
+    let _ws = gw.ws(&format!("/socket?target={firehose}")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let took = gw.shutdown().await;
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}

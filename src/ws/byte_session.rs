@@ -183,11 +183,25 @@ impl ByteSession for ByteStreamSession {
 
     async fn flush(&mut self) -> Result<(), Closed> {
         let limit = self.idle.period();
-        match timeout(limit, self.conn.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Closed),
-            Err(_) => {
-                tracing::warn!(peer = %self.peer, "closing: the client did not read for the idle timeout");
+        let (conn, stop, stopping) = (&mut self.conn, &mut self.stop, &mut self.stopping);
+        // A client that takes nothing must not hold up the gateway's shutdown either.
+        let until_stop = async {
+            match *stopping {
+                true => std::future::pending().await,
+                false => stop.await,
+            }
+        };
+        tokio::select! {
+            written = timeout(limit, conn.flush()) => match written {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(Closed),
+                Err(_) => {
+                    tracing::warn!(peer = %self.peer, "closing: the client did not read for the idle timeout");
+                    Err(Closed)
+                }
+            },
+            _ = until_stop => {
+                *stopping = true;
                 Err(Closed)
             }
         }

@@ -25,6 +25,8 @@ pub mod args;
 pub mod assets;
 pub mod backend;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod origin;
 pub mod policy;

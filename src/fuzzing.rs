@@ -206,12 +206,13 @@ impl AsyncRead for Reads<'_> {
 
 /// The `--policy-file` validator (`policy::xml::validate`).
 ///
-/// Asserts: an error names a line of the file; an accepted file grants something, each
-/// grant to a domain without white space and to ports that name at least port 1; and a
-/// line break added at the end changes nothing.
+/// Asserts: an error names a line of the file; an accepted file is well-formed (see
+/// [`well_formed`]) and grants something, each grant to a domain without white space and to
+/// ports that name at least port 1; and a line break added at the end changes nothing.
 pub fn policy_file(data: &[u8]) {
     match xml::validate(data) {
         Ok(grants) => {
+            assert!(well_formed(data), "accepted, but not well-formed");
             assert!(!grants.is_empty());
             for grant in &grants {
                 assert!(!grant.domain.is_empty(), "{grant:?}");
@@ -230,6 +231,38 @@ pub fn policy_file(data: &[u8]) {
             );
             assert!(!error.message.is_empty());
             let _ = error.to_string();
+        }
+    }
+}
+
+/// Whether the elements of `src` make a well-formed XML document, read with quick-xml: one
+/// root element, every element closed, and around the root nothing but white space (XML's:
+/// space, tab, CR, LF), comments, processing instructions and (before it) a document type.
+fn well_formed(src: &[u8]) -> bool {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(src);
+    let (mut depth, mut roots) = (0usize, 0);
+    loop {
+        let Ok(event) = reader.read_event() else {
+            return false;
+        };
+        let outside = depth == 0;
+        match event {
+            Event::Eof => return depth == 0 && roots == 1,
+            Event::Start(_) | Event::Empty(_) if outside && roots == 1 => return false,
+            Event::Start(_) => {
+                roots += usize::from(outside);
+                depth += 1;
+            }
+            Event::Empty(_) => roots += usize::from(outside),
+            Event::End(_) if outside => return false,
+            Event::End(_) => depth -= 1,
+            Event::Text(text) if outside && !text.bytes().all(|b| b" \t\r\n".contains(&b)) => {
+                return false;
+            }
+            Event::CData(_) | Event::GeneralRef(_) if outside => return false,
+            Event::DocType(_) if roots > 0 => return false,
+            _ => {}
         }
     }
 }

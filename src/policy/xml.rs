@@ -139,6 +139,12 @@ pub fn validate(src: &[u8]) -> Result<Vec<Grant>, PolicyFileError> {
             depth += 1;
         }
     }
+    if depth > 0 {
+        return Err(fail(
+            src.len() as u64,
+            "the file ends before its elements are closed".into(),
+        ));
+    }
     if !seen_root {
         return Err(fail(
             src.len() as u64,
@@ -358,6 +364,16 @@ mod tests {
                 .message
                 .contains("more than one root")
         );
+    }
+
+    #[test]
+    fn an_element_left_open_is_rejected() {
+        let src = b"<cross-domain-policy>\n<allow-access-from domain=\"*\" to-ports=\"80\"/>\n";
+        let err = validate(src).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("closed"), "{err}");
+        let inner = b"<cross-domain-policy><allow-access-from domain=\"*\" to-ports=\"80\">";
+        assert!(validate(inner).is_err());
     }
 
     #[test]

@@ -108,7 +108,8 @@ pub fn validate(src: &[u8]) -> Result<Vec<Grant>, PolicyFileError> {
                 depth -= 1;
                 continue;
             }
-            Event::Text(t) if depth == 0 && !t.as_ref().trim().is_empty() => {
+            // XML's white space only: a form feed or a no-break space is text.
+            Event::Text(t) if depth == 0 && !t.bytes().all(|b| b" \t\r\n".contains(&b)) => {
                 return Err(fail(start, "text outside the root element".into()));
             }
             _ => continue,
@@ -374,6 +375,16 @@ mod tests {
         assert!(err.message.contains("closed"), "{err}");
         let inner = b"<cross-domain-policy><allow-access-from domain=\"*\" to-ports=\"80\">";
         assert!(validate(inner).is_err());
+    }
+
+    #[test]
+    fn only_xml_white_space_may_surround_the_root() {
+        let root = r#"<cross-domain-policy><allow-access-from domain="*" to-ports="80"/></cross-domain-policy>"#;
+        assert!(validate(format!(" \t\r\n{root}\r\n").as_bytes()).is_ok());
+        for around in ["\u{c}", "\u{a0}", "\u{3000}"] {
+            let err = validate(format!("{root}{around}").as_bytes()).unwrap_err();
+            assert!(err.message.contains("text outside"), "{around:?}: {err}");
+        }
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub fn validate(src: &[u8]) -> Result<Vec<Grant>, PolicyFileError> {
             Event::Text(t) if depth == 0 && !t.bytes().all(|b| b" \t\r\n".contains(&b)) => {
                 return Err(fail(start, "text outside the root element".into()));
             }
+            Event::GeneralRef(_) | Event::CData(_) if depth == 0 => {
+                return Err(fail(start, "text outside the root element".into()));
+            }
             _ => continue,
         };
         let name = element.name().as_ref().to_string();
@@ -384,6 +387,19 @@ mod tests {
         for around in ["\u{c}", "\u{a0}", "\u{3000}"] {
             let err = validate(format!("{root}{around}").as_bytes()).unwrap_err();
             assert!(err.message.contains("text outside"), "{around:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn references_and_cdata_outside_the_root_are_text_outside_it() {
+        let root = r#"<cross-domain-policy><allow-access-from domain="*" to-ports="80"/></cross-domain-policy>"#;
+        for src in [
+            format!("&amp;{root}"),
+            format!("{root}&#65;"),
+            format!("{root}<![CDATA[x]]>"),
+        ] {
+            let err = validate(src.as_bytes()).unwrap_err();
+            assert!(err.message.contains("text outside"), "{src}: {err}");
         }
     }
 

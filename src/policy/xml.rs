@@ -115,6 +115,12 @@ pub fn validate(src: &[u8]) -> Result<Vec<Grant>, PolicyFileError> {
             Event::GeneralRef(_) | Event::CData(_) if depth == 0 => {
                 return Err(fail(start, "text outside the root element".into()));
             }
+            Event::DocType(_) if seen_root => {
+                return Err(fail(
+                    start,
+                    "<!DOCTYPE> belongs before the root element".into(),
+                ));
+            }
             _ => continue,
         };
         let name = element.name().as_ref().to_string();
@@ -400,6 +406,18 @@ mod tests {
         ] {
             let err = validate(src.as_bytes()).unwrap_err();
             assert!(err.message.contains("text outside"), "{src}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_doctype_comes_before_the_root_only() {
+        let grant = r#"<allow-access-from domain="*" to-ports="80"/>"#;
+        for src in [
+            format!("<cross-domain-policy><!DOCTYPE x>{grant}</cross-domain-policy>"),
+            format!("<cross-domain-policy>{grant}</cross-domain-policy><!DOCTYPE x>"),
+        ] {
+            let err = validate(src.as_bytes()).unwrap_err();
+            assert!(err.message.contains("DOCTYPE"), "{src}: {err}");
         }
     }
 

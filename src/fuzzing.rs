@@ -207,7 +207,7 @@ impl AsyncRead for Reads<'_> {
 /// The `--policy-file` validator (`policy::xml::validate`).
 ///
 /// Asserts: an error names a line of the file; an accepted file is well-formed (see
-/// [`well_formed`]) and grants something, each grant to a domain without white space and to
+/// `well_formed`) and grants something, each grant to a domain without white space and to
 /// ports that name at least port 1; and a line break added at the end changes nothing.
 pub fn policy_file(data: &[u8]) {
     match xml::validate(data) {

@@ -35,6 +35,8 @@ pub(crate) mod assets;
 pub(crate) mod backend;
 pub(crate) mod body;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod gateway;
 pub(crate) mod http;
 pub(crate) mod origin;

@@ -108,8 +108,18 @@ pub fn validate(src: &[u8]) -> Result<Vec<Grant>, PolicyFileError> {
                 depth -= 1;
                 continue;
             }
-            Event::Text(t) if depth == 0 && !t.as_ref().trim().is_empty() => {
+            // XML's white space only: a form feed or a no-break space is text.
+            Event::Text(t) if depth == 0 && !t.bytes().all(|b| b" \t\r\n".contains(&b)) => {
                 return Err(fail(start, "text outside the root element".into()));
+            }
+            Event::GeneralRef(_) | Event::CData(_) if depth == 0 => {
+                return Err(fail(start, "text outside the root element".into()));
+            }
+            Event::DocType(_) if seen_root => {
+                return Err(fail(
+                    start,
+                    "<!DOCTYPE> belongs before the root element".into(),
+                ));
             }
             _ => continue,
         };
@@ -138,6 +148,12 @@ pub fn validate(src: &[u8]) -> Result<Vec<Grant>, PolicyFileError> {
         if !empty {
             depth += 1;
         }
+    }
+    if depth > 0 {
+        return Err(fail(
+            src.len() as u64,
+            "the file ends before its elements are closed".into(),
+        ));
     }
     if !seen_root {
         return Err(fail(
@@ -358,6 +374,51 @@ mod tests {
                 .message
                 .contains("more than one root")
         );
+    }
+
+    #[test]
+    fn an_element_left_open_is_rejected() {
+        let src = b"<cross-domain-policy>\n<allow-access-from domain=\"*\" to-ports=\"80\"/>\n";
+        let err = validate(src).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("closed"), "{err}");
+        let inner = b"<cross-domain-policy><allow-access-from domain=\"*\" to-ports=\"80\">";
+        assert!(validate(inner).is_err());
+    }
+
+    #[test]
+    fn only_xml_white_space_may_surround_the_root() {
+        let root = r#"<cross-domain-policy><allow-access-from domain="*" to-ports="80"/></cross-domain-policy>"#;
+        assert!(validate(format!(" \t\r\n{root}\r\n").as_bytes()).is_ok());
+        for around in ["\u{c}", "\u{a0}", "\u{3000}"] {
+            let err = validate(format!("{root}{around}").as_bytes()).unwrap_err();
+            assert!(err.message.contains("text outside"), "{around:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn references_and_cdata_outside_the_root_are_text_outside_it() {
+        let root = r#"<cross-domain-policy><allow-access-from domain="*" to-ports="80"/></cross-domain-policy>"#;
+        for src in [
+            format!("&amp;{root}"),
+            format!("{root}&#65;"),
+            format!("{root}<![CDATA[x]]>"),
+        ] {
+            let err = validate(src.as_bytes()).unwrap_err();
+            assert!(err.message.contains("text outside"), "{src}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_doctype_comes_before_the_root_only() {
+        let grant = r#"<allow-access-from domain="*" to-ports="80"/>"#;
+        for src in [
+            format!("<cross-domain-policy><!DOCTYPE x>{grant}</cross-domain-policy>"),
+            format!("<cross-domain-policy>{grant}</cross-domain-policy><!DOCTYPE x>"),
+        ] {
+            let err = validate(src.as_bytes()).unwrap_err();
+            assert!(err.message.contains("DOCTYPE"), "{src}: {err}");
+        }
     }
 
     #[test]

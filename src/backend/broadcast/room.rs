@@ -199,6 +199,14 @@ impl Room {
         (awake, inbox)
     }
 
+    /// The entry of a sleeper whose socket was full: it wakes owing the rest, and what
+    /// follows queues for it, in the inbox its new session takes.
+    fn waking(&self) -> Member {
+        let (mut awake, inbox) = self.awake();
+        awake.handover = Some(inbox);
+        Member::Awake(awake)
+    }
+
     /// Removes the member `id`, and the room from its rooms once it is empty.
     fn remove(&self, id: u64) {
         let empty = {
@@ -317,9 +325,7 @@ impl Room {
                 // The socket was full: the member wakes owing the rest, and what follows
                 // queues for it.
                 (Delivered::Part, Member::Asleep(d)) if d.same(&delivery) => {
-                    let (mut awake, inbox) = self.awake();
-                    awake.handover = Some(inbox);
-                    *member = Member::Awake(awake);
+                    *member = self.waking();
                 }
                 // It woke before this reached it: its new queue takes it, first.
                 (Delivered::Gone, Member::Awake(awake)) => {
@@ -333,9 +339,7 @@ impl Room {
                     let mut frames = Vec::new();
                     d.frame(messages, &mut frames);
                     if d.deliver(&frames) == Delivered::Part {
-                        let (mut awake, inbox) = self.awake();
-                        awake.handover = Some(inbox);
-                        *member = Member::Awake(awake);
+                        *member = self.waking();
                     }
                 }
                 _ => {}

@@ -289,6 +289,26 @@ struct Gated {
     offers: AtomicUsize,
 }
 
+impl Gated {
+    /// A gated sleeper; the sender lets its first write go on, the receiver says when that
+    /// write has begun.
+    fn new() -> (
+        Arc<Gated>,
+        std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Receiver<()>,
+    ) {
+        let (release, gate) = std::sync::mpsc::channel();
+        let (entered, writing) = std::sync::mpsc::sync_channel(1);
+        let gated = Arc::new(Gated {
+            inner: Sink::new(Framing::Rfc6455, usize::MAX),
+            gate: Mutex::new(Some(gate)),
+            entered,
+            offers: AtomicUsize::new(0),
+        });
+        (gated, release, writing)
+    }
+}
+
 impl Sleepers for Gated {
     fn frame(&self, framing: Framing, messages: &[Payload], out: &mut Vec<u8>) {
         self.inner.frame(framing, messages, out)
@@ -306,14 +326,7 @@ impl Sleepers for Gated {
 #[test]
 fn a_slow_write_to_a_sleeper_holds_up_no_one_and_what_waits_goes_out_together() {
     let rooms = Rooms::new(BOUND);
-    let (release, gate) = std::sync::mpsc::channel();
-    let (entered, writing) = std::sync::mpsc::sync_channel(1);
-    let gated = Arc::new(Gated {
-        inner: Sink::new(Framing::Rfc6455, usize::MAX),
-        gate: Mutex::new(Some(gate)),
-        entered,
-        offers: AtomicUsize::new(0),
-    });
+    let (gated, release, writing) = Gated::new();
     let mut sleeper = rooms.enter("/chat");
     let delivery = Delivery::new(gated.clone(), 0, Framing::Rfc6455);
     assert!(sleeper.sleep(delivery).is_ok());
@@ -355,14 +368,7 @@ fn a_sleeping_members_place_in_its_room_is_small() {
 #[test]
 fn a_sleeper_that_wakes_while_a_publish_is_on_its_way_gets_it_in_its_queue() {
     let rooms = Rooms::new(BOUND);
-    let (release, gate) = std::sync::mpsc::channel();
-    let (entered, writing) = std::sync::mpsc::sync_channel(1);
-    let gated = Arc::new(Gated {
-        inner: Sink::new(Framing::Rfc6455, usize::MAX),
-        gate: Mutex::new(Some(gate)),
-        entered,
-        offers: AtomicUsize::new(0),
-    });
+    let (gated, release, writing) = Gated::new();
     let mut member = rooms.enter("/chat");
     assert!(
         member

@@ -199,8 +199,9 @@ def workloads(smoke):
     def idle(server):
         return loadgen("idle", "--url", url(server), "-c", idle_c, "--pid", server.pid)
 
-    def broadcast_latency(server):
-        return loadgen("broadcast", "--url", url(server, "/chat"), "-m", members, "--interval", 50, *d)
+    def broadcast_latency(interval):
+        return lambda server: loadgen("broadcast", "--url", url(server, "/chat"), "-m", members,
+                                      "--interval", interval, *d)
 
     def broadcast_rate(burst):
         return lambda server: loadgen("broadcast", "--url", url(server, "/chat"), "-m", members,
@@ -223,7 +224,10 @@ def workloads(smoke):
         ("idle", f"idle, C={idle_c}", ["tcp-echo", "flashgate", "flashgate-awake", "uws", "node-ws", "py-websockets"],
          "bytes_per_conn", False, idle),
         ("broadcast-latency", f"broadcast, M={members}, 20 msg/s", ["ws-fanout", "flashgate", "uws", "node-ws"],
-         "p99_us", False, broadcast_latency),
+         "p99_us", False, broadcast_latency(50)),
+        # The floor of the latency target: the minimal fan-out where it keeps up.
+        ("broadcast-latency-5", f"broadcast, M={members}, 5 msg/s (a rate the minimal fan-out keeps up with)",
+         ["ws-fanout", "flashgate"], "p99_us", False, broadcast_latency(200)),
         ("broadcast-rate", f"broadcast, M={members}, 16 messages at a time (as echo K=16), each burst delivered to all before the next",
          ["ws-fanout", "flashgate", "uws", "node-ws"], "deliveries_per_s", True, broadcast_rate(16)),
         ("broadcast-rate-1", f"broadcast, M={members}, one message at a time, each delivered to all before the next",
@@ -248,7 +252,7 @@ TARGETS = [
     ("idle", "bytes_per_conn", None, 8192, "≤ 8 KiB per connection"),
     ("idle", "bytes_per_conn", "*", 1.0, "below every peer"),
     ("broadcast-latency", "p99_us", "fanout-floor", 1.3,
-     "p99 ≤ 1.3× the minimal fan-out's time to reach 99% of the members"),
+     "p99 ≤ 1.3× the minimal fan-out's p99 at a rate it keeps up with"),
     ("broadcast-rate", "deliveries_per_s", "node-ws", 2.0, "≥ 2× Node ws fan-out"),
     ("policy", "replies_per_s", "tcp-reply", 0.8, "≥ 0.8× raw TCP accept+reply+close"),
     ("policy", "replies_per_cpu_s", "node-policy", 3.0, "≥ 3× Node policy server per server CPU-second"),
@@ -281,11 +285,18 @@ def context(results, workload, other, metric):
         rate = median(results, "broadcast-rate-1", "ws-fanout", "deliveries_per_s")
         members = next((r["members"] for r in results["broadcast-latency"].get("flashgate", []) if "members" in r), None)
         measured = median(results, "broadcast-latency", "ws-fanout", "p99_us")
+        alone = median(results, "broadcast-latency-5", "flashgate", "p99_us")
+        parts = []
+        if measured:
+            parts.append(f"at 20 msg/s the minimal fan-out (one write per member per message) falls "
+                         f"behind (p99 {fmt_ms(measured)}); at 5 msg/s it keeps up, and that p99 is the floor")
+        if alone:
+            parts.append(f"flashgate's own p99 at 5 msg/s is {fmt_ms(alone)}")
         if rate and members:
-            saturated = (f"; at 20 msg/s the minimal fan-out itself falls behind (p99 {fmt_ms(measured)}), "
-                         f"so its measured p99 is no floor") if measured else ""
-            return (f"the minimal fan-out writes {fmt(rate)} messages/s, one member after another: "
-                    f"reaching 99% of {members} members takes it ≥ {fmt_ms(fanout_floor_us(results))}{saturated}")
+            parts.append(f"the minimal fan-out's writes alone, {fmt(rate)} messages/s one member after "
+                         f"another, reach 99% of {members} members in {fmt_ms(0.99 * members / rate * 1e6)}, "
+                         f"before the members have read them")
+        return "; ".join(parts)
     if workload == "broadcast-rate":
         one = lambda s: median(results, "broadcast-rate-1", s, "deliveries_per_s")
         ours, floor, node = one("flashgate"), one("ws-fanout"), one("node-ws")
@@ -392,12 +403,9 @@ def median(results, workload, server, metric):
 
 
 def fanout_floor_us(results):
-    """How long the minimal fan-out, one member after another, takes to reach 99% of the
-    broadcast-latency members: the floor of any one-core server's p99 there."""
-    rate = median(results, "broadcast-rate-1", "ws-fanout", "deliveries_per_s")
-    members = next((r["members"] for r in results.get("broadcast-latency", {}).get("flashgate", [])
-                    if "members" in r), None)
-    return 0.99 * members / rate * 1e6 if rate and members else None
+    """The minimal fan-out's p99 at a rate it keeps up with (one message every 200 ms): the
+    floor of the broadcast-latency p99, measured as flashgate's is."""
+    return median(results, "broadcast-latency-5", "ws-fanout", "p99_us")
 
 
 def check_targets(results):

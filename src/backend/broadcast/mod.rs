@@ -9,11 +9,14 @@
 //! messages are reference-counted, so a message sent to a thousand members is stored once.
 //!
 //! A member whose connection sleeps has no task and no queue: the room holds its transport's
-//! [`Delivery`](crate::session::Delivery) and writes each publish through it, framed once per
-//! publish per framing, outside the room's lock ([`room`]). When a publish does not fit, the
-//! delivery owes the rest and wakes; the member's queue takes what follows.
+//! [`Delivery`](crate::session::Delivery) and writes through it, outside the room's lock, in
+//! rounds that take in what is published meanwhile: a message waits at most one round for
+//! any sleeper, framed once per framing ([`room`]). When a write does not fit, the delivery
+//! owes the rest and wakes; the member's queue takes what follows.
 
 mod room;
+
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
@@ -109,7 +112,7 @@ fn gather<S: Session>(session: &mut S, batch: &mut Vec<Payload>, bytes: usize) -
 
 /// Closes a member that fell too far behind, after publishing what its client had already
 /// sent: a message a client has sent reaches the room even if its sender is then closed.
-async fn too_slow<S: Session>(session: &mut S, room: &Room, batch: &mut Vec<Payload>) {
+async fn too_slow<S: Session>(session: &mut S, room: &Arc<Room>, batch: &mut Vec<Payload>) {
     loop {
         batch.clear();
         let ended = gather(session, batch, room.bound().backlog);

@@ -2,12 +2,13 @@
 //!
 //! A publish hands its messages to every member: into awake members' queues, under the
 //! members' lock (a queue push each, no waiting), and through sleeping members' deliveries,
-//! outside it: the lock is held only to push and to take a snapshot of the sleepers, so a
-//! publish to ten thousand sleepers (a socket write each) holds up no other member. One
-//! publisher at a time hands out: a publish that arrives meanwhile joins the outbox, and the
-//! one handing out takes it next, together with all that arrived while it wrote, framed once
-//! and written to each sleeper in one system call. So every member sees one order, and a room
-//! that falls behind catches up in fewer, larger writes.
+//! outside it, so a publish to ten thousand sleepers (a socket write each) holds up no other
+//! member. One publisher at a time hands out ([`handout`]): a publish that arrives meanwhile
+//! joins the outbox, and the one handing out takes it in at its next checkpoint, together
+//! with all that arrived since, framed once and written to each sleeper with what it was due
+//! anyway, in one system call. So every member sees one order, a message reaches every
+//! sleeper within one round of writes, and a room that falls behind catches up in fewer,
+//! larger writes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::session::{Delivered, Delivery, Framing, Payload};
+use crate::session::{Delivery, Payload};
 
 /// What a queued message counts for besides its body: its slot in the queue.
 pub const QUEUED_OVERHEAD: usize = 64;
@@ -84,20 +85,20 @@ struct Outbox {
     pending: Vec<Payload>,
     /// What `pending` costs.
     cost: usize,
-    /// A publisher is handing out: it takes `pending` next.
+    /// A publisher is handing out: it takes `pending` in at its next checkpoint.
     busy: bool,
+    /// The last hand-out's generation, for members' tickets.
+    generation: u32,
 }
-
-/// A sleeping member a hand-out writes to: its key and its delivery.
-type Sleeping = (u64, Delivery);
 
 /// A member as the room sees it.
 enum Member {
     /// Served by its task: messages queue for it. Boxed: most members of a large room sleep,
     /// and an entry is as large as its largest kind.
     Awake(Box<Awake>),
-    /// Asleep: messages go through its transport's delivery handle.
-    Asleep(Delivery),
+    /// Asleep: messages go through its transport's delivery handle; the ticket names its
+    /// entry in the hand-out under way.
+    Asleep(Delivery, Ticket),
     /// Closed as too slow while it was waking: its new session sends what its delivery owes
     /// (the rest of a frame, so that the stream stays whole), then closes with 1008.
     Dropped,
@@ -115,6 +116,9 @@ struct Awake {
     over: Option<(Instant, u64)>,
     /// Set when a publish woke the member: its new session takes this inbox.
     handover: Option<Box<Inbox>>,
+    /// Its entry in the hand-out under way, if it woke while asleep there: what it missed
+    /// is queued for it before anything new.
+    owes: Ticket,
 }
 
 /// What is queued for a member, shared by the room (which adds) and the member (which takes).
@@ -190,6 +194,7 @@ impl Room {
             _kick: kick,
             over: None,
             handover: None,
+            owes: Ticket::NONE,
         });
         let inbox = Box::new(Inbox {
             queue: rx,
@@ -233,8 +238,12 @@ impl Room {
     /// Publishes `messages` to every member, after everything published before: hands them
     /// out now, or leaves them to the publisher handing out already. Waits only while the
     /// outbox holds more than a member's bound.
-    pub fn publish(&self, messages: &[Payload]) {
-        {
+    ///
+    /// A hand-out that is more than one stride long goes on on a blocking thread, so that
+    /// the publisher's task, and every other task of its thread, runs meanwhile: it is the
+    /// publisher's next messages that the lap under way takes in.
+    pub fn publish(self: &Arc<Self>, messages: &[Payload]) {
+        let generation = {
             let mut outbox = lock(&self.outbox);
             while outbox.busy && outbox.cost > self.bound.backlog {
                 outbox = self
@@ -248,103 +257,59 @@ impl Room {
                 return;
             }
             outbox.busy = true;
+            outbox.generation = handout::next_generation(outbox.generation);
+            outbox.generation
+        };
+        let mut handout = Handout::new(generation);
+        let mut fresh = Vec::new();
+        if !self.checkpoint(&mut handout, &mut fresh) {
+            return;
         }
-        let mut batch = Vec::new();
-        let mut sleepers = Vec::new();
-        loop {
-            {
-                let mut outbox = lock(&self.outbox);
-                if outbox.pending.is_empty() {
-                    outbox.busy = false;
-                    return;
-                }
-                std::mem::swap(&mut batch, &mut outbox.pending);
-                outbox.cost = 0;
+        handout.walk(handout.stride());
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            Ok(runtime) if !handout.done() => {
+                let room = self.clone();
+                runtime.spawn_blocking(move || room.hand_out(handout, fresh));
             }
-            self.outbox_room.notify_all();
-            self.hand_out(&batch, &mut sleepers);
-            batch.clear();
+            _ => self.hand_out(handout, fresh),
         }
     }
 
-    /// Hands `messages` to every member: into awake members' queues (closing those too far
-    /// behind), then, outside the lock, through sleeping members' deliveries. `sleepers` is
-    /// room for the snapshot of who sleeps.
-    fn hand_out(&self, messages: &[Payload], sleepers: &mut Vec<Sleeping>) {
-        let cost: usize = messages.iter().map(cost).sum();
-        let mut now = None;
-        lock(&self.members).retain(|id, member| match member {
-            Member::Awake(awake) => {
-                if self.queue(awake, messages, cost, &mut now) {
-                    return true;
+    /// Walks and takes in until the hand-out is done.
+    fn hand_out(&self, mut handout: Handout, mut fresh: Vec<Payload>) {
+        while self.checkpoint(&mut handout, &mut fresh) {
+            handout.walk(handout.stride());
+        }
+    }
+
+    /// Takes in what waits in the outbox, if the log has room, or settles who woke once the
+    /// lap is done; false when the hand-out is over.
+    fn checkpoint(&self, handout: &mut Handout, fresh: &mut Vec<Payload>) -> bool {
+        let take = {
+            let mut outbox = lock(&self.outbox);
+            if outbox.pending.is_empty() {
+                if handout.done() {
+                    outbox.busy = false;
+                    return false;
                 }
-                // Too slow. One still waking keeps its entry, for what its delivery owes.
-                match awake.handover.take() {
-                    Some(_) => {
-                        *member = Member::Dropped;
-                        true
-                    }
-                    None => false,
-                }
-            }
-            Member::Dropped => true,
-            Member::Asleep(delivery) => {
-                sleepers.push((*id, delivery.clone()));
+                // Nothing new: settle who woke or filled up once the lap is done.
+                handout.caught_up()
+            } else if handout.cost() <= self.bound.backlog || handout.caught_up() {
+                std::mem::swap(fresh, &mut outbox.pending);
+                outbox.cost = 0;
                 true
+            } else {
+                false // the log is full: the lap under way frees it
             }
-        });
-        if sleepers.is_empty() {
-            return;
+        };
+        if take {
+            self.outbox_room.notify_all();
+            handout.pass(self, &mut lock(&self.members), fresh);
+        } else if handout.cost() > self.bound.backlog {
+            handout.trim();
         }
-        // Framed once per framing, for all sleepers that share it. A sleeper that wakes
-        // meanwhile takes its socket out of its transport's table only once a write to it is
-        // done; after that, writes reach no one ([`Delivered::Gone`]) and what it missed
-        // is queued for it below, ahead of anything published later.
-        let mut framed: [Option<Vec<u8>>; Framing::COUNT] = Default::default();
-        let mut missed = Vec::new();
-        for (id, delivery) in sleepers.drain(..) {
-            let frames = framed[delivery.framing().index()].get_or_insert_with(|| {
-                let mut out = Vec::new();
-                delivery.frame(messages, &mut out);
-                out
-            });
-            match delivery.deliver(frames) {
-                Delivered::All => {}
-                missed_or_cut => missed.push((id, delivery, missed_or_cut)),
-            }
-        }
-        if missed.is_empty() {
-            return;
-        }
-        let mut members = lock(&self.members);
-        for (id, delivery, outcome) in missed {
-            let Some(member) = members.get_mut(&id) else {
-                continue; // it left
-            };
-            match (outcome, &mut *member) {
-                // The socket was full: the member wakes owing the rest, and what follows
-                // queues for it.
-                (Delivered::Part, Member::Asleep(d)) if d.same(&delivery) => {
-                    *member = self.waking();
-                }
-                // It woke before this reached it: its new queue takes it, first.
-                (Delivered::Gone, Member::Awake(awake)) => {
-                    let kept = self.queue(awake, messages, cost, &mut now);
-                    if !kept {
-                        members.remove(&id);
-                    }
-                }
-                // It woke and fell asleep again meanwhile (rare): write to it as it is now.
-                (Delivered::Gone, Member::Asleep(d)) => {
-                    let mut frames = Vec::new();
-                    d.frame(messages, &mut frames);
-                    if d.deliver(&frames) == Delivered::Part {
-                        *member = self.waking();
-                    }
-                }
-                _ => {}
-            }
-        }
+        true
     }
 
     /// Queues `messages` (costing `cost`) for an awake member; false when it is too far
@@ -389,8 +354,10 @@ impl Room {
     }
 }
 
+mod handout;
 mod member;
 
+use handout::{Handout, Ticket};
 use member::Inbox;
 pub use member::Membership;
 

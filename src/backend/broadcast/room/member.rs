@@ -48,7 +48,7 @@ impl Drop for Membership {
 
 impl Membership {
     /// The room, and the member's queue (none while it sleeps).
-    pub(in crate::backend::broadcast) fn parts(&mut self) -> (&Room, Option<&mut Inbox>) {
+    pub(in crate::backend::broadcast) fn parts(&mut self) -> (&Arc<Room>, Option<&mut Inbox>) {
         (&self.room, self.inbox.as_deref_mut())
     }
 
@@ -61,8 +61,13 @@ impl Membership {
             return Err(delivery);
         };
         match members.get_mut(&self.id) {
-            Some(member @ Member::Awake(_)) if inbox.queue.is_empty() => {
-                *member = Member::Asleep(delivery);
+            Some(member) if inbox.queue.is_empty() => {
+                let Member::Awake(awake) = member else {
+                    return Err(delivery);
+                };
+                // Still owed by a hand-out under way: it writes to the new delivery.
+                let owes = awake.owes;
+                *member = Member::Asleep(delivery, owes);
                 self.inbox = None;
                 Ok(())
             }
@@ -81,8 +86,9 @@ impl Membership {
             return Woken::Gone;
         };
         match member {
-            Member::Asleep(_) => {
-                let (awake, inbox) = self.room.awake();
+            Member::Asleep(_, owes) => {
+                let (mut awake, inbox) = self.room.awake();
+                awake.owes = *owes;
                 *member = Member::Awake(awake);
                 self.inbox = Some(inbox);
                 Woken::Resumed

@@ -55,7 +55,7 @@ pub async fn handle(
         if req.method() != Method::GET {
             return Ok(sockjs::pages::not_allowed("GET"));
         }
-        if !upgrading {
+        if !upgrading || !connection_upgrade(req.headers()) {
             return Ok(text(
                 StatusCode::BAD_REQUEST,
                 "Can \"Upgrade\" only to \"WebSocket\".",
@@ -85,6 +85,16 @@ fn wants_websocket(headers: &HeaderMap) -> bool {
         v.to_str().is_ok_and(|v| {
             v.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+    })
+}
+
+/// True when `Connection` names `upgrade` (proxies that rewrite it break WebSockets).
+fn connection_upgrade(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
         })
     })
 }
@@ -125,7 +135,8 @@ async fn comet(
             }
         }
     };
-    gw.sockjs.handle(req, at, ask, admit).await
+    // Boxed: the SockJS answer is large, and rare next to a WebSocket's.
+    Box::pin(gw.sockjs.handle(req, at, ask, admit)).await
 }
 
 /// The room key: the route, and the room the client asked for.

@@ -59,6 +59,8 @@ struct State {
     receiver: Option<Waker>,
     /// A receiving request is attached.
     attached: bool,
+    /// The backend waits for the client's next message: it has handled all before.
+    idle: bool,
     /// Since when no receiving request is attached; the session expires a disconnect delay
     /// after it.
     alone_since: Instant,
@@ -102,6 +104,7 @@ impl Comet {
                 outgoing_bytes: 0,
                 receiver: None,
                 attached: false,
+                idle: false,
                 alone_since: Instant::now(),
             }),
             to_backend: Notify::new(),
@@ -167,8 +170,10 @@ impl Comet {
     }
 
     /// Messages from a sending request, for the backend. Waits while more than the inbox
-    /// bound waits for the backend. False when the session is closing or gone.
-    pub async fn receive(&self, messages: Vec<String>) -> bool {
+    /// bound waits for the backend, then until the backend has handled them (up to
+    /// `patience`), so that what it answers is there for the next receiving request. False
+    /// when the session is closing or gone.
+    pub async fn receive(&self, messages: Vec<String>, patience: Duration) -> bool {
         for message in messages {
             loop {
                 let taken = self.taken.notified();
@@ -180,6 +185,7 @@ impl Comet {
                     if state.incoming_bytes < self.inbox || state.incoming.is_empty() {
                         state.incoming_bytes += message.len();
                         state.incoming.push_back(Payload::Text(message.into()));
+                        state.idle = false;
                         break;
                     }
                 }
@@ -187,6 +193,21 @@ impl Comet {
             }
             self.to_backend.notify_one();
         }
+        let handled = async {
+            loop {
+                let taken = self.taken.notified();
+                {
+                    let state = lock(&self.state);
+                    if (state.incoming.is_empty() && state.idle)
+                        || !matches!(state.phase, Phase::Open | Phase::New)
+                    {
+                        return;
+                    }
+                }
+                taken.await;
+            }
+        };
+        let _ = tokio::time::timeout(patience, handled).await;
         true
     }
 
@@ -262,7 +283,9 @@ impl Session for CometSession {
                 if !matches!(state.phase, Phase::Open | Phase::New) {
                     return None;
                 }
+                state.idle = true;
             }
+            self.comet.taken.notify_waiters();
             tokio::select! {
                 _ = woken => {}
                 _ = &mut self.stop => {

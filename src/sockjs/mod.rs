@@ -163,21 +163,27 @@ impl<M: Service> Endpoint<M> {
                 res
             }
             (Kind::Xhr, &Method::POST) => {
-                let mut res = self.receive(session, &ask, Wrap::Line, 1, String::new(), admit);
+                let mut res = self
+                    .receive(session, &ask, Wrap::Line, 1, String::new(), admit)
+                    .await;
                 grant(&mut res);
                 typed(res, "application/javascript; charset=UTF-8")
             }
             (Kind::XhrStreaming, &Method::POST) => {
                 let prelude = format!("{}\n", "h".repeat(XHR_PRELUDE));
                 let limit = ask.options.response_limit;
-                let mut res = self.receive(session, &ask, Wrap::Line, limit, prelude, admit);
+                let mut res = self
+                    .receive(session, &ask, Wrap::Line, limit, prelude, admit)
+                    .await;
                 grant(&mut res);
                 streaming(typed(res, "application/javascript; charset=UTF-8"))
             }
             (Kind::Eventsource, &Method::GET) => {
                 let limit = ask.options.response_limit;
                 let prelude = "\r\n".to_string();
-                let mut res = self.receive(session, &ask, Wrap::Event, limit, prelude, admit);
+                let mut res = self
+                    .receive(session, &ask, Wrap::Event, limit, prelude, admit)
+                    .await;
                 grant(&mut res);
                 streaming(typed(res, "text/event-stream"))
             }
@@ -185,7 +191,9 @@ impl<M: Service> Endpoint<M> {
                 Ok(callback) => {
                     let limit = ask.options.response_limit;
                     let head = htmlfile_head(&callback);
-                    let res = self.receive(session, &ask, Wrap::Script, limit, head, admit);
+                    let res = self
+                        .receive(session, &ask, Wrap::Script, limit, head, admit)
+                        .await;
                     streaming(typed(res, "text/html; charset=UTF-8"))
                 }
                 Err(why) => return pages::refused(why),
@@ -193,7 +201,9 @@ impl<M: Service> Endpoint<M> {
             (Kind::Jsonp, &Method::GET) => match callback(req.uri().query()) {
                 Ok(callback) => {
                     let wrap = Wrap::Callback(callback);
-                    let mut res = self.receive(session, &ask, wrap, 1, String::new(), admit);
+                    let mut res = self
+                        .receive(session, &ask, wrap, 1, String::new(), admit)
+                        .await;
                     res.headers_mut().insert(
                         header::X_CONTENT_TYPE_OPTIONS,
                         HeaderValue::from_static("nosniff"),
@@ -216,7 +226,7 @@ impl<M: Service> Endpoint<M> {
             }
         };
         if res.status() != StatusCode::NOT_FOUND {
-            if kind != Kind::Xhr || method != Method::OPTIONS {
+            if method != Method::OPTIONS {
                 pages::no_cache(res.headers_mut());
             }
             if let Some(request) = &cookie {
@@ -228,7 +238,7 @@ impl<M: Service> Endpoint<M> {
 
     /// A receiving request for session `id`: opens it if new, and answers with what the
     /// session has, as `wrap` frames it, for up to `limit` bytes.
-    fn receive(
+    async fn receive(
         self: &Arc<Self>,
         id: &str,
         ask: &Ask<'_>,
@@ -262,7 +272,14 @@ impl<M: Service> Endpoint<M> {
             }
         };
         let heartbeat = ask.options.heartbeat;
-        let body = match comet.arrive() {
+        let mut arrival = comet.arrive();
+        if matches!(arrival, Arrival::Busy) {
+            // The receiver before may have just gone away, its connection's end not yet
+            // seen: a moment for it to be, before this one is turned away.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            arrival = comet.arrive();
+        }
+        let body = match arrival {
             Arrival::Receiver { open } => crate::body::boxed(Receiving::new(
                 comet, wrap, limit, &prelude, open, heartbeat,
             )),

@@ -100,7 +100,7 @@ async fn deliver<M>(
     let Found::Session(comet) = endpoint.table.find(ask.route, id, ask.peer.ip()) else {
         return Some(pages::bare(StatusCode::NOT_FOUND));
     };
-    match comet.receive(messages).await {
+    match comet.receive(messages, endpoint.limits.read_timeout).await {
         true => None,
         // Closing: the messages have nowhere to go, as for a session that is gone.
         false => Some(pages::bare(StatusCode::NOT_FOUND)),

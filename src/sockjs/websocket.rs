@@ -76,9 +76,10 @@ impl<S: Session> Session for FramedSession<'_, S> {
                     .queue
                     .extend(messages.into_iter().map(|m| Payload::Text(m.into()))),
                 Err(_) => {
+                    // Ended at once, without a close frame of SockJS's, as the protocol says.
                     tracing::debug!("sockjs websocket: broken framing, closing");
-                    self.close(CloseReason::Peer(3000, "Broken framing.".into()))
-                        .await;
+                    let reason = CloseReason::Peer(3000, "Broken framing.".into());
+                    self.inner.close(reason).await;
                     return None;
                 }
             }

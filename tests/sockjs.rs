@@ -287,6 +287,9 @@ async fn errors_are_the_protocols_and_a_body_too_large_leaves_the_session_unharm
         post(gw.main, &format!("{s}/xhr"), "").await.1,
         "a[\"fine\"]\n"
     );
+    // A room name that is not one is refused, and no session opens.
+    assert_eq!(post(gw.main, "/chat/1/zz/xhr?room=a%2fb", "").await.0, 403);
+    assert_eq!(post(gw.main, "/chat/1/zz/xhr_send", "[\"x\"]").await.0, 404);
     // Unknown sessions, and paths that are not the protocol's.
     assert_eq!(
         post(gw.main, "/echo/000/nobody/xhr_send", "[\"x\"]")

@@ -247,28 +247,27 @@ impl<M: Service> Endpoint<M> {
         prelude: String,
         admit: impl FnOnce() -> Result<M, String>,
     ) -> Response<Body> {
-        let made =
-            self.table
-                .find_or_make::<String>(ask.route, id, ask.peer.ip(), || {
-                    let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-                        String::from("too many connections (see --max-connections)")
-                    })?;
-                    let handler = admit()?;
-                    let comet = Comet::new(self.limits.send_backlog, self.limits.max_message_size);
-                    self.start(
-                        comet.clone(),
-                        handler,
-                        ask.peer,
-                        wrap_transport(&wrap, limit),
-                    );
-                    Ok((comet, ask.options.disconnect_delay, Arc::new(slot)))
-                });
+        let made = self.table.find_or_make(ask.route, id, ask.peer.ip(), || {
+            let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+                let why = "too many connections (see --max-connections)";
+                (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
+            })?;
+            let handler = admit().map_err(|why| (StatusCode::FORBIDDEN, why))?;
+            let comet = Comet::new(self.limits.send_backlog, self.limits.max_message_size);
+            self.start(
+                comet.clone(),
+                handler,
+                ask.peer,
+                wrap_transport(&wrap, limit),
+            );
+            Ok((comet, ask.options.disconnect_delay, Arc::new(slot)))
+        });
         let comet = match made {
             Ok((comet, _)) => comet,
             Err(None) => return pages::bare(StatusCode::NOT_FOUND),
-            Err(Some(why)) => {
+            Err(Some((status, why))) => {
                 tracing::warn!(peer = %ask.peer, route = %ask.route, "sockjs session refused: {why}");
-                return crate::body::text(StatusCode::SERVICE_UNAVAILABLE, &why);
+                return crate::body::text(status, &why);
             }
         };
         let heartbeat = ask.options.heartbeat;

@@ -1,17 +1,26 @@
 //! The command line. The doc comments below are the `--help` text; every option can also be
-//! set from a `FLASHGATE_*` environment variable. [`crate::config::Config`] validates the result.
+//! set from a `FLASHGATE_*` environment variable, or in the `--config` file.
+//! [`crate::config::Config`] validates the result; [`Given`] tells it which values are only
+//! defaults, which the file may replace.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use clap::builder::BoolishValueParser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 /// Flash-era and modern web clients, one realtime backend: Flash socket policies,
 /// the web-socket-js polyfill and an RFC 6455 WebSocket endpoint in one process.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, long_about = None)]
 pub struct Args {
+    /// TOML configuration file: any option below, and per-route settings (see
+    /// docs/CONFIG.md). Options on the command line or in the environment win over it.
+    #[arg(long, env = "FLASHGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Main listener: HTTP, WebSocket and inline Flash policy requests.
     #[arg(
         long,
@@ -41,8 +50,8 @@ pub struct Args {
     pub policy_file: Option<PathBuf>,
 
     /// WebSocket route PATH=BACKEND (repeat, or comma-separate); backends: echo, broadcast,
-    /// proxy (the WebSocket-to-TCP socket proxy)
-    /// [default: /echo=echo,/chat=broadcast,/socket=proxy].
+    /// proxy (the WebSocket-to-TCP socket proxy), close[:CODE[:REASON]] (every session closed
+    /// at once; 3000 "Go away!" unless given) [default: /echo=echo,/chat=broadcast,/socket=proxy].
     #[arg(
         long = "route",
         env = "FLASHGATE_ROUTE",
@@ -156,4 +165,69 @@ pub struct Args {
     /// address and the proxy targets) and exit.
     #[arg(long)]
     pub print_ruffle_config: bool,
+}
+
+/// The options set on the command line or in the environment, by their long names
+/// (`policy-listen`): the others are defaults, which a configuration file may replace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Given(Vec<String>);
+
+impl Given {
+    /// What `matches` holds that was not a default.
+    pub fn of(matches: &ArgMatches) -> Given {
+        let given = Args::command()
+            .get_arguments()
+            .filter(|arg| {
+                matches!(
+                    matches.value_source(arg.get_id().as_str()),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+            .filter_map(|arg| arg.get_long().map(str::to_string))
+            .collect();
+        Given(given)
+    }
+
+    /// True when the option `--long` was set on the command line or in the environment.
+    pub fn contains(&self, long: &str) -> bool {
+        self.0.iter().any(|given| given == long)
+    }
+}
+
+/// The process's command line and what of it was given; on a bad one, clap's message and
+/// exit, as [`Parser::parse`] does.
+pub fn parse() -> (Args, Given) {
+    try_parse_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
+}
+
+/// The command line `argv` (the program's name first) and what of it was given.
+pub fn try_parse_from<I, T>(argv: I) -> Result<(Args, Given), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = Args::command();
+    let matches = command.try_get_matches_from_mut(argv)?;
+    let args = Args::from_arg_matches(&matches).map_err(|error| error.format(&mut command))?;
+    Ok((args, Given::of(&matches)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_tells_flags_and_variables_from_defaults() {
+        let (_, given) = try_parse_from(["flashgate", "--listen", "127.0.0.1:8080"]).unwrap();
+        assert!(
+            given.contains("listen"),
+            "a flag equal to its default is still given"
+        );
+        assert!(!given.contains("idle-timeout"));
+        assert!(!given.contains("route"));
+        assert!(!given.contains("serve-hidden"));
+        let (_, given) =
+            try_parse_from(["flashgate", "--serve-hidden", "--route", "/a=echo"]).unwrap();
+        assert!(given.contains("serve-hidden") && given.contains("route"));
+    }
 }

@@ -202,13 +202,16 @@ fn routes(config: &Config, main: SocketAddr) -> routes::Routes {
         .iter()
         .map(|spec| routes::Route {
             path: spec.path.clone(),
-            backend: match spec.backend {
+            backend: match &spec.backend {
                 BackendSpec::Echo => Backend::Echo,
                 BackendSpec::Broadcast => Backend::Broadcast(backend::broadcast::Rooms::new(bound)),
                 BackendSpec::Proxy => Backend::Proxy {
                     targets: proxy_targets(config, main),
                     connect_timeout: limits.handshake_timeout,
                 },
+                BackendSpec::Close { code, reason } => {
+                    Backend::Close(Arc::new(session::CloseReason::Peer(*code, reason.clone())))
+                }
             },
             sockjs: spec.sockjs.clone(),
         })

@@ -4,14 +4,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use flashgate::args::Args;
 use flashgate::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let (args, given) = flashgate::args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -20,7 +18,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let config = match Config::from_args(&args) {
+    let config = match Config::load(&args, &given) {
         Ok(config) => config,
         Err(error) => {
             tracing::error!("{error:#}");

@@ -4,14 +4,16 @@
 //! A route's [`Backend`] is built once at start-up and carries what it needs (its rooms, its
 //! allowed targets). For each client, [`Backend::admit`] makes the handler that serves it:
 //! a [`Handler`] for message clients, a [`proxy::Relay`] for the socket proxy's byte stream.
+//! A `close` route's handler ends each session at once, with the route's code and reason.
 
 pub mod broadcast;
 pub mod echo;
 pub mod proxy;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::session::{Delivery, Service, Session, Woken};
+use crate::session::{CloseReason, Delivery, Service, Session, Woken};
 
 /// A route's backend.
 pub enum Backend {
@@ -26,6 +28,9 @@ pub enum Backend {
         /// How long a connection to a target may take.
         connect_timeout: Duration,
     },
+    /// Every session is closed at once with this code and reason, passed on as they are
+    /// ([`CloseReason::Peer`]): a route under maintenance, say.
+    Close(Arc<CloseReason>),
 }
 
 /// What a client asks of its route's backend.
@@ -46,10 +51,20 @@ pub enum Admitted {
 
 /// One message client's handler.
 pub enum Handler {
-    /// Its messages come back to it.
-    Echo,
+    /// The backend keeps nothing of the client's own.
+    Stateless(Stateless),
     /// It is a member of a room.
     Broadcast(broadcast::Membership),
+}
+
+/// A handler that keeps nothing of its client's. Its own enum, inside [`Handler`], so that a
+/// handler stays as small as a room membership (every sleeping connection holds one): a
+/// membership has one spare value to tell another variant by, not two.
+pub enum Stateless {
+    /// Its messages come back to it.
+    Echo,
+    /// It is closed at once, for this reason (its route's, shared).
+    Close(Arc<CloseReason>),
 }
 
 impl Backend {
@@ -59,13 +74,14 @@ impl Backend {
             Backend::Echo => "echo",
             Backend::Broadcast(_) => "broadcast",
             Backend::Proxy { .. } => "proxy",
+            Backend::Close(_) => "close",
         }
     }
 
     /// The handler for a new client, or why it is refused.
     pub fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, String> {
         Ok(match self {
-            Backend::Echo => Admitted::Messages(Handler::Echo),
+            Backend::Echo => Admitted::Messages(Handler::Stateless(Stateless::Echo)),
             Backend::Broadcast(rooms) => {
                 Admitted::Messages(Handler::Broadcast(rooms.enter(ask.room)))
             }
@@ -76,6 +92,9 @@ impl Backend {
                 target: targets.pick(ask.target)?.clone(),
                 connect_timeout: *connect_timeout,
             }),
+            Backend::Close(reason) => {
+                Admitted::Messages(Handler::Stateless(Stateless::Close(reason.clone())))
+            }
         })
     }
 }
@@ -83,21 +102,26 @@ impl Backend {
 impl Service for Handler {
     async fn serve<S: Session>(&mut self, session: &mut S) {
         match self {
-            Handler::Echo => echo::run(session).await,
+            Handler::Stateless(Stateless::Echo) => echo::run(session).await,
+            Handler::Stateless(Stateless::Close(reason)) => {
+                session.close(CloseReason::clone(reason)).await
+            }
             Handler::Broadcast(member) => broadcast::run(session, member).await,
         }
     }
 
     fn sleep(&mut self, delivery: Delivery) -> Result<(), Delivery> {
         match self {
-            Handler::Echo => Ok(()),
+            // A closed client never sleeps: its session ends as soon as it is served.
+            Handler::Stateless(_) => Ok(()),
             Handler::Broadcast(member) => member.sleep(delivery),
         }
     }
 
     fn wake(&mut self) -> Woken {
         match self {
-            Handler::Echo => Woken::Resumed,
+            Handler::Stateless(Stateless::Echo) => Woken::Resumed,
+            Handler::Stateless(Stateless::Close(_)) => Woken::Gone,
             Handler::Broadcast(member) => member.wake(),
         }
     }

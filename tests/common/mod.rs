@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +20,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod http_stream;
 
-use flashgate::args::Args;
 use flashgate::config::Config;
 
 /// Every wait in the tests is bounded by this, so a broken gateway fails a test, never hangs it.
@@ -104,7 +102,8 @@ pub fn config(dir: &Path, extra: &[&str]) -> anyhow::Result<Config> {
         assets.display().to_string(),
     ];
     argv.extend(extra.iter().map(|s| s.to_string()));
-    Config::from_args(&Args::try_parse_from(argv)?)
+    let (args, given) = flashgate::args::try_parse_from(argv)?;
+    Config::load(&args, &given)
 }
 
 /// The gateway, running in this test's runtime on ports chosen by the kernel.

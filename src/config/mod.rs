@@ -1,5 +1,6 @@
-//! The validated configuration: what [`crate::args::Args`] becomes once every value has been
-//! checked. No clap type travels further than this file.
+//! The validated configuration: what [`crate::args::Args`] and the configuration file
+//! ([`file`]) become once every value has been checked. No clap type travels further than
+//! this module.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -8,10 +9,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 
-use crate::args::Args;
+use crate::args::{Args, Given};
 use crate::backend::proxy::TargetSpec;
 use crate::origin::AllowList;
 use crate::policy::xml::{self, Grant};
+
+mod file;
+mod routes;
+
+pub use routes::{CLOSE_CODE, CLOSE_REASON};
 
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
@@ -135,7 +141,7 @@ impl RouteSpec {
 
 /// The built-in backends, as configured ([`crate::backend::Backend`] is what is built from
 /// them at start-up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendSpec {
     /// Each message goes back to its sender.
     Echo,
@@ -143,27 +149,75 @@ pub enum BackendSpec {
     Broadcast,
     /// Binary messages are relayed to a TCP target and back (the socket proxy).
     Proxy,
+    /// Every session is closed at once with this code and reason (a route under
+    /// maintenance, say). Built by [`BackendSpec::close`], which checks both.
+    Close {
+        /// The close code: 1000, or one of the applications' 3000-4999.
+        code: u16,
+        /// Why, at most [`MAX_CLOSE_REASON`] bytes.
+        reason: String,
+    },
 }
 
+/// The longest close reason, in bytes: what a close frame carries.
+pub const MAX_CLOSE_REASON: usize = 123;
+
 impl BackendSpec {
+    /// The names of the backends, as the command line and the configuration file spell them.
+    pub const NAMES: [&'static str; 4] = ["echo", "broadcast", "proxy", "close"];
+
     /// The name used on the command line and in logs.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             BackendSpec::Echo => "echo",
             BackendSpec::Broadcast => "broadcast",
             BackendSpec::Proxy => "proxy",
+            BackendSpec::Close { .. } => "close",
         }
+    }
+
+    /// A `close` backend, once its code and reason are checked: a code a server may send
+    /// for this (1000, or 3000-4999), and a reason that fits a close frame.
+    pub fn close(code: u16, reason: &str) -> Result<BackendSpec, String> {
+        routes::check_close_code(code)?;
+        routes::check_close_reason(reason)?;
+        Ok(BackendSpec::Close {
+            code,
+            reason: reason.to_string(),
+        })
     }
 }
 
 impl Config {
-    /// Checks the command line and loads the policy file.
+    /// Checks the command line and the `--config` file, and loads the policy file. A value
+    /// that `given` does not hold is a default, which the configuration file replaces when it
+    /// sets it: the command line and the environment win over the file, the file over the
+    /// defaults.
+    pub fn load(args: &Args, given: &Given) -> anyhow::Result<Config> {
+        let mut config = Config::from_command_line(args)?;
+        if let Some(path) = &args.config {
+            file::apply(path, &mut config, given)?;
+        }
+        Ok(config)
+    }
+
+    /// Checks the command line alone and loads the policy file. A `--config` file is refused
+    /// here: only [`Config::load`] knows which values it may replace.
     pub fn from_args(args: &Args) -> anyhow::Result<Config> {
+        if let Some(path) = &args.config {
+            bail!(
+                "--config {}: a configuration file needs to know which options were given (Config::load)",
+                path.display()
+            );
+        }
+        Config::from_command_line(args)
+    }
+
+    fn from_command_line(args: &Args) -> anyhow::Result<Config> {
         let listen = resolve(&args.listen).context("--listen")?;
-        let policy_listen = match args.policy_listen.as_deref().map(str::trim) {
-            Some("off") => None,
-            Some(addr) => Some(resolve(addr).context("--policy-listen")?),
-            None => Some(SocketAddr::new(listen.ip(), 843)),
+        let policy_listen = match &args.policy_listen {
+            Some(text) => policy_listen(text).context("--policy-listen")?,
+            None => Some(policy_port_of(listen)),
         };
         let allow_origin = match args.allow_origin.is_empty() {
             true => None,
@@ -172,9 +226,9 @@ impl Config {
         let policy_file = args
             .policy_file
             .as_ref()
-            .map(|p| load_policy_file(p.clone()))
+            .map(|p| load_policy_file(p.clone(), "--policy-file"))
             .transpose()?;
-        let routes = parse_routes(&args.routes).context("--route")?;
+        let routes = routes::parse(&args.routes).context("--route")?;
         let proxy_targets = args
             .proxy_targets
             .iter()
@@ -182,14 +236,12 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()
             .map_err(anyhow::Error::msg)
             .context("--proxy-target")?;
-        if args.max_message_size < 125 {
-            bail!("--max-message-size must be at least 125 bytes");
-        }
-        if args.send_backlog < 1024 {
-            bail!("--send-backlog must be at least 1024 bytes");
-        }
-        if args.max_connections == 0 {
-            bail!("--max-connections must be at least 1");
+        for (option, value) in [
+            ("max-message-size", args.max_message_size),
+            ("send-backlog", args.send_backlog),
+            ("max-connections", args.max_connections),
+        ] {
+            at_least(option, value).map_err(|why| anyhow::anyhow!("--{option} {why}"))?;
         }
         Ok(Config {
             listen,
@@ -224,6 +276,34 @@ impl Config {
     }
 }
 
+/// The least value of the size limit `--option`, checked wherever it is set: why `value` is
+/// too small, if it is.
+fn at_least(option: &str, value: usize) -> Result<(), String> {
+    let (least, unit) = match option {
+        "max-message-size" => (125, " bytes"),
+        "send-backlog" => (1024, " bytes"),
+        "max-connections" => (1, ""),
+        _ => (0, ""),
+    };
+    match value < least {
+        true => Err(format!("must be at least {least}{unit}")),
+        false => Ok(()),
+    }
+}
+
+/// Where the master policy listener binds unless told: port 843 on the main listener's host.
+fn policy_port_of(listen: SocketAddr) -> SocketAddr {
+    SocketAddr::new(listen.ip(), 843)
+}
+
+/// A `--policy-listen` value: an address, or `off`.
+fn policy_listen(text: &str) -> anyhow::Result<Option<SocketAddr>> {
+    match text.trim() {
+        "off" => Ok(None),
+        addr => resolve(addr).map(Some),
+    }
+}
+
 fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
     addr.to_socket_addrs()
         .with_context(|| format!("{addr:?} is not an address like 127.0.0.1:8080"))?
@@ -231,10 +311,10 @@ fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("{addr:?} resolves to no address"))
 }
 
-fn load_policy_file(path: PathBuf) -> anyhow::Result<PolicyFile> {
-    let src = std::fs::read(&path).with_context(|| format!("--policy-file {}", path.display()))?;
-    let grants =
-        xml::validate(&src).with_context(|| format!("--policy-file {}", path.display()))?;
+/// Reads and validates the policy file at `path`, given as `option`.
+fn load_policy_file(path: PathBuf, option: &str) -> anyhow::Result<PolicyFile> {
+    let src = std::fs::read(&path).with_context(|| format!("{option} {}", path.display()))?;
+    let grants = xml::validate(&src).with_context(|| format!("{option} {}", path.display()))?;
     let mut reply = src;
     reply.push(0);
     Ok(PolicyFile {
@@ -242,53 +322,6 @@ fn load_policy_file(path: PathBuf) -> anyhow::Result<PolicyFile> {
         reply: reply.into(),
         grants,
     })
-}
-
-fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<RouteSpec>> {
-    if specs.is_empty() {
-        return Ok(vec![
-            RouteSpec::new("/echo", BackendSpec::Echo),
-            RouteSpec::new("/chat", BackendSpec::Broadcast),
-            RouteSpec::new("/socket", BackendSpec::Proxy),
-        ]);
-    }
-    let mut routes: Vec<RouteSpec> = Vec::new();
-    for spec in specs {
-        let (path, backend) = spec
-            .split_once('=')
-            .with_context(|| format!("{spec:?} is not PATH=BACKEND"))?;
-        let backend = match backend.trim() {
-            "echo" => BackendSpec::Echo,
-            "broadcast" => BackendSpec::Broadcast,
-            "proxy" => BackendSpec::Proxy,
-            other => bail!("{spec:?}: unknown backend {other:?} (known: echo, broadcast, proxy)"),
-        };
-        let path = path.trim();
-        if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
-            bail!("{spec:?}: the path must start with / and hold no query");
-        }
-        if path == "/" || path.ends_with('/') {
-            bail!(
-                "{spec:?}: a route owns its path and everything under it: give a path without a trailing /"
-            );
-        }
-        // A route owns everything under its path: it must not hide the gateway's own files.
-        let hides = |own: &str| own == path || own.starts_with(&format!("{path}/"));
-        let own = [
-            "/assets.json",
-            "/ruffle-config.js",
-            "/hixie76/web_socket.js",
-            "/ruffle/ruffle.js",
-        ];
-        if let Some(hidden) = own.into_iter().find(|own| hides(own)) {
-            bail!("{spec:?}: {path} would hide {hidden}, which the gateway serves");
-        }
-        if routes.iter().any(|r| r.path == path) {
-            bail!("{spec:?}: {path} is routed twice");
-        }
-        routes.push(RouteSpec::new(path, backend));
-    }
-    Ok(routes)
 }
 
 #[cfg(test)]

@@ -196,14 +196,15 @@ test('a page loading /web_socket.js gets it and window.WebSocket works', TIMEOUT
   await page.close();
 });
 
-test('/assets.json lists the 8 web-socket-js files with nothing missing, and they are served', TIMEOUT, async () => {
+test('/assets.json lists the web-socket-js and sockjs-client files with nothing missing, and they are served', TIMEOUT, async () => {
   const page = await browser.newPage();
   const response = await page.goto(`${gateway.url}/assets.json`);
   assert.strictEqual(response.status(), 200);
   const listing = JSON.parse(await response.text());
   assert.deepStrictEqual(listing.missing, []);
   const vendor = ['swfobject.js', 'web_socket.js', 'web_socket.min.js', 'WebSocketMain.swf',
-    'hixie76/swfobject.js', 'hixie76/web_socket.js', 'hixie76/WebSocketMain.swf', 'hixie76/WebSocketMainInsecure.swf'];
+    'hixie76/swfobject.js', 'hixie76/web_socket.js', 'hixie76/WebSocketMain.swf', 'hixie76/WebSocketMainInsecure.swf',
+    'sockjs/sockjs.min.js', 'sockjs/LICENSE'];
   for (const name of vendor) {
     const entry = listing.assets.find((a) => a.name === name);
     assert.ok(entry, `${name} listed`);
@@ -214,7 +215,11 @@ test('/assets.json lists the 8 web-socket-js files with nothing missing, and the
     assert.strictEqual(file.status(), 200, name);
     assert.strictEqual((await file.body()).length, entry.size, name);
     if (name.endsWith('.swf')) assert.strictEqual(file.headers()['content-type'], 'application/x-shockwave-flash');
+    if (name.endsWith('.js')) assert.match(file.headers()['content-type'], /javascript/);
   }
+  // The copy the iframe page of SockJS's iframe transports loads is sockjs-client 1.6.1.
+  const sockjs = await page.request.get(`${gateway.url}/sockjs/sockjs.min.js`);
+  assert.match(await sockjs.text(), /^\/\* sockjs-client v1\.6\.1 /);
   await page.close();
 });
 

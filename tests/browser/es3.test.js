@@ -128,6 +128,14 @@ test('there are pages to check', () => {
   for (const page of ['web/index.html', 'web/legacy.html']) assert.ok(files.includes(page), `${page} in ${files}`);
 });
 
+// sockjs-client's minified build is what the gateway serves to IE 6-8 too.
+test('sockjs-client, as the gateway serves it to IE, parses as ES3', () => {
+  const file = path.join(repo, 'assets/vendor/sockjs/sockjs.min.js');
+  assert.ok(fs.existsSync(file), `${file} is missing: run scripts/fetch-vendor`);
+  const found = problems('assets/vendor/sockjs/sockjs.min.js', fs.readFileSync(file, 'utf8'));
+  assert.deepStrictEqual(found, [], found.join('\n'));
+});
+
 for (const file of files) {
   test(`${file} parses as ES3`, () => {
     const text = fs.readFileSync(path.join(repo, file), 'utf8');

@@ -123,43 +123,28 @@ test('an optional name goes in front of the message', TIMEOUT, async () => {
   await page.close();
 });
 
-test('?transport=flash without Flash Player says so and stays usable', TIMEOUT, async () => {
-  const page = await demoPage({ query: '?transport=flash' });
-  await page.waitForFunction(() => document.querySelectorAll('#log li.sys').length > 0, null, { timeout: 10000 });
+test('?transport=flash without Flash Player says so, loads nothing for Flash, and stays usable', TIMEOUT, async () => {
+  const requested = [];
+  const page = await browser.newPage();
+  page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  await page.goto(`${gateway.url}/?transport=flash`);
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 10000 });
   const sys = await logTexts(page, 'sys');
-  assert.ok(sys.some((t) => /Flash was asked for but is not available/.test(t)), sys.join('\n'));
-  const loaded = await page.evaluate(() => ({
-    swfobject: typeof window.swfobject,
-    swf: window.WEB_SOCKET_SWF_LOCATION,
-    force: window.WEB_SOCKET_FORCE_FLASH,
-  }));
-  assert.deepStrictEqual(loaded, { swfobject: 'object', swf: '/WebSocketMain.swf', force: true });
+  assert.ok(sys.includes('flash: no Flash Player (Ruffle not asked for)'), sys.join('\n'));
+  assert.ok(sys.includes('flash was asked for but is not available here: using native WebSocket.'), sys.join('\n'));
   assert.strictEqual(await page.textContent('#transport'), 'native WebSocket');
+  assert.strictEqual(await page.getAttribute('#transport', 'data-transport'), 'websocket');
+  // Without a Flash Player, flashgate.js fetches none of web-socket-js.
+  for (const file of ['/swfobject.js', '/web_socket.js', '/WebSocketMain.swf', '/ruffle/ruffle.js']) {
+    assert.ok(!requested.includes(file), `${file} was fetched: ${requested.join(' ')}`);
+  }
+  assert.deepStrictEqual(await page.evaluate(() => [typeof window.swfobject, !!window.WebSocket.__isFlashImplementation]),
+    ['undefined', false]);
   await page.fill('#room', 'forced');
   await page.click('#join');
   await waitForConnected(page, /\/chat\?room=forced$/);
   await send(page, 'still works');
   await waitForLog(page, 'in', 'still works');
-  await page.close();
-});
-
-test('without native WebSocket the page loads web-socket-js, and says so when Flash is missing too', TIMEOUT, async () => {
-  // What IE8 to IE9 without Flash Player see: the page's fallback path, minus the SWF.
-  const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
-  await page.addInitScript(() => { delete window.WebSocket; delete window.MozWebSocket; });
-  const statuses = {};
-  page.on('response', (response) => { statuses[new URL(response.url()).pathname] = response.status(); });
-  await page.goto(`${gateway.url}/`);
-  await waitForLog(page, 'sys', 'This browser has no WebSocket, and web-socket-js needs Flash Player 10 or later.');
-  assert.deepStrictEqual([statuses['/swfobject.js'], statuses['/web_socket.js']], [200, 200]);
-  assert.deepStrictEqual(await page.evaluate(() => [window.WEB_SOCKET_SWF_LOCATION, window.WEB_SOCKET_FORCE_FLASH]),
-    ['/WebSocketMain.swf', false]);
-  assert.strictEqual(await page.textContent('#transport'), 'none');
-  assert.strictEqual(await page.textContent('#state'), 'unavailable');
-  assert.deepStrictEqual([await page.isDisabled('#send'), await page.isDisabled('#send-binary')], [true, true]);
-  assert.deepStrictEqual(errors, []);
   await page.close();
 });
 

@@ -8,6 +8,14 @@ use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
 /// The response body of every handler.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
+/// Any body of ours, boxed.
+pub fn boxed<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes, Error = std::io::Error> + Send + 'static,
+{
+    body.boxed_unsync()
+}
+
 /// An empty body.
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()

@@ -86,6 +86,51 @@ pub struct RouteSpec {
     pub path: String,
     /// What serves it.
     pub backend: BackendSpec,
+    /// SockJS on it.
+    pub sockjs: SockjsOptions,
+}
+
+/// SockJS (protocol 0.3.3) on a route, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SockjsOptions {
+    /// The route is also a SockJS base URL.
+    pub enabled: bool,
+    /// Its WebSocket transports (SockJS-framed and raw) are on.
+    pub websocket: bool,
+    /// Session responses set a `JSESSIONID` cookie, for load balancers that stick to it.
+    pub cookie: bool,
+    /// Time between heartbeat frames while a receiving request has nothing to send.
+    pub heartbeat: Duration,
+    /// How long a session lives without a receiving request.
+    pub disconnect_delay: Duration,
+    /// Bytes after which a streaming response ends and the client opens another.
+    pub response_limit: usize,
+}
+
+impl SockjsOptions {
+    /// The protocol's defaults, for a route whose backend speaks messages.
+    pub fn for_backend(backend: &BackendSpec) -> SockjsOptions {
+        SockjsOptions {
+            // SockJS carries text: the socket proxy's byte stream has no place in it.
+            enabled: !matches!(backend, BackendSpec::Proxy),
+            websocket: true,
+            cookie: false,
+            heartbeat: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            response_limit: 128 * 1024,
+        }
+    }
+}
+
+impl RouteSpec {
+    /// A route at `path` served by `backend`, with SockJS as the protocol's defaults say.
+    pub fn new(path: &str, backend: BackendSpec) -> RouteSpec {
+        RouteSpec {
+            path: path.to_string(),
+            sockjs: SockjsOptions::for_backend(&backend),
+            backend,
+        }
+    }
 }
 
 /// The built-in backends, as configured ([`crate::backend::Backend`] is what is built from
@@ -202,18 +247,9 @@ fn load_policy_file(path: PathBuf) -> anyhow::Result<PolicyFile> {
 fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<RouteSpec>> {
     if specs.is_empty() {
         return Ok(vec![
-            RouteSpec {
-                path: "/echo".into(),
-                backend: BackendSpec::Echo,
-            },
-            RouteSpec {
-                path: "/chat".into(),
-                backend: BackendSpec::Broadcast,
-            },
-            RouteSpec {
-                path: "/socket".into(),
-                backend: BackendSpec::Proxy,
-            },
+            RouteSpec::new("/echo", BackendSpec::Echo),
+            RouteSpec::new("/chat", BackendSpec::Broadcast),
+            RouteSpec::new("/socket", BackendSpec::Proxy),
         ]);
     }
     let mut routes: Vec<RouteSpec> = Vec::new();
@@ -250,10 +286,7 @@ fn parse_routes(specs: &[String]) -> anyhow::Result<Vec<RouteSpec>> {
         if routes.iter().any(|r| r.path == path) {
             bail!("{spec:?}: {path} is routed twice");
         }
-        routes.push(RouteSpec {
-            path: path.to_string(),
-            backend,
-        });
+        routes.push(RouteSpec::new(path, backend));
     }
     Ok(routes)
 }

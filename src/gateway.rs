@@ -13,6 +13,7 @@ use crate::origin::AllowList;
 use crate::policy::Policies;
 use crate::routes::Routes;
 use crate::shutdown::Shutdown;
+use crate::sockjs::websocket::Framed;
 use crate::ws::Endpoint;
 
 /// State shared by every connection.
@@ -29,6 +30,10 @@ pub struct Gateway {
     pub routes: Routes,
     /// The WebSocket endpoint of every route.
     pub ws: Arc<Endpoint<Handler>>,
+    /// The SockJS endpoint of every route.
+    pub sockjs: Arc<crate::sockjs::Endpoint<Handler>>,
+    /// The WebSocket endpoint of SockJS-framed WebSockets.
+    pub sockjs_ws: Arc<Endpoint<Framed<Handler>>>,
     /// The `/ruffle-config.js` script.
     pub ruffle_config: Bytes,
     /// The stop switch.

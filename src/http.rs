@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -13,6 +14,7 @@ use crate::body::{Body, javascript, text};
 use crate::gateway::Gateway;
 use crate::routes::Route;
 use crate::shutdown::ConnGuard;
+use crate::sockjs::{self, path::Endpoint as At, path::Kind, websocket::Framed};
 use crate::ws::{self, handshake};
 
 /// Routes one request.
@@ -22,13 +24,44 @@ pub async fn handle(
     peer: SocketAddr,
     guard: ConnGuard,
 ) -> Result<Response<Body>, Infallible> {
-    let path = req.uri().path();
-    if let Some((route, rest)) = gw.routes.find(path) {
-        if !rest.is_empty() {
+    let path = req.uri().path().to_owned();
+    if let Some((route, rest)) = gw.routes.find(&path) {
+        let upgrading = wants_websocket(req.headers());
+        if rest.is_empty() && (upgrading || !route.sockjs.enabled) {
+            return Ok(upgrade(req, route, &gw, peer, guard, Framing::Plain));
+        }
+        let at = match route.sockjs.enabled {
+            true => sockjs::path::parse(rest),
+            false => None,
+        };
+        let Some(at) = at else {
             let why = format!("no such endpoint under {}", route.path);
             return Ok(text(StatusCode::NOT_FOUND, &why));
+        };
+        let framing = match at {
+            At::RawWebsocket => Framing::Plain,
+            At::Session {
+                kind: Kind::Websocket,
+                ..
+            } => Framing::Sockjs,
+            at => return Ok(comet(req, route, at, &gw, peer).await),
+        };
+        if !route.sockjs.websocket {
+            return Ok(text(
+                StatusCode::NOT_FOUND,
+                "websocket is off on this route",
+            ));
         }
-        return Ok(upgrade(req, route, &gw, peer, guard));
+        if req.method() != Method::GET {
+            return Ok(sockjs::pages::not_allowed("GET"));
+        }
+        if !upgrading || !connection_upgrade(req.headers()) {
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                "Can \"Upgrade\" only to \"WebSocket\".",
+            ));
+        }
+        return Ok(upgrade(req, route, &gw, peer, guard, framing));
     }
     if path == "/assets.json" {
         return Ok(match *req.method() {
@@ -45,6 +78,79 @@ pub async fn handle(
     Ok(gw.files.serve(req, &gw.allow).await)
 }
 
+/// True when a request asks to become a WebSocket (`Upgrade: websocket`); the handshake
+/// checks the rest.
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers.get_all(header::UPGRADE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
+    })
+}
+
+/// True when `Connection` names `upgrade` (proxies that rewrite it break WebSockets).
+fn connection_upgrade(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        })
+    })
+}
+
+/// How a WebSocket's messages are framed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// As they are.
+    Plain,
+    /// In SockJS frames.
+    Sockjs,
+}
+
+/// A SockJS request that is not a WebSocket, for the SockJS transport.
+async fn comet(
+    req: Request<Incoming>,
+    route: &Route,
+    at: At<'_>,
+    gw: &Gateway,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let room = room_key(route, req.uri().query());
+    let ask = sockjs::Ask {
+        route: &route.path,
+        options: &route.sockjs,
+        allow: &gw.allow,
+        peer,
+    };
+    let admit = || {
+        let room = room.map_err(|why| why.reason.to_string())?;
+        match route.backend.admit(&Ask {
+            room: &room,
+            target: None,
+        })? {
+            Admitted::Messages(handler) => Ok(handler),
+            Admitted::Bytes(_) => {
+                Err("SockJS carries text: this route's backend relays bytes".into())
+            }
+        }
+    };
+    // Boxed: the SockJS answer is large, and rare next to a WebSocket's.
+    Box::pin(gw.sockjs.handle(req, at, ask, admit)).await
+}
+
+/// The room key: the route, and the room the client asked for.
+fn room_key(route: &Route, query: Option<&str>) -> Result<String, handshake::Rejection> {
+    let asked = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("room="));
+    Ok(match asked {
+        Some(name) => format!("{}?room={}", route.path, handshake::check_room(name)?),
+        None => route.path.clone(),
+    })
+}
+
 /// Answers a WebSocket upgrade request on `route`: 101 and a session, or an error status.
 fn upgrade(
     mut req: Request<Incoming>,
@@ -52,6 +158,7 @@ fn upgrade(
     gw: &Gateway,
     peer: SocketAddr,
     guard: ConnGuard,
+    framing: Framing,
 ) -> Response<Body> {
     let checked = handshake::check(
         req.method(),
@@ -72,7 +179,6 @@ fn upgrade(
             return rejection.response();
         }
     };
-    // The room key: the route, and the room the client asked for.
     let room = match &accepted.room {
         Some(name) => format!("{}?room={name}", route.path),
         None => route.path.clone(),
@@ -95,12 +201,23 @@ fn upgrade(
         guard,
     };
     match admitted {
+        Admitted::Messages(handler) if framing == Framing::Sockjs => {
+            let transport = crate::session::Transport::SockjsWebsocket;
+            tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
+            let handler = Framed::new(handler, route.sockjs.heartbeat);
+            gw.sockjs_ws
+                .upgrade(&mut req, &accepted, handler, client(transport))
+        }
         Admitted::Messages(handler) => {
             let transport = accepted.transport;
             tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
             gw.ws
                 .upgrade(&mut req, &accepted, handler, client(transport))
         }
+        Admitted::Bytes(_) if framing == Framing::Sockjs => text(
+            StatusCode::FORBIDDEN,
+            "SockJS carries text: this route's backend relays bytes",
+        ),
         Admitted::Bytes(relay) => {
             // Raw bytes need binary frames, whatever the handshake looks like.
             let transport = crate::session::Transport::Rfc6455;

@@ -18,6 +18,9 @@
 //! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
 //!   or the socket proxy's byte stream decoded in place; silent clients sleep without a task
 //!   (`ws::hibernate`), their sockets in a table their rooms write through (`ws::asleep`).
+//!   `sockjs`: SockJS 0.3.3 under every route's path: its framing over the RFC 6455
+//!   transport, and the Comet transports (polling and streaming HTTP responses), whose
+//!   sessions live across requests.
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
 //! - `backend`: `echo`, `broadcast` rooms and the socket `proxy`, each route's `Backend`
@@ -47,6 +50,7 @@ pub(crate) mod ruffle;
 pub(crate) mod server;
 pub(crate) mod session;
 pub(crate) mod shutdown;
+pub(crate) mod sockjs;
 pub(crate) mod ws;
 
 pub use assets::VENDOR_FILES;
@@ -206,6 +210,7 @@ fn routes(config: &Config, main: SocketAddr) -> routes::Routes {
                     connect_timeout: limits.handshake_timeout,
                 },
             },
+            sockjs: spec.sockjs.clone(),
         })
         .collect();
     routes::Routes::new(list)
@@ -246,12 +251,30 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let (ws, sleepers) = ws::Endpoint::new(config.limits, shutdown_switch.clone(), tracker.clone())
         .context("cannot create the hibernation epoll set")?;
+    // SockJS-framed WebSockets never sleep: a sleeper's framing has no SockJS form yet.
+    let framed_limits = config::Limits {
+        hibernate_after: std::time::Duration::ZERO,
+        ..config.limits
+    };
+    let (sockjs_ws, framed_sleepers) =
+        ws::Endpoint::new(framed_limits, shutdown_switch.clone(), tracker.clone())
+            .context("cannot create the hibernation epoll set")?;
+    let slots = Arc::new(Semaphore::new(config.limits.max_connections));
+    let sockjs = sockjs::Endpoint::new(
+        config.limits,
+        shutdown_switch.clone(),
+        tracker.clone(),
+        slots.clone(),
+        sockjs::SOCKJS_URL,
+    );
     let routes = routes(&config, main_addr);
     let gw = Arc::new(Gateway {
         ws: ws.clone(),
+        sockjs: sockjs.clone(),
+        sockjs_ws: sockjs_ws.clone(),
         routes,
         ruffle_config,
-        slots: Arc::new(Semaphore::new(config.limits.max_connections)),
+        slots,
         config,
         allow,
         policies,
@@ -261,6 +284,8 @@ pub async fn run(
     });
 
     gw.tracker.spawn(ws.watch(sleepers));
+    gw.tracker.spawn(sockjs_ws.watch(framed_sleepers));
+    gw.tracker.spawn(sockjs.sweep());
     tracing::info!(listener = %"main", addr = %main_addr, "listening");
     tracing::info!(allow = %gw.allow, "demo page: http://{main_addr}/");
     let mut loops = vec![tokio::spawn(server::accept_loop(

@@ -2,6 +2,7 @@
 //! transport that uses sub-paths can live on the same route.
 
 use crate::backend::Backend;
+use crate::config::SockjsOptions;
 
 /// A route: a path and the backend that serves it.
 pub struct Route {
@@ -9,6 +10,8 @@ pub struct Route {
     pub path: String,
     /// What serves it.
     pub backend: Backend,
+    /// SockJS on it.
+    pub sockjs: SockjsOptions,
 }
 
 /// The routes, longest path first.

@@ -68,14 +68,37 @@ pub enum Transport {
     Rfc6455,
     /// web-socket-js running in Flash (or Ruffle): RFC 6455 framing, but text frames only.
     Flash,
+    /// SockJS framing over a WebSocket.
+    SockjsWebsocket,
+    /// SockJS xhr-polling.
+    SockjsXhr,
+    /// SockJS xhr-streaming.
+    SockjsXhrStreaming,
+    /// SockJS eventsource.
+    SockjsEventsource,
+    /// SockJS htmlfile.
+    SockjsHtmlfile,
+    /// SockJS jsonp-polling.
+    SockjsJsonp,
 }
 
 impl Transport {
+    /// True when the client takes text only: binary reaches it as [`text_only`] says.
+    pub fn text_only(self) -> bool {
+        !matches!(self, Transport::Rfc6455)
+    }
+
     /// The label used in logs and documentation.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Rfc6455 => "rfc6455",
             Transport::Flash => "flash",
+            Transport::SockjsWebsocket => "sockjs-websocket",
+            Transport::SockjsXhr => "sockjs-xhr-polling",
+            Transport::SockjsXhrStreaming => "sockjs-xhr-streaming",
+            Transport::SockjsEventsource => "sockjs-eventsource",
+            Transport::SockjsHtmlfile => "sockjs-htmlfile",
+            Transport::SockjsJsonp => "sockjs-jsonp-polling",
         }
     }
 }
@@ -96,41 +119,46 @@ pub enum CloseReason {
     UpstreamClosed,
     /// The far end of a relay could not be reached or failed: 1011, with why.
     UpstreamFailed(String),
-    /// The far end of a relay closed with this code and reason, passed on as they are
-    /// (a code a server may not send becomes 1011).
-    #[allow(dead_code, reason = "for the relays to upstream servers")]
+    /// This code and reason, passed on as they are: from a relay's far end, or the
+    /// configuration (a code a server may not send becomes 1011).
     Peer(u16, String),
 }
 
 impl CloseReason {
-    /// Logs why the session ends and returns the close code and reason to tell the client
-    /// (a reason fits a close frame: [`fit_close_reason`]).
-    pub fn announce(&self, peer: std::net::SocketAddr) -> (u16, &str) {
+    /// The close code and reason to tell the client (a reason fits a close frame:
+    /// [`fit_close_reason`]).
+    pub fn code(&self) -> (u16, &str) {
         match self {
-            CloseReason::TooSlow => {
-                tracing::warn!(%peer, "closing: 1008 send queue full, the client does not read");
-                (
-                    close_code::POLICY,
-                    "send queue full: the client does not read",
-                )
-            }
-            CloseReason::UpstreamClosed => {
-                tracing::debug!(%peer, "closing: 1000 target closed");
-                (close_code::NORMAL, "target closed")
-            }
-            CloseReason::UpstreamFailed(why) => {
-                tracing::warn!(%peer, why, "closing: 1011");
-                (close_code::ERROR, fit_close_reason(why))
-            }
+            CloseReason::TooSlow => (
+                close_code::POLICY,
+                "send queue full: the client does not read",
+            ),
+            CloseReason::UpstreamClosed => (close_code::NORMAL, "target closed"),
+            CloseReason::UpstreamFailed(why) => (close_code::ERROR, fit_close_reason(why)),
             CloseReason::Peer(code, why) => {
                 let code = match close_code::may_send(*code) {
                     true => *code,
                     false => close_code::ERROR,
                 };
-                tracing::debug!(%peer, code, why, "closing: passed on from the relay's far end");
                 (code, fit_close_reason(why))
             }
         }
+    }
+
+    /// Logs why the session ends and returns [`code`](Self::code).
+    pub fn announce(&self, peer: std::net::SocketAddr) -> (u16, &str) {
+        let (code, reason) = self.code();
+        match self {
+            CloseReason::TooSlow => {
+                tracing::warn!(%peer, "closing: 1008 send queue full, the client does not read")
+            }
+            CloseReason::UpstreamClosed => tracing::debug!(%peer, "closing: 1000 target closed"),
+            CloseReason::UpstreamFailed(why) => tracing::warn!(%peer, why, "closing: 1011"),
+            CloseReason::Peer(_, why) => {
+                tracing::debug!(%peer, code, why, "closing: passed on as given")
+            }
+        }
+        (code, reason)
     }
 }
 

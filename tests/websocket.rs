@@ -149,9 +149,16 @@ async fn disallowed_origin_gets_403_before_upgrade() {
 #[tokio::test]
 async fn plain_get_on_a_websocket_route_gets_426_and_unknown_route_404() {
     let gw = TestGateway::start(&[]).await;
-    let res = get(gw.main, "/echo").await;
+    // A route without SockJS (the socket proxy's) is only a WebSocket endpoint.
+    let res = get(gw.main, "/socket").await;
     assert_eq!(res.status, 426);
     assert!(res.text().contains("WebSocket"), "{}", res.text());
+    // With SockJS, a plain GET of the base URL is SockJS's greeting.
+    let res = get(gw.main, "/echo").await;
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (200, "Welcome to SockJS!\n")
+    );
     let request = gw.ws_request("/nowhere", &[]);
     assert_eq!(refused_status(request).await, 404);
 }
@@ -306,7 +313,7 @@ const UPGRADE: [(&str, &str); 2] = [("Upgrade", "websocket"), ("Connection", "Up
 async fn answers_426_name_the_protocol_and_version_to_upgrade_to() {
     let gw = TestGateway::start(&[]).await;
     // RFC 9110 (15.5.22): a 426 names the protocol to switch to in Upgrade.
-    let plain = get(gw.main, "/echo").await;
+    let plain = get(gw.main, "/socket").await;
     assert_eq!(plain.status, 426);
     assert_eq!(plain.header("upgrade"), Some("websocket"), "{plain:?}");
     // RFC 6455 (4.2.2): an unsupported version is answered with the versions spoken.
@@ -468,10 +475,12 @@ async fn a_route_owns_the_paths_under_it() {
     let mut ws = gw.ws("/chat").await;
     send_text(&mut ws, "still here").await;
     assert_eq!(next_message(&mut ws).await, Message::text("still here"));
-    // Under it: the route's, not a file's, and nothing is served there yet.
-    let under = get(gw.main, "/chat/123/abc/xhr_streaming").await;
-    assert_eq!(under.status, 404);
-    assert!(under.text().contains("under /chat"), "{}", under.text());
+    // Under it: the route's (SockJS's), not a file's.
+    let under = http(gw.main, "POST", "/chat/123/abc/xhr", &[]).await;
+    assert_eq!((under.status, under.text().as_str()), (200, "o\n"));
+    let nothing = get(gw.main, "/chat/nothing").await;
+    assert_eq!(nothing.status, 404);
+    assert!(nothing.text().contains("under /chat"), "{}", nothing.text());
     // A path that only starts like it is not the route's.
     assert_eq!(get(gw.main, "/chatroom").await.status, 404);
     assert!(

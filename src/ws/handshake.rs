@@ -167,7 +167,8 @@ pub fn check(
     })
 }
 
-fn check_room(name: &str) -> Result<String, Rejection> {
+/// A room name as a client gives it, checked.
+pub fn check_room(name: &str) -> Result<String, Rejection> {
     let ok = (1..=64).contains(&name.len())
         && name
             .bytes()

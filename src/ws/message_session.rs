@@ -320,7 +320,7 @@ impl Session for MessageSession {
             return Err(Closed);
         }
         self.dirty = true;
-        let text_only = self.transport == Transport::Flash;
+        let text_only = self.transport.text_only();
         if self.ws.get_mut().queue(&payload, text_only) {
             self.push(false).await?;
         }

@@ -32,9 +32,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use crate::body::Body;
 use crate::config::Limits;
 use crate::prefixed::Prefixed;
-use crate::session::{
-    ByteService, CloseReason, Delivery, Framing, Service, Session, Transport, Woken,
-};
+use crate::session::{ByteService, CloseReason, Delivery, Framing, Service, Session, Woken};
 use crate::shutdown::Shutdown;
 use byte_session::ByteStreamSession;
 use conn::Conn;
@@ -270,9 +268,9 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
             return;
         }
     };
-    let framing = match client.transport {
-        Transport::Flash => Framing::Rfc6455Text,
-        Transport::Rfc6455 => Framing::Rfc6455,
+    let framing = match client.transport.text_only() {
+        true => Framing::Rfc6455Text,
+        false => Framing::Rfc6455,
     };
     let beds = endpoint.hibernation.beds();
     let (bed, fd) = match beds.put(tcp) {

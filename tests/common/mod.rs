@@ -388,6 +388,9 @@ pub fn parse_response(raw: &[u8]) -> Response {
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
+        if raw.is_empty() {
+            return out; // only the head was read
+        }
         let line_end = raw
             .windows(2)
             .position(|w| w == b"\r\n")

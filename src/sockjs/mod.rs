@@ -1,0 +1,385 @@
+//! The SockJS transport (protocol 0.3.3): every route is also a SockJS base URL, so clients
+//! of `sockjs-client` reach the same backends and rooms as every other client.
+//!
+//! Under a route's path: the greeting, `/info`, the iframe page ([`pages`]); the raw
+//! `/websocket` and the SockJS-framed `/{server}/{session}/websocket`, both on the RFC 6455
+//! transport ([`websocket`]); and the Comet transports, where one session lives across HTTP
+//! requests ([`comet`], kept in a [`table`]): receiving requests, polling or streaming
+//! ([`receive`]), and sending ones. [`frames`] and [`path`] are the pure protocol.
+
+pub(crate) mod comet;
+pub(crate) mod frames;
+pub(crate) mod pages;
+pub(crate) mod path;
+pub(crate) mod receive;
+mod send;
+pub(crate) mod table;
+pub(crate) mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::body::Body;
+use crate::config::{Limits, SockjsOptions};
+use crate::origin::AllowList;
+use crate::session::{Service, Transport};
+use crate::shutdown::Shutdown;
+use comet::{Arrival, Comet, CometSession};
+use frames::Wrap;
+use path::{Endpoint as At, Kind};
+use receive::Receiving;
+use table::Table;
+
+/// Where the iframe page loads sockjs-client from: the copy flashgate serves.
+pub const SOCKJS_URL: &str = "/sockjs/sockjs.min.js";
+
+/// What xhr-streaming sends first: 2 KiB of `h` (browsers that buffer the start of a
+/// response then show the rest as it comes).
+const XHR_PRELUDE: usize = 2048;
+
+/// The SockJS endpoint of every route whose clients are served by `M` handlers.
+pub struct Endpoint<M> {
+    limits: Limits,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+    /// Connection slots: a session holds one for its life.
+    slots: Arc<Semaphore>,
+    table: Table,
+    iframe: pages::Iframe,
+    _handlers: std::marker::PhantomData<fn() -> M>,
+}
+
+/// One SockJS request, as the router hands it over.
+pub struct Ask<'a> {
+    /// The route's path (the base URL's).
+    pub route: &'a str,
+    /// The route's SockJS settings.
+    pub options: &'a SockjsOptions,
+    /// Who may use it.
+    pub allow: &'a AllowList,
+    /// The client.
+    pub peer: SocketAddr,
+}
+
+impl<M: Service> Endpoint<M> {
+    /// A new endpoint; `sockjs_url` is where the iframe page loads sockjs-client from.
+    pub fn new(
+        limits: Limits,
+        shutdown: Shutdown,
+        tracker: TaskTracker,
+        slots: Arc<Semaphore>,
+        sockjs_url: &str,
+    ) -> Arc<Self> {
+        Arc::new(Endpoint {
+            limits,
+            shutdown,
+            tracker,
+            slots,
+            table: Table::default(),
+            iframe: pages::Iframe::new(sockjs_url),
+            _handlers: std::marker::PhantomData,
+        })
+    }
+
+    /// The task that ends expired sessions, for the gateway's life. On shutdown every
+    /// session is told (its backend closes it with 1001) and it ends with the gateway.
+    pub fn sweep(self: &Arc<Self>) -> impl Future<Output = ()> + Send + use<M> {
+        let endpoint = self.clone();
+        let mut stop = self.shutdown.signal();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    now = tick.tick() => endpoint.table.sweep(now),
+                    _ = &mut stop => return,
+                }
+            }
+        }
+    }
+
+    /// Answers a SockJS request at `at` (not a WebSocket one: the router upgrades those).
+    /// `admit` makes the backend's handler when the request opens a session.
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        at: At<'_>,
+        ask: Ask<'_>,
+        admit: impl FnOnce() -> Result<M, String>,
+    ) -> Response<Body> {
+        let headers = req.headers();
+        let origin = headers.get(header::ORIGIN).cloned();
+        if let Some(origin) = &origin {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            if !ask.allow.allows(origin.to_str().unwrap_or(""), host) {
+                tracing::warn!(peer = %ask.peer, route = %ask.route, origin = ?origin, "sockjs refused: origin not allowed");
+                return crate::body::text(
+                    StatusCode::FORBIDDEN,
+                    "origin not allowed (see --allow-origin)",
+                );
+            }
+        }
+        let method = req.method().clone();
+        let asked = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+        let grant = |res: &mut Response<Body>| {
+            pages::cors(res.headers_mut(), origin.as_ref(), asked.as_ref())
+        };
+        let (session, kind) = match at {
+            At::Greeting => {
+                return match method {
+                    Method::GET | Method::HEAD => pages::greeting(),
+                    _ => pages::not_allowed("GET"),
+                };
+            }
+            At::Info => {
+                let mut res = match method {
+                    Method::GET => pages::info(ask.options.websocket, ask.options.cookie),
+                    Method::OPTIONS => pages::options("OPTIONS, GET"),
+                    _ => return pages::not_allowed("OPTIONS, GET"),
+                };
+                grant(&mut res);
+                return res;
+            }
+            At::Iframe => {
+                return match method {
+                    Method::GET | Method::HEAD => self.iframe.answer(headers),
+                    _ => pages::not_allowed("GET"),
+                };
+            }
+            At::RawWebsocket => return pages::bare(StatusCode::NOT_FOUND),
+            At::Session { session, kind } => (session, kind),
+        };
+        let cookie = ask.options.cookie.then(|| req.headers().clone());
+        let mut res = match (kind, &method) {
+            (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming, &Method::OPTIONS) => {
+                let mut res = pages::options("OPTIONS, POST");
+                grant(&mut res);
+                res
+            }
+            (Kind::Xhr, &Method::POST) => {
+                let mut res = self
+                    .receive(session, &ask, Wrap::Line, 1, String::new(), admit)
+                    .await;
+                grant(&mut res);
+                typed(res, "application/javascript; charset=UTF-8")
+            }
+            (Kind::XhrStreaming, &Method::POST) => {
+                let prelude = format!("{}\n", "h".repeat(XHR_PRELUDE));
+                let limit = ask.options.response_limit;
+                let mut res = self
+                    .receive(session, &ask, Wrap::Line, limit, prelude, admit)
+                    .await;
+                grant(&mut res);
+                streaming(typed(res, "application/javascript; charset=UTF-8"))
+            }
+            (Kind::Eventsource, &Method::GET) => {
+                let limit = ask.options.response_limit;
+                let prelude = "\r\n".to_string();
+                let mut res = self
+                    .receive(session, &ask, Wrap::Event, limit, prelude, admit)
+                    .await;
+                grant(&mut res);
+                streaming(typed(res, "text/event-stream"))
+            }
+            (Kind::Htmlfile, &Method::GET) => match callback(req.uri().query()) {
+                Ok(callback) => {
+                    let limit = ask.options.response_limit;
+                    let head = htmlfile_head(&callback);
+                    let res = self
+                        .receive(session, &ask, Wrap::Script, limit, head, admit)
+                        .await;
+                    streaming(typed(res, "text/html; charset=UTF-8"))
+                }
+                Err(why) => return pages::refused(why),
+            },
+            (Kind::Jsonp, &Method::GET) => match callback(req.uri().query()) {
+                Ok(callback) => {
+                    let wrap = Wrap::Callback(callback);
+                    let mut res = self
+                        .receive(session, &ask, wrap, 1, String::new(), admit)
+                        .await;
+                    res.headers_mut().insert(
+                        header::X_CONTENT_TYPE_OPTIONS,
+                        HeaderValue::from_static("nosniff"),
+                    );
+                    typed(res, "application/javascript; charset=UTF-8")
+                }
+                Err(why) => return pages::refused(why),
+            },
+            (Kind::XhrSend, &Method::POST) => {
+                let mut res = send::xhr(self, req, session, &ask).await;
+                grant(&mut res);
+                res
+            }
+            (Kind::JsonpSend, &Method::POST) => send::jsonp(self, req, session, &ask).await,
+            (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming | Kind::JsonpSend, _) => {
+                return pages::not_allowed("OPTIONS, POST");
+            }
+            (Kind::Eventsource | Kind::Htmlfile | Kind::Jsonp | Kind::Websocket, _) => {
+                return pages::not_allowed("GET");
+            }
+        };
+        if res.status() != StatusCode::NOT_FOUND {
+            if method != Method::OPTIONS {
+                pages::no_cache(res.headers_mut());
+            }
+            if let Some(request) = &cookie {
+                pages::jsessionid(res.headers_mut(), request);
+            }
+        }
+        res
+    }
+
+    /// A receiving request for session `id`: opens it if new, and answers with what the
+    /// session has, as `wrap` frames it, for up to `limit` bytes.
+    async fn receive(
+        self: &Arc<Self>,
+        id: &str,
+        ask: &Ask<'_>,
+        wrap: Wrap,
+        limit: usize,
+        prelude: String,
+        admit: impl FnOnce() -> Result<M, String>,
+    ) -> Response<Body> {
+        let made = self.table.find_or_make(ask.route, id, ask.peer.ip(), || {
+            let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
+                let why = "too many connections (see --max-connections)";
+                (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
+            })?;
+            let handler = admit().map_err(|why| (StatusCode::FORBIDDEN, why))?;
+            let comet = Comet::new(self.limits.send_backlog, self.limits.max_message_size);
+            self.start(
+                comet.clone(),
+                handler,
+                ask.peer,
+                wrap_transport(&wrap, limit),
+            );
+            Ok((comet, ask.options.disconnect_delay, Arc::new(slot)))
+        });
+        let comet = match made {
+            Ok((comet, _)) => comet,
+            Err(None) => return pages::bare(StatusCode::NOT_FOUND),
+            Err(Some((status, why))) => {
+                tracing::warn!(peer = %ask.peer, route = %ask.route, "sockjs session refused: {why}");
+                return crate::body::text(status, &why);
+            }
+        };
+        let heartbeat = ask.options.heartbeat;
+        let mut arrival = comet.arrive();
+        if matches!(arrival, Arrival::Busy) {
+            // The receiver before may have just gone away, its connection's end not yet
+            // seen: a moment for it to be, before this one is turned away.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            arrival = comet.arrive();
+        }
+        let body = match arrival {
+            Arrival::Receiver { open } => crate::body::boxed(Receiving::new(
+                comet, wrap, limit, &prelude, open, heartbeat,
+            )),
+            Arrival::Busy => {
+                let busy = frames::close(2010, "Another connection still open");
+                crate::body::boxed(receive::once(&prelude, &wrap, &[], &busy))
+            }
+            Arrival::Closing(waiting, frame) => {
+                crate::body::boxed(receive::once(&prelude, &wrap, &waiting, &frame))
+            }
+            Arrival::Gone => return pages::bare(StatusCode::NOT_FOUND),
+        };
+        Response::new(body)
+    }
+
+    /// Serves `comet` with `handler` on a task of its own until the session ends.
+    fn start(
+        self: &Arc<Self>,
+        comet: Arc<Comet>,
+        mut handler: M,
+        peer: SocketAddr,
+        transport: Transport,
+    ) {
+        let stop = self.shutdown.signal();
+        self.tracker.spawn(async move {
+            tracing::info!(%peer, %transport, "sockjs session opened");
+            let mut session = CometSession::new(comet.clone(), stop, peer);
+            handler.serve(&mut session).await;
+            comet.close_normally();
+            tracing::debug!(%peer, %transport, "sockjs session ended");
+        });
+    }
+}
+
+/// The transport a session is logged under: the one its first receiving request used.
+fn wrap_transport(wrap: &Wrap, limit: usize) -> Transport {
+    match (wrap, limit) {
+        (Wrap::Line, 1) => Transport::SockjsXhr,
+        (Wrap::Line, _) => Transport::SockjsXhrStreaming,
+        (Wrap::Event, _) => Transport::SockjsEventsource,
+        (Wrap::Script, _) => Transport::SockjsHtmlfile,
+        (Wrap::Callback(_), _) => Transport::SockjsJsonp,
+    }
+}
+
+/// `res` with its content type (unless it is an error with its own).
+fn typed(mut res: Response<Body>, content_type: &'static str) -> Response<Body> {
+    if res.status() == StatusCode::OK {
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    res
+}
+
+/// `res` marked so that proxies pass it on as it comes.
+fn streaming(mut res: Response<Body>) -> Response<Body> {
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    res
+}
+
+/// The `c` (or `callback`) query parameter, checked; else what is wrong with it.
+fn callback(query: Option<&str>) -> Result<String, &'static str> {
+    let value = form_urlencoded_get(query.unwrap_or(""), &["c", "callback"]);
+    let Some(value) = value else {
+        return Err("\"callback\" parameter required");
+    };
+    match frames::valid_callback(&value) {
+        true => Ok(value),
+        false => Err("invalid \"callback\" parameter"),
+    }
+}
+
+/// The first of `names` in a query string, percent-decoded.
+fn form_urlencoded_get(query: &str, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == *name).then(|| {
+                percent_encoding::percent_decode_str(&value.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        })
+    })
+}
+
+/// The htmlfile page's head for `callback`, padded past 1 KiB (browsers render nothing of
+/// a page before that).
+fn htmlfile_head(callback: &str) -> String {
+    let mut head = format!(
+        "<!doctype html>\n<html><head>\n  \
+         <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  \
+         <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n\
+         </head><body><h2>Don't panic!</h2>\n  <script>\n    \
+         document.domain = document.domain;\n    var c = parent.{callback};\n    \
+         c.start();\n    function p(d) {{c.message(d);}};\n    \
+         window.onload = function() {{c.stop();}};\n  </script>"
+    );
+    let pad = 1024usize.saturating_sub(head.len()) + 13;
+    head.extend(std::iter::repeat_n(' ', pad));
+    head.push_str("\r\n\r\n");
+    head
+}

@@ -1,0 +1,105 @@
+//! The live SockJS sessions of the gateway, by route and session id, and their expiry.
+//!
+//! A session id is chosen by the client. So that another client who learns or guesses it
+//! can neither read nor write that session, a session answers only requests from the
+//! address that opened it; any other gets 404, as an unknown session does.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::comet::Comet;
+use crate::shutdown::ConnGuard;
+
+/// A session's key: its route and its id (no route path holds a space).
+fn key(route: &str, id: &str) -> String {
+    format!("{route} {id}")
+}
+
+/// One session as the table holds it.
+struct Entry {
+    comet: Arc<Comet>,
+    /// The client's address.
+    owner: IpAddr,
+    /// How long it lives without a receiving request.
+    delay: Duration,
+    /// Its connection slot: a session counts against `--max-connections` as one.
+    _slot: ConnGuard,
+}
+
+/// The sessions.
+#[derive(Default)]
+pub struct Table {
+    sessions: Mutex<HashMap<String, Entry>>,
+}
+
+/// What a request found under a session id.
+pub enum Found {
+    /// The session, live.
+    Session(Arc<Comet>),
+    /// No session by that id for this client.
+    None,
+}
+
+impl Table {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session `id` of `route`, if `client` opened it.
+    pub fn find(&self, route: &str, id: &str, client: IpAddr) -> Found {
+        let sessions = self.lock();
+        match sessions.get(&key(route, id)) {
+            Some(entry) if entry.owner == client => Found::Session(entry.comet.clone()),
+            _ => Found::None,
+        }
+    }
+
+    /// The session `id` of `route` for `client`: the live one, or one made by `make` (which
+    /// may refuse, giving its reason). `Err(None)` when the id belongs to another client.
+    pub fn find_or_make<E>(
+        &self,
+        route: &str,
+        id: &str,
+        client: IpAddr,
+        make: impl FnOnce() -> Result<(Arc<Comet>, Duration, ConnGuard), E>,
+    ) -> Result<(Arc<Comet>, bool), Option<E>> {
+        let mut sessions = self.lock();
+        let key = key(route, id);
+        if let Some(entry) = sessions.get(&key) {
+            return match entry.owner == client {
+                true => Ok((entry.comet.clone(), false)),
+                false => Err(None),
+            };
+        }
+        let (comet, delay, slot) = make().map_err(Some)?;
+        sessions.insert(
+            key,
+            Entry {
+                comet: comet.clone(),
+                owner: client,
+                delay,
+                _slot: slot,
+            },
+        );
+        Ok((comet, true))
+    }
+
+    /// Ends and forgets the sessions that have expired by `now`.
+    pub fn sweep(&self, now: Instant) {
+        let mut gone = Vec::new();
+        self.lock().retain(|_, entry| {
+            let keep = !entry.comet.expired(entry.delay, now);
+            if !keep {
+                gone.push(entry.comet.clone());
+            }
+            keep
+        });
+        for comet in gone {
+            comet.expire();
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! SockJS on every route, against the real gateway, with raw HTTP: each Comet transport
+//! opens, carries messages both ways and ends as the protocol says; sessions are confined to
+//! their client, bounded, and told when the gateway stops.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A response read as it streams: its head, then one chunk at a time.
+struct Stream {
+    tcp: TcpStream,
+    head: Response,
+    buf: Vec<u8>,
+    chunked: bool,
+}
+
+impl Stream {
+    /// Sends `method target` with `body` from `from` (an address of this machine) and reads
+    /// the response's head.
+    async fn open_from(
+        from: &str,
+        gw: SocketAddr,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Stream {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut tcp = socket.connect(gw).await.unwrap();
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {gw}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tcp.write_all(body).await.unwrap();
+        let mut buf = Vec::new();
+        let end = within("a response head", async {
+            loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    return end + 4;
+                }
+                let mut chunk = vec![0u8; 4096];
+                let n = tcp.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "closed before a head");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await;
+        let head = parse_response(&buf[..end]);
+        let chunked = head
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"));
+        buf.drain(..end);
+        Stream {
+            tcp,
+            head,
+            buf,
+            chunked,
+        }
+    }
+
+    async fn open(gw: SocketAddr, method: &str, target: &str, body: &[u8]) -> Stream {
+        Stream::open_from("127.0.0.1", gw, method, target, &[], body).await
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = vec![0u8; 65536];
+        let n = self.tcp.read(&mut chunk).await.unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    /// The next chunk of the body; `None` at its end.
+    async fn chunk(&mut self) -> Option<String> {
+        assert!(self.chunked, "not chunked: {:?}", self.head);
+        within("a chunk", async {
+            loop {
+                if let Some(line) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    let size = usize::from_str_radix(
+                        std::str::from_utf8(&self.buf[..line]).unwrap().trim(),
+                        16,
+                    )
+                    .unwrap();
+                    if self.buf.len() >= line + 2 + size + 2 {
+                        let data = self.buf[line + 2..line + 2 + size].to_vec();
+                        self.buf.drain(..line + 2 + size + 2);
+                        return (size > 0).then(|| String::from_utf8(data).unwrap());
+                    }
+                }
+                if !self.fill().await {
+                    return None;
+                }
+            }
+        })
+        .await
+    }
+
+    /// The whole body, to its end.
+    async fn body(mut self) -> String {
+        if !self.chunked {
+            let len: usize = self
+                .head
+                .header("content-length")
+                .map_or(0, |v| v.parse().unwrap());
+            while self.buf.len() < len {
+                assert!(self.fill().await, "short body");
+            }
+            return String::from_utf8(self.buf[..len].to_vec()).unwrap();
+        }
+        let mut out = String::new();
+        while let Some(chunk) = self.chunk().await {
+            out.push_str(&chunk);
+        }
+        out
+    }
+}
+
+/// A polling or sending request's whole answer.
+async fn post(gw: SocketAddr, target: &str, body: &str) -> (u16, String) {
+    let stream = Stream::open(gw, "POST", target, body.as_bytes()).await;
+    (stream.head.status, stream.body().await)
+}
+
+fn session() -> String {
+    format!(
+        "/echo/000/{}",
+        std::process::id() as u64 * 1000 + rand_u16() as u64
+    )
+}
+
+fn rand_u16() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn xhr_polling_opens_echoes_in_one_frame_and_is_not_cached() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr"), "").await,
+        (200, "o\n".into())
+    );
+    for m in ["a", "b\u{2028}", "c\"d"] {
+        let body = serde_json::to_string(&[m]).unwrap();
+        assert_eq!(post(gw.main, &format!("{s}/xhr_send"), &body).await.0, 204);
+    }
+    let stream = Stream::open(gw.main, "POST", &format!("{s}/xhr"), b"").await;
+    assert_eq!(
+        stream.head.header("cache-control"),
+        Some("no-store, no-cache, no-transform, must-revalidate, max-age=0")
+    );
+    assert_eq!(stream.body().await, "a[\"a\",\"b\\u2028\",\"c\\\"d\"]\n");
+}
+
+#[tokio::test]
+async fn xhr_streaming_sends_the_prelude_then_each_frame_as_it_comes() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    assert_eq!(stream.head.header("x-accel-buffering"), Some("no"));
+    assert_eq!(
+        stream.chunk().await.unwrap(),
+        format!("{}\n", "h".repeat(2048))
+    );
+    assert_eq!(stream.chunk().await.unwrap(), "o\n");
+    for i in 0..3 {
+        let body = format!("[\"m{i}\"]");
+        assert_eq!(post(gw.main, &format!("{s}/xhr_send"), &body).await.0, 204);
+        assert_eq!(stream.chunk().await.unwrap(), format!("a[\"m{i}\"]\n"));
+    }
+}
+
+#[tokio::test]
+async fn eventsource_htmlfile_and_jsonp_wrap_frames_their_way() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    let mut es = Stream::open(gw.main, "GET", &format!("{s}/eventsource"), b"").await;
+    assert_eq!(es.head.header("content-type"), Some("text/event-stream"));
+    assert_eq!(es.chunk().await.unwrap(), "\r\n");
+    assert_eq!(es.chunk().await.unwrap(), "data: o\r\n\r\n");
+    post(gw.main, &format!("{s}/xhr_send"), "[\"x\"]").await;
+    assert_eq!(es.chunk().await.unwrap(), "data: a[\"x\"]\r\n\r\n");
+
+    let s = session();
+    let mut page = Stream::open(gw.main, "GET", &format!("{s}/htmlfile?c=cb"), b"").await;
+    let head = page.chunk().await.unwrap();
+    assert!(
+        head.len() > 1024 && head.contains("var c = parent.cb;"),
+        "{head}"
+    );
+    assert_eq!(
+        page.chunk().await.unwrap(),
+        "<script>\np(\"o\");\n</script>\r\n"
+    );
+    post(gw.main, &format!("{s}/xhr_send"), "[\"</script>\"]").await;
+    let frame = page.chunk().await.unwrap();
+    assert_eq!(
+        frame.matches("</script>").count(),
+        1,
+        "a message cannot end the script: {frame}"
+    );
+
+    let s = session();
+    let get = |q: &str| {
+        let target = format!("{s}/jsonp?{q}");
+        async move { Stream::open(gw.main, "GET", &target, b"").await }
+    };
+    assert_eq!(get("c=f").await.body().await, "/**/f(\"o\");\r\n");
+    let sent = Stream::open_from(
+        "127.0.0.1",
+        gw.main,
+        "POST",
+        &format!("{s}/jsonp_send"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"d=%5B%22y%22%5D",
+    )
+    .await;
+    assert_eq!(sent.head.status, 200);
+    assert_eq!(
+        get("c=f").await.body().await,
+        "/**/f(\"a[\\\"y\\\"]\");\r\n"
+    );
+    for (query, error) in [
+        ("", "\"callback\" parameter required"),
+        ("c=a(", "invalid \"callback\" parameter"),
+    ] {
+        let res = get(query).await;
+        assert_eq!(res.head.status, 500);
+        assert!(res.body().await.contains(error));
+    }
+}
+
+#[tokio::test]
+async fn a_second_receiver_is_told_another_connection_is_open_and_an_abort_ends_the_session() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    let mut first = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    first.chunk().await;
+    assert_eq!(first.chunk().await.unwrap(), "o\n");
+    let (status, second) = post(gw.main, &format!("{s}/xhr"), "").await;
+    assert_eq!(
+        (status, second.as_str()),
+        (200, "c[2010,\"Another connection still open\"]\n")
+    );
+    // The first goes away mid-stream: the session ends, and the id opens a new one.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, again) = post(gw.main, &format!("{s}/xhr"), "").await;
+    assert!(
+        again == "o\n" || again == "c[1002,\"Connection interrupted\"]\n",
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_the_protocols_and_a_body_too_large_leaves_the_session_unharmed() {
+    let gw = TestGateway::start(&["--max-message-size", "1000"]).await;
+    let s = session();
+    post(gw.main, &format!("{s}/xhr"), "").await;
+    let send = |body: String| {
+        let target = format!("{s}/xhr_send");
+        async move { post(gw.main, &target, &body).await }
+    };
+    let (status, text) = send("[\"x".into()).await;
+    assert_eq!(
+        (status, text.contains("Broken JSON encoding.")),
+        (500, true)
+    );
+    let (status, text) = send(String::new()).await;
+    assert_eq!((status, text.contains("Payload expected.")), (500, true));
+    let (status, _) = send(format!("[\"{}\"]", "x".repeat(2000))).await;
+    assert_eq!(status, 413);
+    assert_eq!(send("[\"fine\"]".into()).await.0, 204);
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr"), "").await.1,
+        "a[\"fine\"]\n"
+    );
+    // A room name that is not one is refused, and no session opens.
+    assert_eq!(post(gw.main, "/chat/1/zz/xhr?room=a%2fb", "").await.0, 403);
+    assert_eq!(post(gw.main, "/chat/1/zz/xhr_send", "[\"x\"]").await.0, 404);
+    // Unknown sessions, and paths that are not the protocol's.
+    assert_eq!(
+        post(gw.main, "/echo/000/nobody/xhr_send", "[\"x\"]")
+            .await
+            .0,
+        404
+    );
+    for bad in ["/echo/a./a/xhr", "/echo//a/xhr", "/echo/a/a/nope"] {
+        assert_eq!(post(gw.main, bad, "").await.0, 404, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_session_answers_only_the_address_that_opened_it() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    post(gw.main, &format!("{s}/xhr"), "").await;
+    let other = Stream::open_from(
+        "127.0.0.2",
+        gw.main,
+        "POST",
+        &format!("{s}/xhr_send"),
+        &[],
+        b"[\"stolen\"]",
+    )
+    .await;
+    assert_eq!(other.head.status, 404);
+    let theirs =
+        Stream::open_from("127.0.0.2", gw.main, "POST", &format!("{s}/xhr"), &[], b"").await;
+    assert_eq!(theirs.head.status, 404);
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr_send"), "[\"mine\"]")
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr"), "").await.1,
+        "a[\"mine\"]\n"
+    );
+}
+
+#[tokio::test]
+async fn sockjs_and_websocket_members_share_a_room_in_order() {
+    let gw = TestGateway::start(&[]).await;
+    let mut ws = gw.ws("/chat").await;
+    let s = format!("/chat/1/{}", rand_u16() + 5000);
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    stream.chunk().await;
+    assert_eq!(stream.chunk().await.unwrap(), "o\n");
+    for i in 0..5 {
+        post(gw.main, &format!("{s}/xhr_send"), &format!("[\"s{i}\"]")).await;
+        send_text(&mut ws, &format!("w{i}")).await;
+    }
+    let mut seen_ws = Vec::new();
+    while seen_ws.len() < 10 {
+        seen_ws.push(next_message(&mut ws).await.into_text().unwrap().to_string());
+    }
+    let mut seen_sockjs = Vec::new();
+    while seen_sockjs.len() < 10 {
+        let frame = stream.chunk().await.unwrap();
+        let items: Vec<String> =
+            serde_json::from_str(frame.trim_end().strip_prefix('a').unwrap()).unwrap();
+        seen_sockjs.extend(items);
+    }
+    assert_eq!(seen_ws, seen_sockjs, "one order for every member");
+    for i in 0..5 {
+        let (s_at, w_at) = (
+            seen_ws.iter().position(|m| *m == format!("s{i}")).unwrap(),
+            seen_ws.iter().position(|m| *m == format!("w{i}")).unwrap(),
+        );
+        assert!(
+            i == 0
+                || s_at
+                    > seen_ws
+                        .iter()
+                        .position(|m| *m == format!("s{}", i - 1))
+                        .unwrap()
+        );
+        assert!(
+            i == 0
+                || w_at
+                    > seen_ws
+                        .iter()
+                        .position(|m| *m == format!("w{}", i - 1))
+                        .unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_session_that_does_not_poll_is_closed_as_too_slow_alone() {
+    let gw = TestGateway::start(&["--send-backlog", "4096"]).await;
+    let mut ws = gw.ws("/chat").await;
+    let slow = format!("/chat/1/{}", rand_u16() + 9000);
+    assert_eq!(post(gw.main, &format!("{slow}/xhr"), "").await.1, "o\n");
+    let filler = "x".repeat(500);
+    for i in 0..20 {
+        send_text(&mut ws, &format!("{i} {filler}")).await;
+    }
+    for i in 0..20 {
+        let got = next_message(&mut ws).await.into_text().unwrap();
+        assert!(
+            got.starts_with(&format!("{i} ")),
+            "the reader keeps everything"
+        );
+    }
+    // What it was sent before the bound, then why it ends.
+    let (_, closed) = post(gw.main, &format!("{slow}/xhr"), "").await;
+    let last = closed.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "c[1008,\"send queue full: the client does not read\"]"
+    );
+    assert!(closed.len() < 4096 + 600, "{} bytes waited", closed.len());
+}
+
+#[tokio::test]
+async fn http_1_0_streams_end_by_closing_the_connection() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    let mut tcp = TcpStream::connect(gw.main).await.unwrap();
+    let request = format!("POST {s}/xhr_streaming HTTP/1.0\r\nHost: x\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    within("prelude and open frame", async {
+        while !String::from_utf8_lossy(&got).ends_with("o\n") {
+            let mut buf = [0u8; 4096];
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(
+        !head.contains("transfer-encoding") && !head.contains("content-length"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn on_shutdown_every_session_is_told_and_its_response_ends() {
+    let mut gw = TestGateway::start(&[]).await;
+    let s = session();
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    stream.chunk().await;
+    stream.chunk().await;
+    let told = tokio::spawn(async move {
+        let mut frames = Vec::new();
+        while let Some(chunk) = stream.chunk().await {
+            frames.push(chunk);
+        }
+        frames
+    });
+    gw.shutdown().await;
+    let frames = told.await.unwrap();
+    assert_eq!(frames, ["c[1001,\"Server shutting down\"]\n"]);
+}

@@ -148,6 +148,62 @@ test('?transport=flash without Flash Player says so, loads nothing for Flash, an
   await page.close();
 });
 
+test('without native WebSocket and Flash the demo runs on SockJS and says so', TIMEOUT, async () => {
+  // What IE 8-9 without Flash Player and old Android browsers get.
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.addInitScript(() => { delete window.WebSocket; delete window.MozWebSocket; });
+  await page.goto(`${gateway.url}/`);
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 20000 });
+  assert.strictEqual(await page.textContent('#transport'), 'SockJS (xhr-streaming)');
+  assert.strictEqual(await page.getAttribute('#transport', 'data-transport'), 'sockjs:xhr-streaming');
+  const sys = await logTexts(page, 'sys');
+  assert.deepStrictEqual(sys.slice(0, 2), ['websocket: this browser has none', 'flash: no Flash Player (Ruffle not asked for)']);
+  assert.match(sys[sys.length - 1], /^connected to http:\/\/127\.0\.0\.1:\d+\/chat\?room=lobby$/);
+  assert.strictEqual(await page.isDisabled('#send-binary'), true, 'SockJS carries text only');
+  await page.fill('#room', 'sockjs-demo');
+  await page.click('#join');
+  await waitForConnected(page, /\/chat\?room=sockjs-demo$/);
+  await send(page, 'over SockJS ✓');
+  await waitForLog(page, 'in', 'over SockJS ✓');
+  assert.deepStrictEqual(await page.$$eval('#log li.in.mine', (items) => items.map((li) => li.textContent)), ['over SockJS ✓']);
+  assert.deepStrictEqual(errors, []);
+  await page.close();
+});
+
+test('?transport=sockjs&sockjs=xhr-polling: a polling page and a native one chat in one room', TIMEOUT, async () => {
+  const polling = await demoPage({ query: '?transport=sockjs&sockjs=xhr-polling' });
+  assert.strictEqual(await polling.textContent('#transport'), 'SockJS (xhr-polling)');
+  const native = await demoPage({ room: 'mixed-demo' });
+  assert.strictEqual(await native.textContent('#transport'), 'native WebSocket');
+  await polling.fill('#room', 'mixed-demo');
+  await polling.click('#join');
+  await waitForConnected(polling, /\/chat\?room=mixed-demo$/);
+  await send(polling, 'from polling');
+  await send(native, 'from native');
+  for (const page of [polling, native]) {
+    await waitForLog(page, 'in', 'from native');
+    assert.deepStrictEqual(await logTexts(page, 'in'), ['from polling', 'from native']);
+  }
+  // Binary from the native page reaches the SockJS page as the gateway's data: URL text.
+  await send(native, 'AB', '#send-binary');
+  await waitForLog(polling, 'in', 'binary 2 bytes: 41 42');
+  for (const page of [polling, native]) await page.close();
+});
+
+test('?forbid=websocket&ruffle=1: the demo runs web-socket-js on Flash in Ruffle', TIMEOUT, async () => {
+  const page = await openDemo(browser, `${gateway.url}/?forbid=websocket&ruffle=1`, 40000);
+  assert.strictEqual(await page.textContent('#transport'), 'Flash (web-socket-js)');
+  await page.fill('#room', 'ruffle-demo');
+  await page.click('#join');
+  await waitForConnected(page, /\/chat\?room=ruffle-demo&flash=1$/);
+  await send(page, 'over Flash ✓');
+  await waitForLog(page, 'in', 'over Flash ✓', 20000);
+  assert.deepStrictEqual(page.errors, []);
+  await page.close();
+});
+
 test('the legacy web-socket-js page echoes through /echo', TIMEOUT, async () => {
   const page = await browser.newPage();
   const errors = [];
@@ -223,7 +279,8 @@ test('the page shows the close code when the gateway shuts down', TIMEOUT, async
   }
 });
 
-test('the gateway logged the browsers\' handshakes as rfc6455', () => {
+test('the gateway logged the browsers\' handshakes as rfc6455, and Flash only where the demo ran on Ruffle', () => {
   assert.match(gateway.log(), /websocket handshake.*transport=rfc6455/);
-  assert.doesNotMatch(gateway.log(), /websocket handshake.*transport=flash/);
+  const flash = gateway.log().split('\n').filter((line) => /websocket handshake.*transport=flash/.test(line));
+  assert.ok(flash.length >= 1 && flash.every((line) => /route=\/chat/.test(line)), flash.join('\n'));
 });

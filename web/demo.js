@@ -48,17 +48,8 @@
   function options() {
     var o = {}, key, page = window.demo || {};
     for (key in page) { if (page.hasOwnProperty(key)) { o[key] = page[key]; } }
-    var first = names(param("transport"));
-    if (first.length) {
-      var order = first.concat(o.transports || FlashGate.transports);
-      o.transports = [];
-      for (var i = 0; i < order.length; i++) {
-        var known = false;
-        for (var j = 0; j < o.transports.length; j++) { if (o.transports[j] === order[i]) { known = true; } }
-        if (!known) { o.transports.push(order[i]); }
-      }
-      o.preferred = first[0];
-    }
+    // FlashGate tries each transport once, where it first stands in the list.
+    if (param("transport")) { o.transports = names(param("transport")).concat(o.transports || FlashGate.transports); }
     if (param("forbid")) { o.forbid = names(param("forbid")); }
     if (param("sockjs")) { o.sockjs = { transports: names(param("sockjs")) }; }
     if (param("ruffle") === "1") { o.ruffle = true; }
@@ -157,15 +148,15 @@
     }
     pending = [];
     setState("connecting", "");
-    var o = options();
-    var socket = new FlashGate(url(), o);
+    var preferred = names(param("transport"))[0];
+    var socket = new FlashGate(url(), options());
     ws = socket;
     socket.onopen = function () {
       if (ws !== socket) { return; }
       logAttempts(socket, true);
       showTransport(socket.transport);
-      if (o.preferred && socket.transport.split(":")[0] !== o.preferred) {
-        log("sys", o.preferred + " was asked for but is not available here: using " + label(socket.transport) + ".");
+      if (preferred && socket.transport.split(":")[0] !== preferred) {
+        log("sys", preferred + " was asked for but is not available here: using " + label(socket.transport) + ".");
       }
       setState("open", "open");
       log("sys", "connected to " + socket.url);

@@ -271,7 +271,7 @@
   FlashGate.OPEN = FlashGate.prototype.OPEN = OPEN;
   FlashGate.CLOSING = FlashGate.prototype.CLOSING = CLOSING;
   FlashGate.CLOSED = FlashGate.prototype.CLOSED = CLOSED;
-  FlashGate.transports = ORDER;
+  FlashGate.transports = ORDER.concat();
 
   FlashGate.prototype.send = function (data) {
     if (this.readyState === CONNECTING) { throw new Error("InvalidStateError: FlashGate is not open yet"); }

@@ -1,6 +1,9 @@
-// The demo pages' client: connects to a route (native WebSocket, or web-socket-js when the
-// page loaded it), shows the transport, and logs what comes and goes. Plain ES3 for IE8.
-// The page defines `demo.forceFlash` before loading it.
+// The demo pages' client: connects to a route with flashgate.js (native WebSocket, Flash or
+// SockJS, whichever opens first), shows the transport, and logs what comes and goes. Plain
+// ES3 for IE 6-8. A page may define `demo` before loading it: FlashGate options (ruffle.html
+// sets {transports: ["flash"]}). The page's query adds to them: ?transport=flash puts that
+// transport first, ?forbid=websocket,flash keeps transports out, ?sockjs=xhr-polling gives
+// SockJS its transports, ?ruffle=1 lets Flash run on Ruffle.
 (function () {
   var FLASH_BINARY = "data:application/octet-stream;base64,";
   var ws = null;
@@ -34,22 +37,45 @@
     setText(el, text);
   }
 
-  // Which implementation window.WebSocket is now: web-socket-js marks its own.
-  var flash = !!(window.WebSocket && window.WebSocket.__isFlashImplementation);
-  if (!window.WebSocket && window.MozWebSocket) { window.WebSocket = window.MozWebSocket; }
-  // None at all: no native WebSocket, and web-socket-js found no Flash Player.
-  var available = !!window.WebSocket;
-  setText($("transport"), flash ? "Flash (web-socket-js)" : available ? "native WebSocket" : "none");
-  $("transport").className = "badge" + (flash ? " flash" : "");
-  var binaryOk = available && !flash && !!(window.ArrayBuffer && window.Uint8Array);
-  $("send-binary").disabled = !binaryOk;
+  function param(name) {
+    var match = new RegExp("[?&]" + name + "=([^&#]*)").exec(location.search);
+    return match ? decodeURIComponent(match[1].replace(/\+/g, " ")) : "";
+  }
+
+  function names(text) { return text ? text.split(",") : []; }
+
+  // The FlashGate options: the page's, then its query's.
+  function options() {
+    var o = {}, key, page = window.demo || {};
+    for (key in page) { if (page.hasOwnProperty(key)) { o[key] = page[key]; } }
+    // FlashGate tries each transport once, where it first stands in the list.
+    if (param("transport")) { o.transports = names(param("transport")).concat(o.transports || FlashGate.transports); }
+    if (param("forbid")) { o.forbid = names(param("forbid")); }
+    if (param("sockjs")) { o.sockjs = { transports: names(param("sockjs")) }; }
+    if (param("ruffle") === "1") { o.ruffle = true; }
+    return o;
+  }
+
+  var LABELS = { websocket: "native WebSocket", flash: "Flash (web-socket-js)" };
+  function label(transport) {
+    if (LABELS[transport]) { return LABELS[transport]; }
+    return transport.indexOf("sockjs:") === 0 ? "SockJS (" + transport.substring(7) + ")" : transport;
+  }
+
+  function showTransport(transport) {
+    var el = $("transport");
+    setText(el, label(transport));
+    el.className = "badge " + transport.split(":")[0];
+    el.setAttribute("data-transport", transport);
+    var binaryOk = transport === "websocket" && !!(window.ArrayBuffer && window.Uint8Array);
+    $("send-binary").disabled = !binaryOk;
+  }
+
+  $("send-binary").disabled = true;
   var version = $("flash-version");
   if (version && window.swfobject) {
     var v = swfobject.getFlashPlayerVersion();
     setText(version, v.major ? v.major + "." + v.minor + "." + v.release : "none");
-  }
-  if (window.demo && demo.forceFlash && !flash) {
-    log("sys", "Flash was asked for but is not available here (no Flash Player >= 10): using native WebSocket.");
   }
 
   function hex(bytes, count) {
@@ -98,14 +124,17 @@
   function url() {
     var route = $("route").value;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var query = [];
-    if (route === "chat") { query.push("room=" + encodeURIComponent(room())); }
-    if (flash) { query.push("flash=1"); }
-    return scheme + location.host + "/" + route + (query.length ? "?" + query.join("&") : "");
+    var query = route === "chat" ? "?room=" + encodeURIComponent(room()) : "";
+    return scheme + location.host + "/" + route + query;
+  }
+
+  // The attempts before the one that opened (or all of them, when none did).
+  function logAttempts(socket, opened) {
+    var attempts = socket.attempts;
+    for (var i = 0; i < attempts.length - (opened ? 1 : 0); i++) { log("sys", attempts[i]); }
   }
 
   function connect() {
-    if (!available) { return; }
     // The gateway's rule for room names (it refuses others with 400).
     if ($("route").value === "chat" && !/^[A-Za-z0-9_.\-]{1,64}$/.test(room())) {
       log("sys", "a room name is 1 to 64 letters, digits, '-', '_' or '.'");
@@ -117,22 +146,27 @@
       old.onclose = null;
       old.close();
     }
-    var target = url();
     pending = [];
     setState("connecting", "");
-    var socket = new WebSocket(target);
+    var preferred = names(param("transport"))[0];
+    var socket = new FlashGate(url(), options());
     ws = socket;
-    if (!flash) { socket.binaryType = "arraybuffer"; }
     socket.onopen = function () {
       if (ws !== socket) { return; }
+      logAttempts(socket, true);
+      showTransport(socket.transport);
+      if (preferred && socket.transport.split(":")[0] !== preferred) {
+        log("sys", preferred + " was asked for but is not available here: using " + label(socket.transport) + ".");
+      }
       setState("open", "open");
-      log("sys", "connected to " + target);
+      log("sys", "connected to " + socket.url);
     };
     socket.onmessage = function (event) {
       if (ws === socket) { received(event.data); }
     };
     socket.onclose = function (event) {
       if (ws !== socket) { return; }
+      if (!socket.transport) { logAttempts(socket, false); }
       setState("closed (" + event.code + ")", "closed");
       log("sys", "closed: " + event.code + (event.reason ? " " + event.reason : ""));
     };
@@ -183,11 +217,5 @@
     if (event.keyCode === 13) { send(false); }
   });
   routeChanged();
-  if (available) {
-    connect();
-  } else {
-    setState("unavailable", "closed");
-    $("send").disabled = true;
-    log("sys", "This browser has no WebSocket, and web-socket-js needs Flash Player 10 or later.");
-  }
+  connect();
 })();

@@ -29,7 +29,7 @@ use confined::{Confined, is_absent};
 use listing::{Digested, list};
 
 /// The third-party files, by URL path (which is also their path under `assets/vendor/`).
-pub const VENDOR_FILES: [&str; 9] = [
+pub const VENDOR_FILES: [&str; 10] = [
     "swfobject.js",
     "web_socket.js",
     "web_socket.min.js",
@@ -39,11 +39,13 @@ pub const VENDOR_FILES: [&str; 9] = [
     "hixie76/WebSocketMain.swf",
     "hixie76/WebSocketMainInsecure.swf",
     "ruffle/ruffle.js",
+    // sockjs-client, for SockJS pages and the iframe page of SockJS's iframe transports.
+    "sockjs/sockjs.min.js",
 ];
 
 /// What to tell a user whose vendor files are missing.
-pub const FETCH_HINT: &str = "the third-party files (web-socket-js, Ruffle) are not installed: \
-     run scripts/fetch-vendor (it fetches the pinned, checksummed files into assets/vendor/)";
+pub const FETCH_HINT: &str = "the third-party files (web-socket-js, Ruffle, sockjs-client) are \
+     not installed: run scripts/fetch-vendor (it fetches the pinned, checksummed files into assets/vendor/)";
 
 /// What the static files may include beyond plain files inside their directories.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -277,7 +279,9 @@ impl<B> tower::Service<Request<B>> for NotFound {
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let path = req.uri().path().trim_start_matches('/');
         let (web, assets) = &*self.dirs;
-        let vendor = VENDOR_FILES.contains(&path) || path.starts_with("ruffle/");
+        let vendor = VENDOR_FILES.contains(&path)
+            || path.starts_with("ruffle/")
+            || path.starts_with("sockjs/");
         let page = path.is_empty() || path == "index.html";
         let res = if vendor && !assets.is_dir() {
             text(StatusCode::NOT_FOUND, &no_dir_answer("assets"))
@@ -324,5 +328,33 @@ mod tests {
         ] {
             assert!(check_path(good).is_ok(), "{good} refused");
         }
+    }
+
+    /// The answer `NotFound` gives for `path`, as text.
+    fn not_found(path: &str, assets: &Path) -> String {
+        use tower::Service;
+        let mut service = NotFound {
+            dirs: Arc::new((PathBuf::from("web"), assets.to_path_buf())),
+        };
+        let req = Request::get(path).body(()).unwrap();
+        let res = service.call(req).into_inner().unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let body = futures_util::FutureExt::now_or_never(res.into_body().collect())
+            .expect("a full body")
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec())
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    #[test]
+    fn a_missing_sockjs_client_file_says_how_to_fetch_it() {
+        // The iframe page of SockJS's iframe transports loads /sockjs/sockjs.min.js.
+        let assets = std::env::temp_dir();
+        assert_eq!(not_found("/sockjs/sockjs.min.js", &assets), FETCH_HINT);
+        assert_eq!(not_found("/sockjs/LICENSE", &assets), FETCH_HINT);
+        assert_eq!(not_found("/sockjs.min.js", &assets), "not found");
     }
 }

@@ -123,18 +123,23 @@ test('an optional name goes in front of the message', TIMEOUT, async () => {
   await page.close();
 });
 
-test('?transport=flash without Flash Player says so and stays usable', TIMEOUT, async () => {
-  const page = await demoPage({ query: '?transport=flash' });
-  await page.waitForFunction(() => document.querySelectorAll('#log li.sys').length > 0, null, { timeout: 10000 });
+test('?transport=flash without Flash Player says so, loads nothing for Flash, and stays usable', TIMEOUT, async () => {
+  const requested = [];
+  const page = await browser.newPage();
+  page.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  await page.goto(`${gateway.url}/?transport=flash`);
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 10000 });
   const sys = await logTexts(page, 'sys');
-  assert.ok(sys.some((t) => /Flash was asked for but is not available/.test(t)), sys.join('\n'));
-  const loaded = await page.evaluate(() => ({
-    swfobject: typeof window.swfobject,
-    swf: window.WEB_SOCKET_SWF_LOCATION,
-    force: window.WEB_SOCKET_FORCE_FLASH,
-  }));
-  assert.deepStrictEqual(loaded, { swfobject: 'object', swf: '/WebSocketMain.swf', force: true });
+  assert.ok(sys.includes('flash: no Flash Player (Ruffle not asked for)'), sys.join('\n'));
+  assert.ok(sys.includes('flash was asked for but is not available here: using native WebSocket.'), sys.join('\n'));
   assert.strictEqual(await page.textContent('#transport'), 'native WebSocket');
+  assert.strictEqual(await page.getAttribute('#transport', 'data-transport'), 'websocket');
+  // Without a Flash Player, flashgate.js fetches none of web-socket-js.
+  for (const file of ['/swfobject.js', '/web_socket.js', '/WebSocketMain.swf', '/ruffle/ruffle.js']) {
+    assert.ok(!requested.includes(file), `${file} was fetched: ${requested.join(' ')}`);
+  }
+  assert.deepStrictEqual(await page.evaluate(() => [typeof window.swfobject, !!window.WebSocket.__isFlashImplementation]),
+    ['undefined', false]);
   await page.fill('#room', 'forced');
   await page.click('#join');
   await waitForConnected(page, /\/chat\?room=forced$/);
@@ -143,23 +148,59 @@ test('?transport=flash without Flash Player says so and stays usable', TIMEOUT, 
   await page.close();
 });
 
-test('without native WebSocket the page loads web-socket-js, and says so when Flash is missing too', TIMEOUT, async () => {
-  // What IE8 to IE9 without Flash Player see: the page's fallback path, minus the SWF.
+test('without native WebSocket and Flash the demo runs on SockJS and says so', TIMEOUT, async () => {
+  // What IE 8-9 without Flash Player and old Android browsers get.
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err.message));
   await page.addInitScript(() => { delete window.WebSocket; delete window.MozWebSocket; });
-  const statuses = {};
-  page.on('response', (response) => { statuses[new URL(response.url()).pathname] = response.status(); });
   await page.goto(`${gateway.url}/`);
-  await waitForLog(page, 'sys', 'This browser has no WebSocket, and web-socket-js needs Flash Player 10 or later.');
-  assert.deepStrictEqual([statuses['/swfobject.js'], statuses['/web_socket.js']], [200, 200]);
-  assert.deepStrictEqual(await page.evaluate(() => [window.WEB_SOCKET_SWF_LOCATION, window.WEB_SOCKET_FORCE_FLASH]),
-    ['/WebSocketMain.swf', false]);
-  assert.strictEqual(await page.textContent('#transport'), 'none');
-  assert.strictEqual(await page.textContent('#state'), 'unavailable');
-  assert.deepStrictEqual([await page.isDisabled('#send'), await page.isDisabled('#send-binary')], [true, true]);
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'open', null, { timeout: 20000 });
+  assert.strictEqual(await page.textContent('#transport'), 'SockJS (xhr-streaming)');
+  assert.strictEqual(await page.getAttribute('#transport', 'data-transport'), 'sockjs:xhr-streaming');
+  const sys = await logTexts(page, 'sys');
+  assert.deepStrictEqual(sys.slice(0, 2), ['websocket: this browser has none', 'flash: no Flash Player (Ruffle not asked for)']);
+  assert.match(sys[sys.length - 1], /^connected to http:\/\/127\.0\.0\.1:\d+\/chat\?room=lobby$/);
+  assert.strictEqual(await page.isDisabled('#send-binary'), true, 'SockJS carries text only');
+  await page.fill('#room', 'sockjs-demo');
+  await page.click('#join');
+  await waitForConnected(page, /\/chat\?room=sockjs-demo$/);
+  await send(page, 'over SockJS ✓');
+  await waitForLog(page, 'in', 'over SockJS ✓');
+  assert.deepStrictEqual(await page.$$eval('#log li.in.mine', (items) => items.map((li) => li.textContent)), ['over SockJS ✓']);
   assert.deepStrictEqual(errors, []);
+  await page.close();
+});
+
+test('?transport=sockjs&sockjs=xhr-polling: a polling page and a native one chat in one room', TIMEOUT, async () => {
+  const polling = await demoPage({ query: '?transport=sockjs&sockjs=xhr-polling' });
+  assert.strictEqual(await polling.textContent('#transport'), 'SockJS (xhr-polling)');
+  const native = await demoPage({ room: 'mixed-demo' });
+  assert.strictEqual(await native.textContent('#transport'), 'native WebSocket');
+  await polling.fill('#room', 'mixed-demo');
+  await polling.click('#join');
+  await waitForConnected(polling, /\/chat\?room=mixed-demo$/);
+  await send(polling, 'from polling');
+  await send(native, 'from native');
+  for (const page of [polling, native]) {
+    await waitForLog(page, 'in', 'from native');
+    assert.deepStrictEqual(await logTexts(page, 'in'), ['from polling', 'from native']);
+  }
+  // Binary from the native page reaches the SockJS page as the gateway's data: URL text.
+  await send(native, 'AB', '#send-binary');
+  await waitForLog(polling, 'in', 'binary 2 bytes: 41 42');
+  for (const page of [polling, native]) await page.close();
+});
+
+test('?forbid=websocket&ruffle=1: the demo runs web-socket-js on Flash in Ruffle', TIMEOUT, async () => {
+  const page = await openDemo(browser, `${gateway.url}/?forbid=websocket&ruffle=1`, 40000);
+  assert.strictEqual(await page.textContent('#transport'), 'Flash (web-socket-js)');
+  await page.fill('#room', 'ruffle-demo');
+  await page.click('#join');
+  await waitForConnected(page, /\/chat\?room=ruffle-demo&flash=1$/);
+  await send(page, 'over Flash ✓');
+  await waitForLog(page, 'in', 'over Flash ✓', 20000);
+  assert.deepStrictEqual(page.errors, []);
   await page.close();
 });
 
@@ -196,14 +237,15 @@ test('a page loading /web_socket.js gets it and window.WebSocket works', TIMEOUT
   await page.close();
 });
 
-test('/assets.json lists the 8 web-socket-js files with nothing missing, and they are served', TIMEOUT, async () => {
+test('/assets.json lists the web-socket-js and sockjs-client files with nothing missing, and they are served', TIMEOUT, async () => {
   const page = await browser.newPage();
   const response = await page.goto(`${gateway.url}/assets.json`);
   assert.strictEqual(response.status(), 200);
   const listing = JSON.parse(await response.text());
   assert.deepStrictEqual(listing.missing, []);
   const vendor = ['swfobject.js', 'web_socket.js', 'web_socket.min.js', 'WebSocketMain.swf',
-    'hixie76/swfobject.js', 'hixie76/web_socket.js', 'hixie76/WebSocketMain.swf', 'hixie76/WebSocketMainInsecure.swf'];
+    'hixie76/swfobject.js', 'hixie76/web_socket.js', 'hixie76/WebSocketMain.swf', 'hixie76/WebSocketMainInsecure.swf',
+    'sockjs/sockjs.min.js', 'sockjs/LICENSE'];
   for (const name of vendor) {
     const entry = listing.assets.find((a) => a.name === name);
     assert.ok(entry, `${name} listed`);
@@ -214,7 +256,11 @@ test('/assets.json lists the 8 web-socket-js files with nothing missing, and the
     assert.strictEqual(file.status(), 200, name);
     assert.strictEqual((await file.body()).length, entry.size, name);
     if (name.endsWith('.swf')) assert.strictEqual(file.headers()['content-type'], 'application/x-shockwave-flash');
+    if (name.endsWith('.js')) assert.match(file.headers()['content-type'], /javascript/);
   }
+  // The copy the iframe page of SockJS's iframe transports loads is sockjs-client 1.6.1.
+  const sockjs = await page.request.get(`${gateway.url}/sockjs/sockjs.min.js`);
+  assert.match(await sockjs.text(), /^\/\* sockjs-client v1\.6\.1 /);
   await page.close();
 });
 
@@ -233,7 +279,8 @@ test('the page shows the close code when the gateway shuts down', TIMEOUT, async
   }
 });
 
-test('the gateway logged the browsers\' handshakes as rfc6455', () => {
+test('the gateway logged the browsers\' handshakes as rfc6455, and Flash only where the demo ran on Ruffle', () => {
   assert.match(gateway.log(), /websocket handshake.*transport=rfc6455/);
-  assert.doesNotMatch(gateway.log(), /websocket handshake.*transport=flash/);
+  const flash = gateway.log().split('\n').filter((line) => /websocket handshake.*transport=flash/.test(line));
+  assert.ok(flash.length >= 1 && flash.every((line) => /route=\/chat/.test(line)), flash.join('\n'));
 });

@@ -1,6 +1,8 @@
 // Our pages must run in IE8: every script of web/*.html (inline blocks and on... handler
 // attributes), web/*.js and our own assets/*.js (not assets/vendor/) must parse as
-// ECMAScript 3 the way IE8's parser reads it.
+// ECMAScript 3 the way IE8's parser reads it. flashgate.js, the one client for every browser,
+// must also run in IE 6-8: it calls none of the ES5 library functions they lack, and so must
+// sockjs-client's minified build, which it loads there.
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
@@ -125,7 +127,52 @@ test('a problem is reported as file:line of the page', () => {
 const files = ownFiles();
 
 test('there are pages to check', () => {
-  for (const page of ['web/index.html', 'web/legacy.html']) assert.ok(files.includes(page), `${page} in ${files}`);
+  for (const page of ['web/index.html', 'web/legacy.html', 'web/flashgate.js']) assert.ok(files.includes(page), `${page} in ${files}`);
+});
+
+// Library calls that IE 6-8 do not have (ES5), by the name they are called by, and JSON,
+// which IE 6-7 do not have: a script for them uses its own or checks first.
+const ES5_CALLS = new Set(['forEach', 'map', 'filter', 'reduce', 'reduceRight', 'some', 'every', 'lastIndexOf',
+  'keys', 'create', 'defineProperty', 'defineProperties', 'getPrototypeOf', 'freeze', 'bind', 'now', 'trim',
+  'isArray', 'toISOString', 'addEventListener', 'removeEventListener', 'querySelector', 'querySelectorAll']);
+
+// "line: name" for each such call in `code`, and each use of JSON other than `window.JSON`.
+function es5Calls(code) {
+  const found = [];
+  const walk = (node) => {
+    if (!node || typeof node.type !== 'string') return;
+    if (node.type === 'MemberExpression' && !node.computed && ES5_CALLS.has(node.property.name)) {
+      found.push(`${node.loc.start.line}: .${node.property.name}`);
+    }
+    if (node.type === 'MemberExpression' && node.object.type === 'Identifier' && node.object.name === 'JSON') {
+      found.push(`${node.loc.start.line}: JSON.${node.property.name || '[]'}`);
+    }
+    for (const key of Object.keys(node)) {
+      const value = node[key];
+      if (Array.isArray(value)) value.forEach(walk);
+      else if (value && typeof value.type === 'string' && key !== 'loc') walk(value);
+    }
+  };
+  walk(acorn.parse(code, OPTIONS));
+  return found;
+}
+
+test('the ES5 check finds what IE 6-8 lack, and lets ES3 through', () => {
+  assert.deepStrictEqual(es5Calls('[1].forEach(f);\nvar k = Object.keys(o);\nf.bind(o); x = JSON.parse(t);'),
+    ['1: .forEach', '2: .keys', '3: .bind', '3: JSON.parse']);
+  assert.deepStrictEqual(es5Calls('"a".indexOf("b"); o.hasOwnProperty("x"); if (!window.JSON) { window.JSON = {}; } new Date().getTime();'), []);
+});
+
+test('web/flashgate.js calls no ES5 library function and needs no JSON', () => {
+  const found = es5Calls(fs.readFileSync(path.join(repo, 'web/flashgate.js'), 'utf8'));
+  assert.deepStrictEqual(found, [], found.join('\n'));
+});
+
+test('sockjs-client, as the gateway serves it to IE, parses as ES3', () => {
+  const file = path.join(repo, 'assets/vendor/sockjs/sockjs.min.js');
+  assert.ok(fs.existsSync(file), `${file} is missing: run scripts/fetch-vendor`);
+  const found = problems('assets/vendor/sockjs/sockjs.min.js', fs.readFileSync(file, 'utf8'));
+  assert.deepStrictEqual(found, [], found.join('\n'));
 });
 
 for (const file of files) {

@@ -2,6 +2,7 @@
 'use strict';
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
@@ -15,11 +16,11 @@ const CHROMIUM_ARGS = [
   '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
 ];
 
-// Runs flashgate with `args` on 127.0.0.1:0; resolves once it logs its address.
-function startGateway(args = []) {
+// Runs flashgate with `args` on `listen` (127.0.0.1:0); resolves once it logs its address.
+function startGateway(args = [], listen = '127.0.0.1:0') {
   if (!fs.existsSync(bin)) throw new Error(`no flashgate binary at ${bin} (cargo build --release, or set FLASHGATE_BIN)`);
   const child = spawn(bin, [
-    '--listen', '127.0.0.1:0', '--policy-listen', 'off',
+    '--listen', listen, '--policy-listen', 'off',
     '--web-dir', path.join(repo, 'web'), '--assets-dir', path.join(repo, 'assets'),
     ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
@@ -64,6 +65,43 @@ function startGateway(args = []) {
   });
 }
 
+// Serves pages on 127.0.0.1:0, another origin than the gateway's: `page(url)` gives the HTML
+// for a request (a URL object). Resolves with {url, origin, close()}.
+function startPageServer(page) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    const html = page(url);
+    if (html === null) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(html);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const origin = `http://127.0.0.1:${server.address().port}`;
+      resolve({ url: origin, origin, close: () => new Promise((done) => server.close(done)) });
+    });
+  });
+}
+
+// Runs flashgate on a port known before it starts, for arguments that name its own origin:
+// `args(port)`. Tries random ports until one is free (binding decides: no port is picked
+// first and bound later).
+async function startGatewayWithPort(args) {
+  for (let tries = 0; ; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 40000);
+    try {
+      return await startGateway(args(port), `127.0.0.1:${port}`);
+    } catch (err) {
+      if (tries >= 20 || !/already in use/.test(err.message)) throw err;
+    }
+  }
+}
+
 async function launchBrowser() {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test installs it)`);
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30000 });
@@ -102,4 +140,6 @@ function waitForConnected(page, pattern, timeout = 30000) {
     pattern.source, { timeout });
 }
 
-module.exports = { repo, startGateway, launchBrowser, logTexts, waitForLog, openDemo, waitForConnected };
+module.exports = {
+  repo, startGateway, startGatewayWithPort, startPageServer, launchBrowser, logTexts, waitForLog, openDemo, waitForConnected,
+};

@@ -151,6 +151,23 @@ impl AllowList {
             || self.origins.contains(&origin)
     }
 
+    /// True when an `Origin` header value names the gateway itself, as a request's `Host`
+    /// names it: the origin of the pages it serves (SockJS's iframe page among them).
+    pub fn is_own(origin: &str, host: Option<&str>) -> bool {
+        Origin::parse(origin).is_ok_and(|origin| host.is_some_and(|h| origin.is_host(h)))
+    }
+
+    /// The `frame-ancestors` sources of a Content-Security-Policy that lets only allowed
+    /// origins (and the gateway's own pages) frame a page; `None` when any origin is allowed.
+    pub fn frame_ancestors(&self) -> Option<String> {
+        if self.any {
+            return None;
+        }
+        let mut sources = vec!["'self'".to_string()];
+        sources.extend(self.origins.iter().map(|o| o.to_string()));
+        Some(sources.join(" "))
+    }
+
     /// The `domain` values for a Flash policy: `*` when any origin is allowed or the gateway
     /// answers under names it cannot know (listening on every address), else the listed hosts.
     pub fn policy_domains(&self, main: SocketAddr) -> Vec<String> {

@@ -337,3 +337,33 @@ async fn on_shutdown_every_session_is_told_and_its_response_ends() {
     let frames = told.await.unwrap();
     assert_eq!(frames, ["c[1001,\"Server shutting down\"]\n"]);
 }
+
+#[tokio::test]
+async fn origins_the_allow_list_refuses_get_no_session_and_only_allowed_ones_frame_the_iframe() {
+    let gw = TestGateway::start(&["--allow-origin", "http://app.example"]).await;
+    let open = |origin: String| {
+        let target = format!("/echo/1/{}/xhr", rand_u16() + 20000);
+        async move {
+            let headers = [("Origin", origin.as_str())];
+            Stream::open_from("127.0.0.1", gw.main, "POST", &target, &headers, b"").await
+        }
+    };
+    let refused = open("http://evil.example".into()).await;
+    assert_eq!(refused.head.status, 403);
+    assert_eq!(refused.head.header("access-control-allow-origin"), None);
+    let allowed = open("http://app.example".into()).await;
+    assert_eq!(allowed.head.status, 200);
+    assert_eq!(
+        allowed.head.header("access-control-allow-origin"),
+        Some("http://app.example")
+    );
+    // The iframe page's transports speak as the gateway's own origin, for whichever page
+    // framed it: that origin is allowed, and only allowed origins may frame the page.
+    let own = open(format!("http://{}", gw.main)).await;
+    assert_eq!(own.head.status, 200);
+    let iframe = get(gw.main, "/echo/iframe.html").await;
+    assert_eq!(
+        iframe.header("content-security-policy"),
+        Some("frame-ancestors 'self' http://app.example:80")
+    );
+}

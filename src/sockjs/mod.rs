@@ -117,7 +117,10 @@ impl<M: Service> Endpoint<M> {
         let origin = headers.get(header::ORIGIN).cloned();
         if let Some(origin) = &origin {
             let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-            if !ask.allow.allows(origin.to_str().unwrap_or(""), host) {
+            let origin = origin.to_str().unwrap_or("");
+            // The gateway's own origin is its iframe page's, which only allowed origins may
+            // frame (see `pages::Iframe`).
+            if !ask.allow.allows(origin, host) && !AllowList::is_own(origin, host) {
                 tracing::warn!(peer = %ask.peer, route = %ask.route, origin = ?origin, "sockjs refused: origin not allowed");
                 return crate::body::text(
                     StatusCode::FORBIDDEN,
@@ -148,7 +151,9 @@ impl<M: Service> Endpoint<M> {
             }
             At::Iframe => {
                 return match method {
-                    Method::GET | Method::HEAD => self.iframe.answer(headers),
+                    Method::GET | Method::HEAD => {
+                        self.iframe.answer(headers, ask.allow.frame_ancestors())
+                    }
                     _ => pages::not_allowed("GET"),
                 };
             }
@@ -156,73 +161,75 @@ impl<M: Service> Endpoint<M> {
             At::Session { session, kind } => (session, kind),
         };
         let cookie = ask.options.cookie.then(|| req.headers().clone());
-        let mut res = match (kind, &method) {
-            (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming, &Method::OPTIONS) => {
-                let mut res = pages::options("OPTIONS, POST");
-                grant(&mut res);
-                res
-            }
-            (Kind::Xhr, &Method::POST) => {
-                let mut res = self
-                    .receive(session, &ask, Wrap::Line, 1, String::new(), admit)
-                    .await;
-                grant(&mut res);
-                typed(res, "application/javascript; charset=UTF-8")
-            }
-            (Kind::XhrStreaming, &Method::POST) => {
-                let prelude = format!("{}\n", "h".repeat(XHR_PRELUDE));
-                let limit = ask.options.response_limit;
-                let mut res = self
-                    .receive(session, &ask, Wrap::Line, limit, prelude, admit)
-                    .await;
-                grant(&mut res);
-                streaming(typed(res, "application/javascript; charset=UTF-8"))
-            }
-            (Kind::Eventsource, &Method::GET) => {
-                let limit = ask.options.response_limit;
-                let prelude = "\r\n".to_string();
-                let mut res = self
-                    .receive(session, &ask, Wrap::Event, limit, prelude, admit)
-                    .await;
-                grant(&mut res);
-                streaming(typed(res, "text/event-stream"))
-            }
-            (Kind::Htmlfile, &Method::GET) => match callback(req.uri().query()) {
-                Ok(callback) => {
-                    let limit = ask.options.response_limit;
-                    let head = htmlfile_head(&callback);
-                    let res = self
-                        .receive(session, &ask, Wrap::Script, limit, head, admit)
-                        .await;
-                    streaming(typed(res, "text/html; charset=UTF-8"))
+        let mut res = 'answer: {
+            match (kind, &method) {
+                (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming, &Method::OPTIONS) => {
+                    let mut res = pages::options("OPTIONS, POST");
+                    grant(&mut res);
+                    res
                 }
-                Err(why) => return pages::refused(why),
-            },
-            (Kind::Jsonp, &Method::GET) => match callback(req.uri().query()) {
-                Ok(callback) => {
-                    let wrap = Wrap::Callback(callback);
+                (Kind::Xhr, &Method::POST) => {
                     let mut res = self
-                        .receive(session, &ask, wrap, 1, String::new(), admit)
+                        .receive(session, &ask, Wrap::Line, 1, String::new(), admit)
                         .await;
-                    res.headers_mut().insert(
-                        header::X_CONTENT_TYPE_OPTIONS,
-                        HeaderValue::from_static("nosniff"),
-                    );
+                    grant(&mut res);
                     typed(res, "application/javascript; charset=UTF-8")
                 }
-                Err(why) => return pages::refused(why),
-            },
-            (Kind::XhrSend, &Method::POST) => {
-                let mut res = send::xhr(self, req, session, &ask).await;
-                grant(&mut res);
-                res
-            }
-            (Kind::JsonpSend, &Method::POST) => send::jsonp(self, req, session, &ask).await,
-            (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming | Kind::JsonpSend, _) => {
-                return pages::not_allowed("OPTIONS, POST");
-            }
-            (Kind::Eventsource | Kind::Htmlfile | Kind::Jsonp | Kind::Websocket, _) => {
-                return pages::not_allowed("GET");
+                (Kind::XhrStreaming, &Method::POST) => {
+                    let prelude = format!("{}\n", "h".repeat(XHR_PRELUDE));
+                    let limit = ask.options.response_limit;
+                    let mut res = self
+                        .receive(session, &ask, Wrap::Line, limit, prelude, admit)
+                        .await;
+                    grant(&mut res);
+                    streaming(typed(res, "application/javascript; charset=UTF-8"))
+                }
+                (Kind::Eventsource, &Method::GET) => {
+                    let limit = ask.options.response_limit;
+                    let prelude = "\r\n".to_string();
+                    let mut res = self
+                        .receive(session, &ask, Wrap::Event, limit, prelude, admit)
+                        .await;
+                    grant(&mut res);
+                    streaming(typed(res, "text/event-stream"))
+                }
+                (Kind::Htmlfile, &Method::GET) => match callback(req.uri().query()) {
+                    Ok(callback) => {
+                        let limit = ask.options.response_limit;
+                        let head = htmlfile_head(&callback);
+                        let res = self
+                            .receive(session, &ask, Wrap::Script, limit, head, admit)
+                            .await;
+                        streaming(typed(res, "text/html; charset=UTF-8"))
+                    }
+                    Err(why) => break 'answer pages::refused(why),
+                },
+                (Kind::Jsonp, &Method::GET) => match callback(req.uri().query()) {
+                    Ok(callback) => {
+                        let wrap = Wrap::Callback(callback);
+                        let mut res = self
+                            .receive(session, &ask, wrap, 1, String::new(), admit)
+                            .await;
+                        res.headers_mut().insert(
+                            header::X_CONTENT_TYPE_OPTIONS,
+                            HeaderValue::from_static("nosniff"),
+                        );
+                        typed(res, "application/javascript; charset=UTF-8")
+                    }
+                    Err(why) => break 'answer pages::refused(why),
+                },
+                (Kind::XhrSend, &Method::POST) => {
+                    let mut res = send::xhr(self, req, session, &ask).await;
+                    grant(&mut res);
+                    res
+                }
+                (Kind::JsonpSend, &Method::POST) => send::jsonp(self, req, session, &ask).await,
+                (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming | Kind::JsonpSend, _) => {
+                    return pages::not_allowed("OPTIONS, POST");
+                }
+                (Kind::Eventsource | Kind::Htmlfile | Kind::Jsonp | Kind::Websocket, _) => {
+                    return pages::not_allowed("GET");
+                }
             }
         };
         if res.status() != StatusCode::NOT_FOUND {

@@ -207,8 +207,10 @@ impl Iframe {
         }
     }
 
-    /// The page, or 304 when the client has it (`If-None-Match`).
-    pub fn answer(&self, request: &HeaderMap) -> Response<Body> {
+    /// The page, or 304 when the client has it (`If-None-Match`). Only the gateway's own
+    /// pages and `frame_ancestors` may frame it: its transports speak to the gateway as the
+    /// gateway's own origin, for whichever page framed it.
+    pub fn answer(&self, request: &HeaderMap, frame_ancestors: Option<String>) -> Response<Body> {
         let fresh = request
             .get_all(header::IF_NONE_MATCH)
             .iter()
@@ -226,6 +228,11 @@ impl Iframe {
         let headers = res.headers_mut();
         cache_for_a_year(headers);
         headers.insert(header::ETAG, self.etag.clone());
+        if let Some(sources) = frame_ancestors
+            && let Ok(policy) = HeaderValue::from_str(&format!("frame-ancestors {sources}"))
+        {
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
         res
     }
 }

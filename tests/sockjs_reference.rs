@@ -135,7 +135,7 @@ async fn run(addr: SocketAddr, session: &str, steps: &[Step]) -> Vec<Seen> {
 
 /// Each sequence, to both servers; `ours` adjusts what the reference answered into what
 /// flashgate answers where the two differ for a reason.
-async fn compare(name: &str, steps: &[Step], ours: impl Fn(&mut Vec<Seen>)) {
+async fn compare(name: &str, steps: &[Step], ours: impl Fn(&mut [Seen])) {
     let reference = Reference::start().await;
     let gw = TestGateway::start(&["--config", suite_config()]).await;
     let session = format!("/000/{}", name.replace(' ', "_"));
@@ -156,11 +156,11 @@ fn suite_config() -> &'static str {
 }
 
 /// Nothing differs.
-fn same(_: &mut Vec<Seen>) {}
+fn same(_: &mut [Seen]) {}
 
 /// The reference answers a client's error (500) without a content type; flashgate says it
 /// is plain text, which is what the body is.
-fn typed_errors(theirs: &mut Vec<Seen>) {
+fn typed_errors(theirs: &mut [Seen]) {
     for seen in theirs.iter_mut().filter(|s| s.status == 500) {
         if !seen.headers.iter().any(|(n, _)| n == "content-type") {
             let typed = (

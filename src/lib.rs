@@ -6,7 +6,8 @@
 //! then [`session`], which the backends also build on. A backend never learns a transport,
 //! and a transport never names a backend (see `docs/ARCHITECTURE.md`).
 //!
-//! - [`args`] → [`config`]: the command line, then the validated configuration.
+//! - [`args`] → [`config`]: the command line and the `--config` file, then the validated
+//!   configuration.
 //! - `server`: the accept loops; every connection on the main port is sniffed once
 //!   (`policy::sniff`) and becomes a policy reply or HTTP (`prefixed` replays the sniffed
 //!   bytes to the HTTP parser). `gateway` is the state every connection shares.
@@ -23,8 +24,8 @@
 //!   sessions live across requests.
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
-//! - `backend`: `echo`, `broadcast` rooms and the socket `proxy`, each route's `Backend`
-//!   built once at start-up.
+//! - `backend`: `echo`, `broadcast` rooms, the socket `proxy` and `close`, each route's
+//!   `Backend` built once at start-up.
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies.
 //!

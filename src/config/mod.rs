@@ -371,6 +371,24 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_alone_refuses_a_configuration_file_it_cannot_rank() {
+        let why = Config::from_args(&args(&["--config", "flashgate.toml"])).unwrap_err();
+        assert!(why.to_string().contains("Config::load"), "{why}");
+    }
+
+    #[test]
+    fn a_close_route_comes_from_the_command_line_too() {
+        let config = Config::from_args(&args(&["--route", "/maint=close:4000:Back soon"])).unwrap();
+        let route = config.route("/maint").unwrap();
+        assert_eq!(
+            route.backend,
+            BackendSpec::close(4000, "Back soon").unwrap()
+        );
+        assert!(route.sockjs.enabled, "SockJS stays on for a close route");
+        assert!(Config::from_args(&args(&["--route", "/maint=close:1005"])).is_err());
+    }
+
+    #[test]
     fn durations_read_like_humans_write_them() {
         let config = Config::from_args(&args(&["--idle-timeout", "1m 30s"])).unwrap();
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(90));

@@ -367,3 +367,103 @@ async fn origins_the_allow_list_refuses_get_no_session_and_only_allowed_ones_fra
         Some("frame-ancestors 'self' http://app.example:80")
     );
 }
+
+/// A gateway whose `/echo` has SockJS timings short enough to watch.
+async fn quick_gateway(
+    heartbeat: &str,
+    disconnect: &str,
+    limit: usize,
+) -> (TestGateway, tempfile::NamedTempFile) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let toml = format!(
+        "[[route]]\npath = \"/echo\"\nbackend = \"echo\"\n[route.sockjs]\n\
+         heartbeat = \"{heartbeat}\"\ndisconnect_delay = \"{disconnect}\"\nresponse_limit = {limit}\n"
+    );
+    std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+    let path = file.path().display().to_string();
+    (TestGateway::start(&["--config", &path]).await, file)
+}
+
+#[tokio::test]
+async fn idle_receivers_get_heartbeats_and_a_poll_ends_with_one() {
+    let (gw, _file) = quick_gateway("300ms", "5s", 128 * 1024).await;
+    let s = session();
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    stream.chunk().await;
+    assert_eq!(stream.chunk().await.unwrap(), "o\n");
+    let started = std::time::Instant::now();
+    assert_eq!(stream.chunk().await.unwrap(), "h\n");
+    assert_eq!(stream.chunk().await.unwrap(), "h\n");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "two heartbeats, 300 ms apart"
+    );
+    drop(stream);
+    let s = session();
+    assert_eq!(post(gw.main, &format!("{s}/xhr"), "").await.1, "o\n");
+    assert_eq!(post(gw.main, &format!("{s}/xhr"), "").await.1, "h\n");
+}
+
+#[tokio::test]
+async fn a_session_without_a_receiver_expires_after_the_disconnect_delay() {
+    let (gw, _file) = quick_gateway("25s", "300ms", 128 * 1024).await;
+    let s = session();
+    assert_eq!(post(gw.main, &format!("{s}/xhr"), "").await.1, "o\n");
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr_send"), "[\"kept\"]")
+            .await
+            .0,
+        204
+    );
+    // Within the delay it lives on.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr"), "").await.1,
+        "a[\"kept\"]\n"
+    );
+    // Past it, it is gone: sending to it is 404, and the id opens a new session.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr_send"), "[\"late\"]")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(post(gw.main, &format!("{s}/xhr"), "").await.1, "o\n");
+}
+
+#[tokio::test]
+async fn a_streaming_response_ends_at_its_limit_and_the_next_one_carries_on() {
+    let (gw, _file) = quick_gateway("25s", "5s", 300).await;
+    let s = session();
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    stream.chunk().await;
+    assert_eq!(stream.chunk().await.unwrap(), "o\n");
+    let message = "x".repeat(100);
+    let mut frames = 0;
+    loop {
+        post(
+            gw.main,
+            &format!("{s}/xhr_send"),
+            &format!("[\"{message}\"]"),
+        )
+        .await;
+        match stream.chunk().await {
+            Some(frame) => {
+                assert_eq!(frame, format!("a[\"{message}\"]\n"));
+                frames += 1;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(frames, 3, "300 bytes of frames, then the response ends");
+    // The session goes on in the next response, without a second open frame: the message
+    // sent after the limit, then what follows.
+    post(gw.main, &format!("{s}/xhr_send"), "[\"after\"]").await;
+    let mut next = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    next.chunk().await;
+    assert_eq!(
+        next.chunk().await.unwrap(),
+        format!("a[\"{message}\",\"after\"]\n")
+    );
+}

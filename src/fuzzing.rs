@@ -24,6 +24,9 @@ use crate::ws::boundary::Boundary;
 use crate::ws::handshake;
 use crate::ws::inbound::{Decoded, End, Inbound};
 
+mod sockjs;
+pub use sockjs::{sockjs_frames, sockjs_path};
+
 /// Splits fuzz input into a cut pattern and the stream to cut: `data[0] & 7` pattern bytes
 /// follow the first byte, each the length of one piece (0: an empty read), repeated until
 /// the stream runs out. No pattern, or one of zeros only, means one piece.

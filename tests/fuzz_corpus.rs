@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// Every target, by its directory name, with its entry point.
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 7] = [
     ("sniff", flashgate::fuzzing::sniff),
     ("policy_file", flashgate::fuzzing::policy_file),
     ("handshake", flashgate::fuzzing::handshake),
     ("inbound", flashgate::fuzzing::inbound),
     ("boundary", flashgate::fuzzing::boundary),
+    ("sockjs_path", flashgate::fuzzing::sockjs_path),
+    ("sockjs_frames", flashgate::fuzzing::sockjs_frames),
 ];
 
 /// The files in `dir`, sorted; none when it does not exist.

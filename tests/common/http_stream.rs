@@ -121,3 +121,22 @@ impl Stream {
         out
     }
 }
+
+/// A polling or sending request's whole answer.
+pub async fn post(gw: SocketAddr, target: &str, body: &str) -> (u16, String) {
+    let stream = Stream::open(gw, "POST", target, body.as_bytes()).await;
+    (stream.head.status, stream.body().await)
+}
+
+pub fn session() -> String {
+    format!(
+        "/echo/000/{}",
+        std::process::id() as u64 * 1000 + rand_u16() as u64
+    )
+}
+
+pub fn rand_u16() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

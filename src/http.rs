@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::header::{self, HeaderMap};
+use http::header;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -26,7 +26,8 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     if let Some((route, rest)) = gw.routes.find(&path) {
-        let upgrading = wants_websocket(req.headers());
+        // `Upgrade: websocket` alone: the handshake checks the rest.
+        let upgrading = handshake::has_token(req.headers(), &header::UPGRADE, "websocket");
         if rest.is_empty() && (upgrading || !route.sockjs.enabled) {
             return Ok(upgrade(req, route, &gw, peer, guard, Framing::Plain));
         }
@@ -55,7 +56,7 @@ pub async fn handle(
         if req.method() != Method::GET {
             return Ok(sockjs::pages::not_allowed("GET"));
         }
-        if !upgrading || !connection_upgrade(req.headers()) {
+        if !handshake::is_upgrade(req.headers()) {
             return Ok(text(
                 StatusCode::BAD_REQUEST,
                 "Can \"Upgrade\" only to \"WebSocket\".",
@@ -76,27 +77,6 @@ pub async fn handle(
         });
     }
     Ok(gw.files.serve(req, &gw.allow).await)
-}
-
-/// True when a request asks to become a WebSocket (`Upgrade: websocket`); the handshake
-/// checks the rest.
-fn wants_websocket(headers: &HeaderMap) -> bool {
-    headers.get_all(header::UPGRADE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
-        })
-    })
-}
-
-/// True when `Connection` names `upgrade` (proxies that rewrite it break WebSockets).
-fn connection_upgrade(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        })
-    })
 }
 
 /// How a WebSocket's messages are framed.

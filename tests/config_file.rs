@@ -49,14 +49,7 @@ fn error_of(text: &str) -> (String, String) {
 
 /// The binary, without the test's own `FLASHGATE_*` variables.
 fn flashgate() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flashgate"));
-    command.env_remove("RUST_LOG");
-    for (name, _) in std::env::vars() {
-        if name.starts_with("FLASHGATE_") {
-            command.env_remove(name);
-        }
-    }
-    command
+    binary(env!("CARGO_BIN_EXE_flashgate"))
 }
 
 /// Exit status, stdout and stderr.

@@ -34,6 +34,13 @@ pub enum Phase {
     Gone,
 }
 
+impl Phase {
+    /// New or open: messages still flow.
+    fn live(&self) -> bool {
+        matches!(self, Phase::New | Phase::Open)
+    }
+}
+
 /// The state both sides share.
 pub struct Comet {
     state: Mutex<State>,
@@ -162,7 +169,7 @@ impl Comet {
         state.attached = false;
         state.receiver = None;
         state.alone_since = Instant::now();
-        if aborted && matches!(state.phase, Phase::Open | Phase::New) {
+        if aborted && state.phase.live() {
             state.phase = Phase::Closing(frames::close(1002, "Connection interrupted"));
             drop(state);
             self.to_backend.notify_one();
@@ -179,7 +186,7 @@ impl Comet {
                 let taken = self.taken.notified();
                 {
                     let mut state = lock(&self.state);
-                    if !matches!(state.phase, Phase::Open | Phase::New) {
+                    if !state.phase.live() {
                         return false;
                     }
                     if state.incoming_bytes < self.inbox || state.incoming.is_empty() {
@@ -198,9 +205,7 @@ impl Comet {
                 let taken = self.taken.notified();
                 {
                     let state = lock(&self.state);
-                    if (state.incoming.is_empty() && state.idle)
-                        || !matches!(state.phase, Phase::Open | Phase::New)
-                    {
+                    if (state.incoming.is_empty() && state.idle) || !state.phase.live() {
                         return;
                     }
                 }
@@ -215,7 +220,7 @@ impl Comet {
     fn closing(&self, frame: String) {
         let waker = {
             let mut state = lock(&self.state);
-            if !matches!(state.phase, Phase::Open | Phase::New) {
+            if !state.phase.live() {
                 return;
             }
             state.phase = Phase::Closing(frame);
@@ -280,7 +285,7 @@ impl Session for CometSession {
                     self.comet.taken.notify_waiters();
                     return Some(message);
                 }
-                if !matches!(state.phase, Phase::Open | Phase::New) {
+                if !state.phase.live() {
                     return None;
                 }
                 state.idle = true;
@@ -300,7 +305,7 @@ impl Session for CometSession {
         let text = text_only(payload);
         let waker = {
             let mut state = lock(&self.comet.state);
-            if !matches!(state.phase, Phase::Open | Phase::New) {
+            if !state.phase.live() {
                 return Err(Closed);
             }
             if state.outgoing_bytes + text.len() > self.comet.backlog {

@@ -59,7 +59,8 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
     has_token(headers, &UPGRADE, "websocket") && has_token(headers, &CONNECTION, "upgrade")
 }
 
-fn has_token(headers: &HeaderMap, name: &http::HeaderName, token: &str) -> bool {
+/// True when header `name` lists `token` (comma-separated, any case).
+pub fn has_token(headers: &HeaderMap, name: &http::HeaderName, token: &str) -> bool {
     headers
         .get_all(name)
         .iter()

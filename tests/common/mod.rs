@@ -22,6 +22,19 @@ pub mod http_stream;
 
 use flashgate::config::Config;
 
+/// A command for the built binary `path`, without this process's `FLASHGATE_*` variables
+/// and log filter, so that only what a test sets reaches it.
+pub fn binary(path: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(path);
+    command.env_remove("RUST_LOG");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("FLASHGATE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Every wait in the tests is bounded by this, so a broken gateway fails a test, never hangs it.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -42,6 +42,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub(crate) mod gateway;
+pub(crate) mod handoff;
 pub(crate) mod http;
 pub(crate) mod origin;
 pub(crate) mod policy;

@@ -1,7 +1,9 @@
 //! Accepting connections: the main listener (sniffed: Flash policy request or HTTP) and the
 //! master policy listener, with a connection limit and graceful shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::gateway::Gateway;
+use crate::handoff::{Handing, Handoff, Resume};
 use crate::policy::serve::{read_first_bytes, reply};
-use crate::policy::sniff::Sniff;
+use crate::policy::sniff::{MAX_SNIFF, Sniff};
 use crate::prefixed::Prefixed;
 use crate::shutdown::ConnGuard;
 
@@ -104,10 +107,32 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
         Sniff::Other | Sniff::Incomplete => {}
     }
 
-    let io = TokioIo::new(Prefixed::new(stream, &first.buf[..first.len]));
+    serve_http(
+        Prefixed::new(stream, &first.buf[..first.len]),
+        peer,
+        gw,
+        guard,
+    )
+    .await;
+}
+
+/// HTTP (and WebSocket upgrades) on a connection, until it closes or is handed off.
+async fn serve_http(
+    stream: Prefixed<TcpStream>,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    guard: ConnGuard,
+) {
+    let limits = gw.config.limits;
+    let handoff = Handoff::new(gw.clone(), peer);
+    let io = TokioIo::new(Handing::new(stream, handoff.clone()));
     let service = {
         let gw = gw.clone();
-        service_fn(move |req| crate::http::handle(req, gw.clone(), peer, guard.clone()))
+        let handoff = handoff.clone();
+        service_fn(move |mut req| {
+            req.extensions_mut().insert(handoff.clone());
+            crate::http::handle(req, gw.clone(), peer, guard.clone())
+        })
     };
     let mut stop = gw.shutdown.signal();
     let conn = http1::Builder::new()
@@ -123,7 +148,32 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
             tokio::time::timeout(limits.drain_timeout, conn).await.unwrap_or(Ok(()))
         }
     };
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "http connection ended");
+    match result {
+        // A handed-off response's body ends the HTTP server's side with an error.
+        Err(_) if handoff.taken() => {}
+        Err(error) => tracing::debug!(%peer, %error, "http connection ended"),
+        Ok(()) => {}
+    }
+}
+
+/// A connection given back after a handed-off response is served again, as a new
+/// connection: it takes a slot (or is closed when none is free), and it is not given back
+/// at all once the gateway stops.
+impl Resume for Gateway {
+    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr) {
+        if self.shutdown.is_stopping() || early.len() > MAX_SNIFF {
+            return;
+        }
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection closed after its response: no slot free");
+            return;
+        };
+        let stream = Prefixed::new(stream, early);
+        let tracker = self.tracker.clone();
+        tracker.spawn(serve_http(stream, peer, self, Arc::new(permit)));
+    }
+
+    fn spawn(&self, task: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        self.tracker.spawn(task);
     }
 }

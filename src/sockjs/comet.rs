@@ -2,14 +2,22 @@
 //! by the session's backend task ([`CometSession`]) and the requests that carry it (one
 //! receiving request at a time, any number of sending ones).
 //!
+//! A receiving request's response, once its first bytes are out, waits as a [`Parked`]
+//! connection in the session: the backend task writes the session's messages into it when it
+//! next waits for the client ([`Session::recv`](crate::session::Session::recv)), and the
+//! endpoint's sweep writes its heartbeats. The response ends after its limit (one frame for
+//! polling), or with the session's close frame.
+//!
 //! Both queues are bounded by what the client does: what it sends by `--max-message-size` per
 //! request and by the backend taking it (a sending request waits while the backend is behind),
 //! what waits for it by `--send-backlog` bytes: a client that stops polling is closed with
 //! `c[1008,…]` and never slows anyone else.
 
+mod session;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -17,8 +25,9 @@ use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
 
 use super::frames;
-use crate::session::{CloseReason, Closed, Payload, Session, text_only};
-use crate::shutdown::Signal;
+use super::parked::{After, Parked};
+use crate::session::Payload;
+pub use session::CometSession;
 
 /// Where a session is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +53,7 @@ impl Phase {
 /// The state both sides share.
 pub struct Comet {
     state: Mutex<State>,
-    /// Rung for the backend: a message came, or the session ended.
+    /// Rung for the backend: a message came, a receiver is parked, or the session ended.
     to_backend: Notify,
     /// Rung for the sending requests: the backend took what waited.
     taken: Notify,
@@ -52,6 +61,8 @@ pub struct Comet {
     backlog: usize,
     /// Bytes from the client that may wait for the backend.
     inbox: usize,
+    /// How long a waiting response may go without a frame.
+    heartbeat: Duration,
 }
 
 struct State {
@@ -62,8 +73,8 @@ struct State {
     /// For the client, not yet in a response, and their bytes.
     outgoing: Vec<Utf8Bytes>,
     outgoing_bytes: usize,
-    /// The receiving request's body, to wake when there is something for it.
-    receiver: Option<Waker>,
+    /// The receiving request's connection, once its response waits.
+    parked: Option<Parked>,
     /// A receiving request is attached.
     attached: bool,
     /// The backend waits for the client's next message: it has handled all before.
@@ -79,8 +90,8 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// What a receiving request gets on arrival.
 pub enum Arrival {
-    /// It is the session's receiver; the open frame first when `open`.
-    Receiver { open: bool },
+    /// It is the session's receiver: the open frame first when `open`, then what `waiting`.
+    Receiver { open: bool, waiting: Vec<Utf8Bytes> },
     /// Another receiving request is attached: `c[2010,…]`.
     Busy,
     /// The session is closing: what still waited, then its close frame.
@@ -89,19 +100,71 @@ pub enum Arrival {
     Gone,
 }
 
-/// What a receiving request takes when it is woken.
-pub enum Take {
-    /// Messages for the client.
-    Messages(Vec<Utf8Bytes>),
-    /// The close frame, after which the response ends.
-    Close(String),
-    /// Nothing yet.
-    Nothing,
+impl State {
+    /// The receiver left as the protocol says.
+    fn detach(&mut self) {
+        self.attached = false;
+        self.alone_since = Instant::now();
+    }
+
+    /// The receiver's client went away in the middle of a response, which ends a live
+    /// session (true when it did).
+    fn interrupted(&mut self) -> bool {
+        self.parked = None;
+        self.detach();
+        let live = self.phase.live();
+        if live {
+            self.phase = Phase::Closing(frames::close(1002, "Connection interrupted"));
+        }
+        live
+    }
+
+    /// What waits for the client, as one frame.
+    fn waiting_frame(&mut self) -> Option<String> {
+        if self.outgoing.is_empty() {
+            return None;
+        }
+        self.outgoing_bytes = 0;
+        let mut frame = String::new();
+        frames::messages(self.outgoing.iter().map(|m| m.as_str()), &mut frame);
+        self.outgoing.clear();
+        Some(frame)
+    }
+
+    /// Writes `frame` into the parked response; true when the session was interrupted.
+    fn send_parked(&mut self, frame: &str) -> bool {
+        let Some(parked) = self.parked.as_mut() else {
+            return false;
+        };
+        match parked.send(frame) {
+            After::Waits => false,
+            After::Full => {
+                self.parked.take().expect("parked").finish();
+                self.detach();
+                false
+            }
+            After::Gone => self.interrupted(),
+        }
+    }
+
+    /// Ends the parked response with what waits, then `frame`.
+    fn end_parked(&mut self, frame: &str) {
+        if let Some(waiting) = self.waiting_frame() {
+            self.send_parked(&waiting);
+        }
+        let Some(mut parked) = self.parked.take() else {
+            return;
+        };
+        if !matches!(parked.send(frame), After::Gone) {
+            parked.finish();
+        }
+        self.detach();
+    }
 }
 
 impl Comet {
     /// A new session; the open frame goes to its first receiving request.
-    pub fn new(backlog: usize, inbox: usize) -> Arc<Comet> {
+    pub fn new(backlog: usize, inbox: usize, heartbeat: Duration) -> Arc<Comet> {
         Arc::new(Comet {
             state: Mutex::new(State {
                 phase: Phase::New,
@@ -109,7 +172,7 @@ impl Comet {
                 incoming_bytes: 0,
                 outgoing: Vec::new(),
                 outgoing_bytes: 0,
-                receiver: None,
+                parked: None,
                 attached: false,
                 idle: false,
                 alone_since: Instant::now(),
@@ -118,12 +181,18 @@ impl Comet {
             taken: Notify::new(),
             backlog,
             inbox,
+            heartbeat,
         })
     }
 
-    /// A receiving request arrives.
-    pub fn arrive(&self) -> Arrival {
+    /// A receiving request arrives. It takes what waits for the client, unless it is
+    /// `polling` and has the open frame to send (one frame per polling response).
+    pub fn arrive(&self, polling: bool) -> Arrival {
         let mut state = lock(&self.state);
+        // A receiver whose client has just gone away may not have been seen to go yet.
+        if state.parked.as_mut().is_some_and(|p| p.client_gone()) && state.interrupted() {
+            self.to_backend.notify_one();
+        }
         match &state.phase {
             Phase::Gone => return Arrival::Gone,
             Phase::Closing(frame) => {
@@ -139,40 +208,69 @@ impl Comet {
         state.attached = true;
         let open = state.phase == Phase::New;
         state.phase = Phase::Open;
-        Arrival::Receiver { open }
+        let waiting = match !(open && polling) {
+            true => {
+                state.outgoing_bytes = 0;
+                std::mem::take(&mut state.outgoing)
+            }
+            false => Vec::new(),
+        };
+        Arrival::Receiver { open, waiting }
     }
 
-    /// What waits for the attached receiver; `waker` is woken when more comes.
-    pub fn take(&self, waker: &Waker) -> Take {
+    /// The receiving request's response waits for more: the backend writes to `parked`
+    /// from now on.
+    pub fn park(&self, parked: Parked) {
         let mut state = lock(&self.state);
-        if !state.outgoing.is_empty() {
-            state.outgoing_bytes = 0;
-            return Take::Messages(std::mem::take(&mut state.outgoing));
+        state.parked = Some(parked);
+        match &state.phase {
+            Phase::New | Phase::Open => {}
+            Phase::Closing(frame) => {
+                let frame = frame.clone();
+                state.end_parked(&frame);
+            }
+            Phase::Gone => state.end_parked(&frames::close(3000, "Session gone")),
         }
-        if let Phase::Closing(frame) = &state.phase {
-            return Take::Close(frame.clone());
-        }
-        if state.phase == Phase::Gone {
-            return Take::Close(frames::close(3000, "Session gone"));
-        }
-        match &mut state.receiver {
-            Some(w) if w.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
-        Take::Nothing
+        drop(state);
+        self.to_backend.notify_one();
     }
 
-    /// The receiving request left: it ended as the protocol says (`aborted` false), or the
-    /// client went away in the middle of it, which ends the session.
+    /// The receiving request left before its response waited: it ended as the protocol
+    /// says (`aborted` false), or the client went away in the middle of it, which ends the
+    /// session.
     pub fn leave(&self, aborted: bool) {
         let mut state = lock(&self.state);
-        state.attached = false;
-        state.receiver = None;
-        state.alone_since = Instant::now();
-        if aborted && state.phase.live() {
-            state.phase = Phase::Closing(frames::close(1002, "Connection interrupted"));
-            drop(state);
-            self.to_backend.notify_one();
+        if aborted {
+            if state.interrupted() {
+                drop(state);
+                self.to_backend.notify_one();
+            }
+        } else {
+            state.detach();
+        }
+    }
+
+    /// Writes what waits into the parked response. The backend's task calls this when it
+    /// waits for the client, so what it sent meanwhile goes out in one write.
+    fn flush(&self, state: &mut State) {
+        if state.parked.is_none() {
+            return;
+        }
+        if let Some(frame) = state.waiting_frame() {
+            state.send_parked(&frame);
+        }
+    }
+
+    /// Watches the parked response's connection (for the backend's task): ready when its
+    /// client went away, which ends the session.
+    fn poll_parked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = lock(&self.state);
+        match state.parked.as_mut().map(|p| p.poll_io(cx)) {
+            Some(Poll::Ready(())) => {
+                state.interrupted();
+                Poll::Ready(())
+            }
+            _ => Poll::Pending,
         }
     }
 
@@ -216,18 +314,16 @@ impl Comet {
         true
     }
 
-    /// Ends the session with `frame` (a close frame): receivers get it until it expires.
+    /// Ends the session with `frame` (a close frame): the parked response gets it now, and
+    /// every receiving request after until the session expires.
     fn closing(&self, frame: String) {
-        let waker = {
+        {
             let mut state = lock(&self.state);
             if !state.phase.live() {
                 return;
             }
+            state.end_parked(&frame);
             state.phase = Phase::Closing(frame);
-            state.receiver.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
         }
         self.to_backend.notify_one();
     }
@@ -237,99 +333,34 @@ impl Comet {
         self.closing(frames::close(1000, "Normal closure"));
     }
 
-    /// True when it has had no receiver for `delay`, or has ended and been told: it can go.
-    pub fn expired(&self, delay: Duration, now: Instant) -> bool {
-        let state = lock(&self.state);
+    /// The sweep's look at the session at `now`: a heartbeat for a parked response that
+    /// has had nothing for a while; true when the session has had no receiver for `delay`,
+    /// or has ended and been told, and can go.
+    pub fn tick(&self, delay: Duration, now: Instant) -> bool {
+        let mut state = lock(&self.state);
+        if let Some(parked) = state.parked.as_mut() {
+            match parked.heartbeat(self.heartbeat, now) {
+                After::Waits if parked.owed() == 0 => {}
+                // The backend's task waits for the socket to take the rest.
+                After::Waits => self.to_backend.notify_one(),
+                After::Full => {
+                    state.parked.take().expect("parked").finish();
+                    state.detach();
+                }
+                After::Gone => {
+                    if state.interrupted() {
+                        self.to_backend.notify_one();
+                    }
+                }
+            }
+        }
         state.phase == Phase::Gone
             || (!state.attached && now.duration_since(state.alone_since) >= delay)
     }
 
     /// Marks it gone, telling the backend.
     pub fn expire(&self) {
-        let waker = {
-            let mut state = lock(&self.state);
-            state.phase = Phase::Gone;
-            state.receiver.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        lock(&self.state).phase = Phase::Gone;
         self.to_backend.notify_one();
-    }
-}
-
-/// The backend's side of a SockJS session.
-pub struct CometSession {
-    comet: Arc<Comet>,
-    stop: Signal,
-    /// The client, for logs.
-    peer: std::net::SocketAddr,
-}
-
-impl CometSession {
-    /// The backend's side of `comet`, for a client at `peer`; it ends when `stop` fires.
-    pub fn new(comet: Arc<Comet>, stop: Signal, peer: std::net::SocketAddr) -> CometSession {
-        CometSession { comet, stop, peer }
-    }
-}
-
-impl Session for CometSession {
-    async fn recv(&mut self) -> Option<Payload> {
-        loop {
-            let woken = self.comet.to_backend.notified();
-            {
-                let mut state = lock(&self.comet.state);
-                if let Some(message) = state.incoming.pop_front() {
-                    state.incoming_bytes -= message.len();
-                    drop(state);
-                    self.comet.taken.notify_waiters();
-                    return Some(message);
-                }
-                if !state.phase.live() {
-                    return None;
-                }
-                state.idle = true;
-            }
-            self.comet.taken.notify_waiters();
-            tokio::select! {
-                _ = woken => {}
-                _ = &mut self.stop => {
-                    self.comet.closing(frames::close(1001, "Server shutting down"));
-                    return None;
-                }
-            }
-        }
-    }
-
-    async fn send(&mut self, payload: Payload) -> Result<(), Closed> {
-        let text = text_only(payload);
-        let waker = {
-            let mut state = lock(&self.comet.state);
-            if !state.phase.live() {
-                return Err(Closed);
-            }
-            if state.outgoing_bytes + text.len() > self.comet.backlog {
-                drop(state);
-                let (code, reason) = CloseReason::TooSlow.announce(self.peer);
-                self.comet.closing(frames::close(code, reason));
-                return Err(Closed);
-            }
-            state.outgoing_bytes += text.len();
-            state.outgoing.push(text);
-            state.receiver.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), Closed> {
-        Ok(())
-    }
-
-    async fn close(&mut self, reason: CloseReason) {
-        let (code, why) = reason.announce(self.peer);
-        self.comet.closing(frames::close(code, why));
     }
 }

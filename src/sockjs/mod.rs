@@ -10,6 +10,7 @@
 pub(crate) mod comet;
 pub(crate) mod frames;
 pub(crate) mod pages;
+mod parked;
 pub(crate) mod path;
 pub(crate) mod receive;
 mod send;
@@ -21,18 +22,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::body::Body;
 use crate::config::{Limits, SockjsOptions};
+use crate::handoff::Handoff;
 use crate::origin::AllowList;
 use crate::session::{Service, Transport};
 use crate::shutdown::Shutdown;
 use comet::{Arrival, Comet, CometSession};
 use frames::Wrap;
+use parked::Ongoing;
 use path::{Endpoint as At, Kind};
 use receive::Receiving;
 use table::Table;
@@ -161,6 +164,17 @@ impl<M: Service> Endpoint<M> {
             At::Session { session, kind } => (session, kind),
         };
         let cookie = ask.options.cookie.then(|| req.headers().clone());
+        let handoff = req.extensions().get::<Arc<Handoff>>().cloned();
+        let chunked = req.version() == Version::HTTP_11;
+        let close = crate::ws::handshake::has_token(req.headers(), &header::CONNECTION, "close");
+        let reply = |wrap, limit, prelude| Reply {
+            wrap,
+            limit,
+            prelude,
+            handoff: handoff.clone(),
+            chunked,
+            close,
+        };
         let mut res = 'answer: {
             match (kind, &method) {
                 (Kind::Xhr | Kind::XhrSend | Kind::XhrStreaming, &Method::OPTIONS) => {
@@ -170,7 +184,7 @@ impl<M: Service> Endpoint<M> {
                 }
                 (Kind::Xhr, &Method::POST) => {
                     let mut res = self
-                        .receive(session, &ask, Wrap::Line, 1, String::new(), admit)
+                        .receive(session, &ask, reply(Wrap::Line, 1, String::new()), admit)
                         .await;
                     grant(&mut res);
                     typed(res, "application/javascript; charset=UTF-8")
@@ -179,7 +193,7 @@ impl<M: Service> Endpoint<M> {
                     let prelude = format!("{}\n", "h".repeat(XHR_PRELUDE));
                     let limit = ask.options.response_limit;
                     let mut res = self
-                        .receive(session, &ask, Wrap::Line, limit, prelude, admit)
+                        .receive(session, &ask, reply(Wrap::Line, limit, prelude), admit)
                         .await;
                     grant(&mut res);
                     streaming(typed(res, "application/javascript; charset=UTF-8"))
@@ -188,7 +202,7 @@ impl<M: Service> Endpoint<M> {
                     let limit = ask.options.response_limit;
                     let prelude = "\r\n".to_string();
                     let mut res = self
-                        .receive(session, &ask, Wrap::Event, limit, prelude, admit)
+                        .receive(session, &ask, reply(Wrap::Event, limit, prelude), admit)
                         .await;
                     grant(&mut res);
                     streaming(typed(res, "text/event-stream"))
@@ -198,7 +212,7 @@ impl<M: Service> Endpoint<M> {
                         let limit = ask.options.response_limit;
                         let head = htmlfile_head(&callback);
                         let res = self
-                            .receive(session, &ask, Wrap::Script, limit, head, admit)
+                            .receive(session, &ask, reply(Wrap::Script, limit, head), admit)
                             .await;
                         streaming(typed(res, "text/html; charset=UTF-8"))
                     }
@@ -208,7 +222,7 @@ impl<M: Service> Endpoint<M> {
                     Ok(callback) => {
                         let wrap = Wrap::Callback(callback);
                         let mut res = self
-                            .receive(session, &ask, wrap, 1, String::new(), admit)
+                            .receive(session, &ask, reply(wrap, 1, String::new()), admit)
                             .await;
                         res.headers_mut().insert(
                             header::X_CONTENT_TYPE_OPTIONS,
@@ -249,18 +263,26 @@ impl<M: Service> Endpoint<M> {
         self: &Arc<Self>,
         id: &str,
         ask: &Ask<'_>,
-        wrap: Wrap,
-        limit: usize,
-        prelude: String,
+        reply: Reply,
         admit: impl FnOnce() -> Result<M, String>,
     ) -> Response<Body> {
+        let Reply {
+            wrap,
+            limit,
+            ref prelude,
+            ..
+        } = reply;
         let made = self.table.find_or_make(ask.route, id, ask.peer.ip(), || {
             let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
                 let why = "too many connections (see --max-connections)";
                 (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
             })?;
             let handler = admit().map_err(|why| (StatusCode::FORBIDDEN, why))?;
-            let comet = Comet::new(self.limits.send_backlog, self.limits.max_message_size);
+            let comet = Comet::new(
+                self.limits.send_backlog,
+                self.limits.max_message_size,
+                ask.options.heartbeat,
+            );
             self.start(
                 comet.clone(),
                 handler,
@@ -277,24 +299,42 @@ impl<M: Service> Endpoint<M> {
                 return crate::body::text(status, &why);
             }
         };
-        let heartbeat = ask.options.heartbeat;
-        let mut arrival = comet.arrive();
+        let mut arrival = comet.arrive(limit == 1);
         if matches!(arrival, Arrival::Busy) {
             // The receiver before may have just gone away, its connection's end not yet
             // seen: a moment for it to be, before this one is turned away.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            arrival = comet.arrive();
+            arrival = comet.arrive(limit == 1);
         }
         let body = match arrival {
-            Arrival::Receiver { open } => crate::body::boxed(Receiving::new(
-                comet, wrap, limit, &prelude, open, heartbeat,
-            )),
+            Arrival::Receiver { open, waiting } => {
+                let (first, sent) = receive::first(prelude, &wrap, open, &waiting);
+                if sent >= limit {
+                    comet.leave(false);
+                    crate::body::boxed(first)
+                } else {
+                    let Some(handoff) = reply.handoff else {
+                        comet.leave(false);
+                        return pages::refused("this connection cannot stream");
+                    };
+                    let then = Ongoing {
+                        handoff,
+                        chunked: reply.chunked,
+                        close: reply.close,
+                        wrap,
+                        limit,
+                        sent,
+                        patience: self.limits.read_timeout,
+                    };
+                    crate::body::boxed(Receiving::new(comet, first, then))
+                }
+            }
             Arrival::Busy => {
                 let busy = frames::close(2010, "Another connection still open");
-                crate::body::boxed(receive::once(&prelude, &wrap, &[], &busy))
+                crate::body::boxed(receive::once(prelude, &wrap, &[], &busy))
             }
             Arrival::Closing(waiting, frame) => {
-                crate::body::boxed(receive::once(&prelude, &wrap, &waiting, &frame))
+                crate::body::boxed(receive::once(prelude, &wrap, &waiting, &frame))
             }
             Arrival::Gone => return pages::bare(StatusCode::NOT_FOUND),
         };
@@ -318,6 +358,22 @@ impl<M: Service> Endpoint<M> {
             tracing::debug!(%peer, %transport, "sockjs session ended");
         });
     }
+}
+
+/// How a receiving request is answered.
+struct Reply {
+    /// How its frames are wrapped.
+    wrap: Wrap,
+    /// Frame bytes after which its response ends.
+    limit: usize,
+    /// What goes before the first frame.
+    prelude: String,
+    /// Its connection's hand-off point.
+    handoff: Option<Arc<Handoff>>,
+    /// HTTP/1.1 (a chunked response).
+    chunked: bool,
+    /// The client asked to close the connection after it.
+    close: bool,
 }
 
 /// The transport a session is logged under: the one its first receiving request used.

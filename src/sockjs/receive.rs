@@ -1,83 +1,41 @@
-//! A receiving request's response: polling (one frame, then the response ends) or streaming
-//! (frames as they come, until the response limit; heartbeats while idle).
+//! A receiving request's response: its first bytes (a prelude, the open frame, what waited)
+//! through the HTTP server, then, when it is to go on, the connection handed off and parked in
+//! the session ([`super::parked`]), which writes the rest.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
 use tungstenite::Utf8Bytes;
 
-use super::comet::{Comet, Take};
+use super::comet::Comet;
 use super::frames::{self, Wrap};
+use super::parked::{Ongoing, Parked};
+use crate::handoff::Handoff;
 
-/// The body of the session's receiving request. Dropped before it has ended (the client went
-/// away), it ends the session, as the protocol asks.
+/// The body of the session's receiving request while it goes through the HTTP server.
+/// Dropped before its connection is handed off (the client went away), it ends the session,
+/// as the protocol asks.
 pub struct Receiving {
     comet: Arc<Comet>,
-    wrap: Wrap,
-    /// Frame bytes after which the response ends: 1 for polling.
-    limit: usize,
-    /// Frame bytes sent so far.
-    sent: usize,
-    /// What goes first, each its own chunk: a prelude, the open frame.
-    first: VecDeque<Bytes>,
-    heartbeat: Pin<Box<Sleep>>,
-    every: Duration,
-    /// Ended as the protocol says; the session no longer has it.
-    done: bool,
+    handoff: Arc<Handoff>,
+    /// What goes first.
+    first: Chunks,
+    /// How the response goes on once parked; taken when the hand-off is asked for.
+    then: Option<Ongoing>,
 }
 
 impl Receiving {
-    /// The receiver of `comet`, wrapping frames as `wrap` says; `prelude` goes first, then
-    /// the open frame when `open`.
-    pub fn new(
-        comet: Arc<Comet>,
-        wrap: Wrap,
-        limit: usize,
-        prelude: &str,
-        open: bool,
-        every: Duration,
-    ) -> Receiving {
-        let mut receiving = Receiving {
+    /// The receiver of `comet`: `first`, then the rest of `then` written by the session.
+    pub fn new(comet: Arc<Comet>, first: Chunks, then: Ongoing) -> Receiving {
+        Receiving {
             comet,
-            wrap,
-            limit,
-            sent: 0,
-            first: VecDeque::new(),
-            heartbeat: Box::pin(tokio::time::sleep(every)),
-            every,
-            done: false,
-        };
-        if !prelude.is_empty() {
-            receiving.first.push_back(Bytes::from(prelude.to_owned()));
-        }
-        if open {
-            let mut frame = String::new();
-            receiving.push(frames::OPEN, &mut frame);
-            receiving.first.push_back(Bytes::from(frame));
-        }
-        receiving
-    }
-
-    /// Appends `frame`, wrapped, to `out`, and ends the response once past the limit.
-    fn push(&mut self, frame: &str, out: &mut String) {
-        let before = out.len();
-        self.wrap.frame(frame, out);
-        self.sent += out.len() - before;
-        if self.sent >= self.limit {
-            self.finish();
-        }
-    }
-
-    fn finish(&mut self) {
-        if !self.done {
-            self.done = true;
-            self.comet.leave(false);
+            handoff: then.handoff.clone(),
+            first,
+            then: Some(then),
         }
     }
 }
@@ -91,36 +49,23 @@ impl Body for Receiving {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        if let Some(first) = this.first.pop_front() {
+        if let Some(first) = this.first.0.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
-        if this.done {
-            return Poll::Ready(None);
+        if this.handoff.taken() {
+            // The HTTP server lets go of the connection: the session writes the rest.
+            return Poll::Ready(Some(Err(std::io::Error::other("handed off"))));
         }
-        let mut out = String::new();
-        match this.comet.take(cx.waker()) {
-            Take::Messages(messages) => {
-                let mut frame = String::new();
-                frames::messages(messages.iter().map(|m| m.as_str()), &mut frame);
-                this.push(&frame, &mut out);
-            }
-            Take::Close(frame) => {
-                this.push(&frame, &mut out);
-                this.finish();
-            }
-            Take::Nothing => {
-                if this.heartbeat.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.push(frames::HEARTBEAT, &mut out);
-            }
+        if let Some(then) = this.then.take() {
+            let comet = this.comet.clone();
+            let park = Box::new(move |tcp| comet.park(Parked::new(tcp, then)));
+            this.handoff.ask(park, cx.waker().clone());
         }
-        this.heartbeat.as_mut().reset(Instant::now() + this.every);
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))))
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done && self.first.is_empty()
+        false
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -130,10 +75,36 @@ impl Body for Receiving {
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.handoff.taken() {
+            self.handoff.withdraw();
             self.comet.leave(true);
         }
     }
+}
+
+/// The first chunks of a receiver's response: `prelude`, the open frame when `open`, and
+/// what was `waiting`, as `wrap` frames them; and the frame bytes among them.
+pub fn first(prelude: &str, wrap: &Wrap, open: bool, waiting: &[Utf8Bytes]) -> (Chunks, usize) {
+    let mut chunks = VecDeque::new();
+    if !prelude.is_empty() {
+        chunks.push_back(Bytes::from(prelude.to_owned()));
+    }
+    let mut sent = 0;
+    let mut push = |frame: &str| {
+        let mut out = String::new();
+        wrap.frame(frame, &mut out);
+        sent += out.len();
+        chunks.push_back(Bytes::from(out));
+    };
+    if open {
+        push(frames::OPEN);
+    }
+    if !waiting.is_empty() {
+        let mut messages = String::new();
+        frames::messages(waiting.iter().map(|m| m.as_str()), &mut messages);
+        push(&messages);
+    }
+    (Chunks(chunks), sent)
 }
 
 /// A response that is whole at once: `prelude`, what still `waiting` for the client, and

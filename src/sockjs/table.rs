@@ -88,11 +88,11 @@ impl Table {
         Ok((comet, true))
     }
 
-    /// Ends and forgets the sessions that have expired by `now`.
+    /// Sends the heartbeats due at `now`, and ends and forgets the sessions that have expired.
     pub fn sweep(&self, now: Instant) {
         let mut gone = Vec::new();
         self.lock().retain(|_, entry| {
-            let keep = !entry.comet.expired(entry.delay, now);
+            let keep = !entry.comet.tick(entry.delay, now);
             if !keep {
                 gone.push(entry.comet.clone());
             }

@@ -31,7 +31,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::body::Body;
 use crate::config::Limits;
-use crate::prefixed::Prefixed;
+use crate::handoff::Handing;
 use crate::session::{ByteService, CloseReason, Delivery, Framing, Service, Session, Woken};
 use crate::shutdown::Shutdown;
 use byte_session::ByteStreamSession;
@@ -181,11 +181,15 @@ impl<M: Service> Endpoint<M> {
             };
             // Back to the TCP stream itself (no boxed I/O on the hot path), with whatever
             // the client sent after its handshake that the HTTP parser already read.
-            let Ok(parts) = upgraded.downcast::<TokioIo<Prefixed<TcpStream>>>() else {
+            let Ok(parts) = upgraded.downcast::<TokioIo<Handing>>() else {
                 tracing::error!("upgraded connection is not a TCP stream");
                 return;
             };
-            let (tcp, prefix) = parts.io.into_inner().into_parts();
+            let Some(io) = parts.io.into_inner().into_inner() else {
+                tracing::error!("upgraded connection was handed off");
+                return;
+            };
+            let (tcp, prefix) = io.into_parts();
             let pending = if prefix.is_empty() {
                 parts.read_buf
             } else {

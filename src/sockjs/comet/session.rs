@@ -1,0 +1,86 @@
+//! The backend's side of a SockJS session over HTTP requests.
+
+use std::sync::Arc;
+
+use super::{Comet, lock};
+use crate::session::{CloseReason, Closed, Payload, Session, text_only};
+use crate::shutdown::Signal;
+use crate::sockjs::frames;
+
+/// The backend's side of a SockJS session.
+pub struct CometSession {
+    comet: Arc<Comet>,
+    stop: Signal,
+    /// The client, for logs.
+    peer: std::net::SocketAddr,
+}
+
+impl CometSession {
+    /// The backend's side of `comet`, for a client at `peer`; it ends when `stop` fires.
+    pub fn new(comet: Arc<Comet>, stop: Signal, peer: std::net::SocketAddr) -> CometSession {
+        CometSession { comet, stop, peer }
+    }
+}
+
+impl Session for CometSession {
+    async fn recv(&mut self) -> Option<Payload> {
+        loop {
+            let woken = self.comet.to_backend.notified();
+            {
+                let mut state = lock(&self.comet.state);
+                if let Some(message) = state.incoming.pop_front() {
+                    state.incoming_bytes -= message.len();
+                    drop(state);
+                    self.comet.taken.notify_waiters();
+                    return Some(message);
+                }
+                self.comet.flush(&mut state);
+                if !state.phase.live() {
+                    return None;
+                }
+                state.idle = true;
+            }
+            self.comet.taken.notify_waiters();
+            tokio::select! {
+                _ = woken => {}
+                _ = std::future::poll_fn(|cx| self.comet.poll_parked(cx)) => {}
+                _ = &mut self.stop => {
+                    self.comet.closing(frames::close(1001, "Server shutting down"));
+                    return None;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, payload: Payload) -> Result<(), Closed> {
+        let text = text_only(payload);
+        let mut state = lock(&self.comet.state);
+        if !state.phase.live() {
+            return Err(Closed);
+        }
+        let owed = state.parked.as_ref().map_or(0, |p| p.owed());
+        if state.outgoing_bytes + owed + text.len() > self.comet.backlog {
+            drop(state);
+            let (code, reason) = CloseReason::TooSlow.announce(self.peer);
+            self.comet.closing(frames::close(code, reason));
+            return Err(Closed);
+        }
+        state.outgoing_bytes += text.len();
+        state.outgoing.push(text);
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Closed> {
+        let mut state = lock(&self.comet.state);
+        self.comet.flush(&mut state);
+        match state.phase.live() {
+            true => Ok(()),
+            false => Err(Closed),
+        }
+    }
+
+    async fn close(&mut self, reason: CloseReason) {
+        let (code, why) = reason.announce(self.peer);
+        self.comet.closing(frames::close(code, why));
+    }
+}

@@ -1,0 +1,210 @@
+//! A receiving request's connection while its response waits for messages: the socket
+//! alone, out of the HTTP server's hands ([`crate::handoff`]), written to directly by the
+//! session's backend task (messages, in the response's own framing), and by the endpoint's
+//! sweep (heartbeats). No task and no buffers of its own while nothing is owed.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::frames::{self, Wrap};
+use crate::handoff::Handoff;
+use crate::policy::sniff::MAX_SNIFF;
+
+/// The end of a chunked body.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Above this, a buffer emptied by a write is given back rather than kept for the next.
+const KEEP: usize = 1024;
+
+/// How a handed-off response goes on: what the taker needs besides the socket.
+pub struct Ongoing {
+    /// The connection it came from, to give it back.
+    pub handoff: Arc<Handoff>,
+    /// HTTP/1.1: the body is chunked, and the connection is served again after it unless
+    /// the client asked to close it. HTTP/1.0: the body ends with the connection.
+    pub chunked: bool,
+    /// The client asked for the connection to close after this response.
+    pub close: bool,
+    /// How frames are wrapped.
+    pub wrap: Wrap,
+    /// Frame bytes after which the response ends (1 for polling).
+    pub limit: usize,
+    /// Frame bytes the server already sent.
+    pub sent: usize,
+    /// How long the end of the response may take to write.
+    pub patience: Duration,
+}
+
+/// A waiting response's connection.
+pub struct Parked {
+    stream: TcpStream,
+    response: Box<Ongoing>,
+    /// Framed, not yet written (the socket was full).
+    out: Vec<u8>,
+    /// What the client sent meanwhile: the start of its next request.
+    early: Vec<u8>,
+    /// When the last frame was written, for heartbeats.
+    last: Instant,
+}
+
+/// What became of a parked response after a frame.
+#[must_use]
+pub enum After {
+    /// It waits for more.
+    Waits,
+    /// It has had all it may: end it ([`Parked::finish`]).
+    Full,
+    /// The client is gone.
+    Gone,
+}
+
+impl Parked {
+    /// `stream`, going on with `response`.
+    pub fn new(stream: TcpStream, response: Ongoing) -> Parked {
+        Parked {
+            stream,
+            response: Box::new(response),
+            out: Vec::new(),
+            early: Vec::new(),
+            last: Instant::now(),
+        }
+    }
+
+    /// Bytes framed and not yet written.
+    pub fn owed(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Frames `frame` and writes what the socket takes now.
+    pub fn send(&mut self, frame: &str) -> After {
+        self.push(frame);
+        if self.write_now().is_err() {
+            return After::Gone;
+        }
+        match self.response.sent >= self.response.limit {
+            true => After::Full,
+            false => After::Waits,
+        }
+    }
+
+    /// Sends a heartbeat when nothing was written for `every`.
+    pub fn heartbeat(&mut self, every: Duration, now: Instant) -> After {
+        if self.out.is_empty() && now.duration_since(self.last) >= every {
+            return self.send(frames::HEARTBEAT);
+        }
+        After::Waits
+    }
+
+    /// Appends `frame`, wrapped and (HTTP/1.1) chunked, to what goes out.
+    fn push(&mut self, frame: &str) {
+        let mut wrapped = String::new();
+        self.response.wrap.frame(frame, &mut wrapped);
+        self.response.sent += wrapped.len();
+        if self.response.chunked {
+            use std::io::Write as _;
+            let _ = write!(self.out, "{:x}\r\n", wrapped.len());
+            self.out.extend_from_slice(wrapped.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.out.extend_from_slice(wrapped.as_bytes());
+        }
+        self.last = Instant::now();
+    }
+
+    /// Writes what is owed as far as the socket takes it now.
+    fn write_now(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        while written < self.out.len() {
+            match self.stream.try_write(&self.out[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.drain(..written);
+        if self.out.is_empty() && self.out.capacity() > KEEP {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Watches the connection: writes what is owed once the socket takes it, and keeps
+    /// what the client sends. Ready when the client is gone (or sent more than a request's
+    /// start while it should wait).
+    pub fn poll_io(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        use std::task::Poll;
+        while !self.out.is_empty() && self.stream.poll_write_ready(cx).is_ready() {
+            if self.write_now().is_err() {
+                return Poll::Ready(());
+            }
+        }
+        while self.stream.poll_read_ready(cx).is_ready() {
+            if !self.read_now() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Reads what the client sent; false when it is gone.
+    fn read_now(&mut self) -> bool {
+        let mut buf = [0u8; MAX_SNIFF];
+        match self.stream.try_read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) if self.early.len() + n <= MAX_SNIFF => {
+                self.early.extend_from_slice(&buf[..n]);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// True when the client has closed its side (checked now, without waiting).
+    pub fn client_gone(&mut self) -> bool {
+        !self.read_now()
+    }
+
+    /// Ends the response: the last chunk, then the connection goes back to the HTTP server
+    /// (HTTP/1.1) or is closed (HTTP/1.0). What the socket does not take now is written
+    /// by a task of its own.
+    pub fn finish(mut self) {
+        if self.response.chunked {
+            self.out.extend_from_slice(LAST_CHUNK);
+        }
+        if self.write_now().is_err() {
+            return;
+        }
+        if self.out.is_empty() {
+            return self.hand_back();
+        }
+        let handoff = self.response.handoff.clone();
+        handoff.spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let patience = self.response.patience;
+            let out = std::mem::take(&mut self.out);
+            match tokio::time::timeout(patience, self.stream.write_all(&out)).await {
+                Ok(Ok(())) => self.hand_back(),
+                _ => tracing::debug!("sockjs response: the client did not take its end"),
+            }
+        });
+    }
+
+    /// The connection, its response over, back to the HTTP server or closed.
+    fn hand_back(self) {
+        let Parked {
+            stream,
+            response,
+            early,
+            ..
+        } = self;
+        if response.chunked && !response.close {
+            response.handoff.resume(stream, &early);
+        }
+    }
+}

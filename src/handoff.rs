@@ -89,9 +89,26 @@ impl Handoff {
         self.taken.load(Ordering::Acquire)
     }
 
+    /// Where the connection goes once its handed-off response is over.
+    pub fn back(&self) -> Back {
+        Back {
+            resume: self.resume.clone(),
+            peer: self.peer,
+        }
+    }
+}
+
+/// Where a handed-off connection goes once its response is over.
+#[derive(Clone)]
+pub struct Back {
+    resume: Arc<dyn Resume>,
+    peer: SocketAddr,
+}
+
+impl Back {
     /// Gives the connection back to be served for further requests.
-    pub fn resume(&self, stream: TcpStream, early: &[u8]) {
-        self.resume.clone().resume(stream, early, self.peer);
+    pub fn resume(self, stream: TcpStream, early: &[u8]) {
+        self.resume.resume(stream, early, self.peer);
     }
 
     /// Runs `task` as one of the gateway's tasks.

@@ -106,7 +106,9 @@ impl Service for Handler {
             Handler::Stateless(Stateless::Close(reason)) => {
                 session.close(CloseReason::clone(reason)).await
             }
-            Handler::Broadcast(member) => broadcast::run(session, member).await,
+            // Boxed: a member's loop is the largest, and every echo client's task would
+            // otherwise be as large.
+            Handler::Broadcast(member) => Box::pin(broadcast::run(session, member)).await,
         }
     }
 

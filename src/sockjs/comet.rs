@@ -328,6 +328,11 @@ impl Comet {
         self.to_backend.notify_one();
     }
 
+    /// The gateway stops: the session is closed with 1001.
+    pub fn shut_down(&self) {
+        self.closing(frames::close(1001, "Server shutting down"));
+    }
+
     /// The backend is done with it: closed with 1000 unless it was closed already.
     pub fn close_normally(&self) {
         self.closing(frames::close(1000, "Normal closure"));

@@ -91,8 +91,8 @@ impl<M: Service> Endpoint<M> {
         })
     }
 
-    /// The task that ends expired sessions, for the gateway's life. On shutdown every
-    /// session is told (its backend closes it with 1001) and it ends with the gateway.
+    /// The task that sends heartbeats and ends expired sessions, for the gateway's life. On
+    /// shutdown it closes every session with 1001 (their backends see them end), and ends.
     pub fn sweep(self: &Arc<Self>) -> impl Future<Output = ()> + Send + use<M> {
         let endpoint = self.clone();
         let mut stop = self.shutdown.signal();
@@ -101,7 +101,7 @@ impl<M: Service> Endpoint<M> {
             loop {
                 tokio::select! {
                     now = tick.tick() => endpoint.table.sweep(now),
-                    _ = &mut stop => return,
+                    _ = &mut stop => return endpoint.table.shut_down(),
                 }
             }
         }
@@ -273,6 +273,10 @@ impl<M: Service> Endpoint<M> {
             ..
         } = reply;
         let made = self.table.find_or_make(ask.route, id, ask.peer.ip(), || {
+            if self.shutdown.is_stopping() {
+                let why = "the gateway is stopping";
+                return Err((StatusCode::SERVICE_UNAVAILABLE, why.to_string()));
+            }
             let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
                 let why = "too many connections (see --max-connections)";
                 (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
@@ -318,7 +322,7 @@ impl<M: Service> Endpoint<M> {
                         return pages::refused("this connection cannot stream");
                     };
                     let then = Ongoing {
-                        handoff,
+                        back: handoff.back(),
                         chunked: reply.chunked,
                         close: reply.close,
                         wrap,
@@ -326,7 +330,7 @@ impl<M: Service> Endpoint<M> {
                         sent,
                         patience: self.limits.read_timeout,
                     };
-                    crate::body::boxed(Receiving::new(comet, first, then))
+                    crate::body::boxed(Receiving::new(comet, first, then, handoff))
                 }
             }
             Arrival::Busy => {
@@ -349,10 +353,9 @@ impl<M: Service> Endpoint<M> {
         peer: SocketAddr,
         transport: Transport,
     ) {
-        let stop = self.shutdown.signal();
         self.tracker.spawn(async move {
             tracing::info!(%peer, %transport, "sockjs session opened");
-            let mut session = CometSession::new(comet.clone(), stop, peer);
+            let mut session = CometSession::new(comet.clone(), peer);
             handler.serve(&mut session).await;
             comet.close_normally();
             tracing::debug!(%peer, %transport, "sockjs session ended");

@@ -4,14 +4,13 @@
 //! sweep (heartbeats). No task and no buffers of its own while nothing is owed.
 
 use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::frames::{self, Wrap};
-use crate::handoff::Handoff;
+use crate::handoff::Back;
 use crate::policy::sniff::MAX_SNIFF;
 
 /// The end of a chunked body.
@@ -22,8 +21,8 @@ const KEEP: usize = 1024;
 
 /// How a handed-off response goes on: what the taker needs besides the socket.
 pub struct Ongoing {
-    /// The connection it came from, to give it back.
-    pub handoff: Arc<Handoff>,
+    /// Where the connection goes after it.
+    pub back: Back,
     /// HTTP/1.1: the body is chunked, and the connection is served again after it unless
     /// the client asked to close it. HTTP/1.0: the body ends with the connection.
     pub chunked: bool,
@@ -183,8 +182,8 @@ impl Parked {
         if self.out.is_empty() {
             return self.hand_back();
         }
-        let handoff = self.response.handoff.clone();
-        handoff.spawn(async move {
+        let back = self.response.back.clone();
+        back.spawn(async move {
             use tokio::io::AsyncWriteExt;
             let patience = self.response.patience;
             let out = std::mem::take(&mut self.out);
@@ -204,7 +203,7 @@ impl Parked {
             ..
         } = self;
         if response.chunked && !response.close {
-            response.handoff.resume(stream, &early);
+            response.back.resume(stream, &early);
         }
     }
 }

@@ -30,10 +30,15 @@ pub struct Receiving {
 
 impl Receiving {
     /// The receiver of `comet`: `first`, then the rest of `then` written by the session.
-    pub fn new(comet: Arc<Comet>, first: Chunks, then: Ongoing) -> Receiving {
+    pub fn new(
+        comet: Arc<Comet>,
+        first: Chunks,
+        then: Ongoing,
+        handoff: Arc<Handoff>,
+    ) -> Receiving {
         Receiving {
             comet,
-            handoff: then.handoff.clone(),
+            handoff,
             first,
             then: Some(then),
         }

@@ -88,6 +88,14 @@ impl Table {
         Ok((comet, true))
     }
 
+    /// Closes every session: the gateway stops.
+    pub fn shut_down(&self) {
+        let all: Vec<Arc<Comet>> = self.lock().values().map(|e| e.comet.clone()).collect();
+        for comet in all {
+            comet.shut_down();
+        }
+    }
+
     /// Sends the heartbeats due at `now`, and ends and forgets the sessions that have expired.
     pub fn sweep(&self, now: Instant) {
         let mut gone = Vec::new();

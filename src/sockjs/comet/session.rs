@@ -4,21 +4,20 @@ use std::sync::Arc;
 
 use super::{Comet, lock};
 use crate::session::{CloseReason, Closed, Payload, Session, text_only};
-use crate::shutdown::Signal;
 use crate::sockjs::frames;
 
-/// The backend's side of a SockJS session.
+/// The backend's side of a SockJS session. It ends when the session does: closed by
+/// either side, expired, or on shutdown, when the endpoint closes every session.
 pub struct CometSession {
     comet: Arc<Comet>,
-    stop: Signal,
     /// The client, for logs.
     peer: std::net::SocketAddr,
 }
 
 impl CometSession {
-    /// The backend's side of `comet`, for a client at `peer`; it ends when `stop` fires.
-    pub fn new(comet: Arc<Comet>, stop: Signal, peer: std::net::SocketAddr) -> CometSession {
-        CometSession { comet, stop, peer }
+    /// The backend's side of `comet`, for a client at `peer`.
+    pub fn new(comet: Arc<Comet>, peer: std::net::SocketAddr) -> CometSession {
+        CometSession { comet, peer }
     }
 }
 
@@ -44,10 +43,6 @@ impl Session for CometSession {
             tokio::select! {
                 _ = woken => {}
                 _ = std::future::poll_fn(|cx| self.comet.poll_parked(cx)) => {}
-                _ = &mut self.stop => {
-                    self.comet.closing(frames::close(1001, "Server shutting down"));
-                    return None;
-                }
             }
         }
     }

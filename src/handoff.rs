@@ -26,12 +26,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::prefixed::Prefixed;
+use crate::shutdown::ConnGuard;
 
 /// Serves a connection given back after a handed-off response.
 pub trait Resume: Send + Sync {
-    /// Serves `stream` for further requests from `peer`; `early` is what the client has
-    /// sent already. Closes it when that cannot be.
-    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr);
+    /// Serves `stream` for further requests from `peer`, counted under `slot`; `early` is
+    /// what the client has sent already. Closes it when that cannot be.
+    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr, slot: ConnGuard);
 
     /// Runs `task` (finishing a handed-off response) as one of the gateway's tasks, which
     /// shutdown waits for.
@@ -53,6 +54,10 @@ pub struct Handoff {
     resume: Arc<dyn Resume>,
     /// The client.
     peer: SocketAddr,
+    /// The connection's slot.
+    slot: ConnGuard,
+    /// Its slot may still be taken over by a session ([`adopt`](Self::adopt)).
+    adoptable: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,15 +65,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Handoff {
-    /// The hand-off point of a connection from `peer`, served afterwards by `resume`.
-    pub fn new(resume: Arc<dyn Resume>, peer: SocketAddr) -> Arc<Handoff> {
+    /// The hand-off point of a connection from `peer` that holds `slot`, served afterwards
+    /// by `resume`. A session may take its slot over when `adoptable`.
+    pub fn new(
+        resume: Arc<dyn Resume>,
+        peer: SocketAddr,
+        slot: ConnGuard,
+        adoptable: bool,
+    ) -> Arc<Handoff> {
         Arc::new(Handoff {
             asked: AtomicBool::new(false),
             taken: AtomicBool::new(false),
             taker: Mutex::new(None),
             resume,
             peer,
+            slot,
+            adoptable: AtomicBool::new(adoptable),
         })
+    }
+
+    /// The connection's slot, for the first session opened on it: the session and the
+    /// connection then count as one, and the slot is held until both are over. `None`
+    /// after the first, and on a connection whose slot is already a session's.
+    pub fn adopt(&self) -> Option<ConnGuard> {
+        self.adoptable
+            .swap(false, Ordering::AcqRel)
+            .then(|| self.slot.clone())
     }
 
     /// Asks for the socket once what the server has of the response is written: `taker`
@@ -89,11 +111,13 @@ impl Handoff {
         self.taken.load(Ordering::Acquire)
     }
 
-    /// Where the connection goes once its handed-off response is over.
-    pub fn back(&self) -> Back {
+    /// Where the connection goes once its handed-off response, a response of the session
+    /// holding `slot`, is over: it is counted under the session's slot from then on.
+    pub fn back(&self, slot: ConnGuard) -> Back {
         Back {
             resume: self.resume.clone(),
             peer: self.peer,
+            slot,
         }
     }
 }
@@ -103,12 +127,13 @@ impl Handoff {
 pub struct Back {
     resume: Arc<dyn Resume>,
     peer: SocketAddr,
+    slot: ConnGuard,
 }
 
 impl Back {
     /// Gives the connection back to be served for further requests.
     pub fn resume(self, stream: TcpStream, early: &[u8]) {
-        self.resume.resume(stream, early, self.peer);
+        self.resume.resume(stream, early, self.peer, self.slot);
     }
 
     /// Runs `task` as one of the gateway's tasks.

@@ -107,24 +107,21 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
         Sniff::Other | Sniff::Incomplete => {}
     }
 
-    serve_http(
-        Prefixed::new(stream, &first.buf[..first.len]),
-        peer,
-        gw,
-        guard,
-    )
-    .await;
+    let stream = Prefixed::new(stream, &first.buf[..first.len]);
+    serve_http(stream, peer, gw, guard, true).await;
 }
 
-/// HTTP (and WebSocket upgrades) on a connection, until it closes or is handed off.
+/// HTTP (and WebSocket upgrades) on a connection, until it closes or is handed off. The
+/// first SockJS session opened on it may take over its slot when `adoptable`.
 async fn serve_http(
     stream: Prefixed<TcpStream>,
     peer: SocketAddr,
     gw: Arc<Gateway>,
     guard: ConnGuard,
+    adoptable: bool,
 ) {
     let limits = gw.config.limits;
-    let handoff = Handoff::new(gw.clone(), peer);
+    let handoff = Handoff::new(gw.clone(), peer, guard.clone(), adoptable);
     let io = TokioIo::new(Handing::new(stream, handoff.clone()));
     let service = {
         let gw = gw.clone();
@@ -156,21 +153,17 @@ async fn serve_http(
     }
 }
 
-/// A connection given back after a handed-off response is served again, as a new
-/// connection: it takes a slot (or is closed when none is free), and it is not given back
-/// at all once the gateway stops.
+/// A connection given back after a handed-off response is served again, counted under
+/// its session's slot (a session and the connection that carries it count as one); it is
+/// closed instead once the gateway stops.
 impl Resume for Gateway {
-    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr) {
+    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr, slot: ConnGuard) {
         if self.shutdown.is_stopping() || early.len() > MAX_SNIFF {
             return;
         }
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "connection closed after its response: no slot free");
-            return;
-        };
         let stream = Prefixed::new(stream, early);
         let tracker = self.tracker.clone();
-        tracker.spawn(serve_http(stream, peer, self, Arc::new(permit)));
+        tracker.spawn(serve_http(stream, peer, self, slot, false));
     }
 
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()> + Send>>) {

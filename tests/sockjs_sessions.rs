@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::http_stream::{Stream, post, rand_u16, session};
+use common::http_stream::{Stream, post, quick_gateway, rand_u16, session};
 use common::*;
 
 #[tokio::test]
@@ -107,25 +107,9 @@ async fn on_shutdown_every_session_is_told_and_its_response_ends() {
     assert_eq!(frames, ["c[1001,\"Server shutting down\"]\n"]);
 }
 
-/// A gateway whose `/echo` has SockJS timings short enough to watch.
-async fn quick_gateway(
-    heartbeat: &str,
-    disconnect: &str,
-    limit: usize,
-) -> (TestGateway, tempfile::NamedTempFile) {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    let toml = format!(
-        "[[route]]\npath = \"/echo\"\nbackend = \"echo\"\n[route.sockjs]\n\
-         heartbeat = \"{heartbeat}\"\ndisconnect_delay = \"{disconnect}\"\nresponse_limit = {limit}\n"
-    );
-    std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
-    let path = file.path().display().to_string();
-    (TestGateway::start(&["--config", &path]).await, file)
-}
-
 #[tokio::test]
 async fn idle_receivers_get_heartbeats_and_a_poll_ends_with_one() {
-    let (gw, _file) = quick_gateway("300ms", "5s", 128 * 1024).await;
+    let (gw, _file) = quick_gateway("300ms", "5s", 128 * 1024, &[]).await;
     let s = session();
     let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
     stream.chunk().await;
@@ -145,7 +129,7 @@ async fn idle_receivers_get_heartbeats_and_a_poll_ends_with_one() {
 
 #[tokio::test]
 async fn a_session_without_a_receiver_expires_after_the_disconnect_delay() {
-    let (gw, _file) = quick_gateway("25s", "300ms", 128 * 1024).await;
+    let (gw, _file) = quick_gateway("25s", "300ms", 128 * 1024, &[]).await;
     let s = session();
     assert_eq!(post(gw.main, &format!("{s}/xhr"), "").await.1, "o\n");
     assert_eq!(
@@ -173,7 +157,7 @@ async fn a_session_without_a_receiver_expires_after_the_disconnect_delay() {
 
 #[tokio::test]
 async fn a_streaming_response_ends_at_its_limit_and_the_next_one_carries_on() {
-    let (gw, _file) = quick_gateway("25s", "5s", 300).await;
+    let (gw, _file) = quick_gateway("25s", "5s", 300, &[]).await;
     let s = session();
     let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
     stream.chunk().await;

@@ -277,10 +277,15 @@ impl<M: Service> Endpoint<M> {
                 let why = "the gateway is stopping";
                 return Err((StatusCode::SERVICE_UNAVAILABLE, why.to_string()));
             }
-            let slot = self.slots.clone().try_acquire_owned().map_err(|_| {
-                let why = "too many connections (see --max-connections)";
-                (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
-            })?;
+            // The connection that opens the session lends it its slot; a second session
+            // on the same connection takes one of its own.
+            let slot = match reply.handoff.as_ref().and_then(|h| h.adopt()) {
+                Some(slot) => slot,
+                None => Arc::new(self.slots.clone().try_acquire_owned().map_err(|_| {
+                    let why = "too many connections (see --max-connections)";
+                    (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
+                })?),
+            };
             let handler = admit().map_err(|why| (StatusCode::FORBIDDEN, why))?;
             let comet = Comet::new(
                 self.limits.send_backlog,
@@ -293,10 +298,10 @@ impl<M: Service> Endpoint<M> {
                 ask.peer,
                 wrap_transport(&wrap, limit),
             );
-            Ok((comet, ask.options.disconnect_delay, Arc::new(slot)))
+            Ok((comet, ask.options.disconnect_delay, slot))
         });
-        let comet = match made {
-            Ok((comet, _)) => comet,
+        let (comet, slot) = match made {
+            Ok(made) => made,
             Err(None) => return pages::bare(StatusCode::NOT_FOUND),
             Err(Some((status, why))) => {
                 tracing::warn!(peer = %ask.peer, route = %ask.route, "sockjs session refused: {why}");
@@ -322,7 +327,7 @@ impl<M: Service> Endpoint<M> {
                         return pages::refused("this connection cannot stream");
                     };
                     let then = Ongoing {
-                        back: handoff.back(),
+                        back: handoff.back(slot),
                         chunked: reply.chunked,
                         close: reply.close,
                         wrap,

@@ -26,8 +26,9 @@ struct Entry {
     owner: IpAddr,
     /// How long it lives without a receiving request.
     delay: Duration,
-    /// Its connection slot: a session counts against `--max-connections` as one.
-    _slot: ConnGuard,
+    /// Its connection slot: a session counts against `--max-connections` as one, with the
+    /// connections that carry its receiving responses.
+    slot: ConnGuard,
 }
 
 /// The sessions.
@@ -58,20 +59,21 @@ impl Table {
         }
     }
 
-    /// The session `id` of `route` for `client`: the live one, or one made by `make` (which
-    /// may refuse, giving its reason). `Err(None)` when the id belongs to another client.
+    /// The session `id` of `route` for `client`, and its slot: the live one, or one made by
+    /// `make` (which may refuse, giving its reason). `Err(None)` when the id belongs to
+    /// another client.
     pub fn find_or_make<E>(
         &self,
         route: &str,
         id: &str,
         client: IpAddr,
         make: impl FnOnce() -> Result<(Arc<Comet>, Duration, ConnGuard), E>,
-    ) -> Result<(Arc<Comet>, bool), Option<E>> {
+    ) -> Result<(Arc<Comet>, ConnGuard), Option<E>> {
         let mut sessions = self.lock();
         let key = key(route, id);
         if let Some(entry) = sessions.get(&key) {
             return match entry.owner == client {
-                true => Ok((entry.comet.clone(), false)),
+                true => Ok((entry.comet.clone(), entry.slot.clone())),
                 false => Err(None),
             };
         }
@@ -82,10 +84,10 @@ impl Table {
                 comet: comet.clone(),
                 owner: client,
                 delay,
-                _slot: slot,
+                slot: slot.clone(),
             },
         );
-        Ok((comet, true))
+        Ok((comet, slot))
     }
 
     /// Closes every session: the gateway stops.
@@ -109,5 +111,45 @@ impl Table {
         for comet in gone {
             comet.expire();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::session::Session;
+    use crate::sockjs::comet::CometSession;
+
+    #[tokio::test]
+    async fn an_expired_session_ends_on_the_backends_side_and_gives_back_its_slot() {
+        let table = Table::default();
+        let slots = Arc::new(Semaphore::new(1));
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let delay = Duration::from_millis(50);
+        let (comet, _) = table
+            .find_or_make("/r", "id", peer.ip(), || {
+                let slot = Arc::new(slots.clone().try_acquire_owned().unwrap());
+                Ok::<_, ()>((Comet::new(1024, 1024, Duration::from_secs(25)), delay, slot))
+            })
+            .unwrap();
+        let mut session = CometSession::new(comet, peer);
+        let backend = tokio::spawn(async move { session.recv().await });
+
+        // Within the delay the session lives, and so does its backend.
+        table.sweep(Instant::now());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!backend.is_finished());
+        assert_eq!(slots.available_permits(), 0);
+
+        tokio::time::sleep(delay).await;
+        table.sweep(Instant::now());
+        let seen = tokio::time::timeout(Duration::from_secs(1), backend).await;
+        assert_eq!(seen.expect("the backend saw the end").unwrap(), None);
+        assert_eq!(slots.available_permits(), 1);
+        assert!(matches!(table.find("/r", "id", peer.ip()), Found::None));
     }
 }

@@ -40,7 +40,24 @@ impl Stream {
         request.push_str("\r\n");
         tcp.write_all(request.as_bytes()).await.unwrap();
         tcp.write_all(body).await.unwrap();
-        let mut buf = Vec::new();
+        Stream::read_head(tcp, Vec::new()).await
+    }
+
+    /// Sends another request on the same connection, once this response is read, and
+    /// reads its head.
+    pub async fn next(self, method: &str, target: &str, body: &[u8]) -> Stream {
+        let Stream { mut tcp, buf, .. } = self;
+        assert!(buf.is_empty(), "bytes after the response: {buf:?}");
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tcp.write_all(body).await.unwrap();
+        Stream::read_head(tcp, Vec::new()).await
+    }
+
+    async fn read_head(mut tcp: TcpStream, mut buf: Vec<u8>) -> Stream {
         let end = within("a response head", async {
             loop {
                 if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -103,7 +120,12 @@ impl Stream {
     }
 
     /// The whole body, to its end.
-    pub async fn body(mut self) -> String {
+    pub async fn body(self) -> String {
+        self.read_body().await.0
+    }
+
+    /// The whole body, to its end, and the connection for the next request.
+    pub async fn read_body(mut self) -> (String, Stream) {
         if !self.chunked {
             let len: usize = self
                 .head
@@ -112,13 +134,14 @@ impl Stream {
             while self.buf.len() < len {
                 assert!(self.fill().await, "short body");
             }
-            return String::from_utf8(self.buf[..len].to_vec()).unwrap();
+            let body = String::from_utf8(self.buf.drain(..len).collect()).unwrap();
+            return (body, self);
         }
         let mut out = String::new();
         while let Some(chunk) = self.chunk().await {
             out.push_str(&chunk);
         }
-        out
+        (out, self)
     }
 }
 
@@ -126,6 +149,25 @@ impl Stream {
 pub async fn post(gw: SocketAddr, target: &str, body: &str) -> (u16, String) {
     let stream = Stream::open(gw, "POST", target, body.as_bytes()).await;
     (stream.head.status, stream.body().await)
+}
+
+/// A gateway whose `/echo` has SockJS timings short enough to watch, with `extra` flags.
+pub async fn quick_gateway(
+    heartbeat: &str,
+    disconnect: &str,
+    limit: usize,
+    extra: &[&str],
+) -> (super::TestGateway, tempfile::NamedTempFile) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let toml = format!(
+        "[[route]]\npath = \"/echo\"\nbackend = \"echo\"\n[route.sockjs]\n\
+         heartbeat = \"{heartbeat}\"\ndisconnect_delay = \"{disconnect}\"\nresponse_limit = {limit}\n"
+    );
+    std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+    let path = file.path().display().to_string();
+    let mut args = vec!["--config", path.as_str()];
+    args.extend_from_slice(extra);
+    (super::TestGateway::start(&args).await, file)
 }
 
 pub fn session() -> String {

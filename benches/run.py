@@ -133,6 +133,8 @@ def servers():
         Server("ws-echo", lambda s: [str(LOADGEN), "serve", "ws-echo", "--listen", f"127.0.0.1:{s.port}"],
                "minimal WebSocket echo (tokio, nothing checked; floor)"),
         Server("flashgate", flashgate, "flashgate"),
+        # The mixed room's reference: the same room in the same run, every member on WebSocket.
+        Server("flashgate-all-ws", flashgate, "flashgate, every member on WebSocket (no SockJS members)"),
         # Idle echo connections sleep after --hibernate-after (1 s); this one never does.
         Server("flashgate-awake", lambda s: flashgate(s) + ["--hibernate-after", "0s"],
                "flashgate, never asleep (--hibernate-after 0s)"),
@@ -153,6 +155,8 @@ def servers():
                "Python websockets"),
         Server("websockify", websockify, "websockify → TCP echo"),
         Server("node-policy", node("policy-server.js"), "Node policy server"),
+        # The SockJS reference server as its README sets it up (every option at its default).
+        Server("sockjs-node", node("sockjs-server.js"), "sockjs-node 0.3.24"),
     ]
     by_name = {s.name: s for s in table}
     for s in table:
@@ -177,6 +181,11 @@ def url(server, path="/echo"):
     if server.name == "flashgate" and path == "/socket":
         return f"ws://127.0.0.1:{server.port}/socket?target=127.0.0.1:{server.extra['echo_target']}"
     return f"ws://127.0.0.1:{server.port}{path}"
+
+
+def http_url(server, path):
+    """A SockJS base URL: a route of flashgate's, a prefix of sockjs-node's."""
+    return f"http://127.0.0.1:{server.port}{path}"
 
 
 def workloads(smoke):
@@ -207,6 +216,21 @@ def workloads(smoke):
         return lambda server: loadgen("broadcast", "--url", url(server, "/chat"), "-m", members,
                                       "--burst", burst, *d)
 
+    def sockjs(transport, k):
+        return lambda server: loadgen("sockjs", "--url", http_url(server, "/echo"), "--transport", transport,
+                                      "-n", n, "-k", k, "-s", 32, *d)
+
+    def sockjs_idle(server):
+        return loadgen("sockjs", "--idle", "--url", http_url(server, "/echo"), "-c", idle_c, "--pid", server.pid)
+
+    def mixed_room(server):
+        # sockjs-node's WebSocket members (and the publisher) take its plain WebSocket, the
+        # room's PREFIX/websocket; flashgate's, the route itself.
+        room = (["--url", f"ws://127.0.0.1:{server.port}/chat/websocket", "--sockjs-url", http_url(server, "/chat")]
+                if server.name == "sockjs-node" else ["--url", url(server, "/chat")])
+        mixed = [] if server.name == "flashgate-all-ws" else ["--sockjs-streaming", 0.5]
+        return loadgen("broadcast", *room, "-m", members, "--interval", 50, *mixed, *d)
+
     def policy(server):
         port = server.extra.get("policy", server.port)
         return loadgen("policy", "--addr", f"127.0.0.1:{port}", "-c", 32, "--pid", server.pid, *d)
@@ -236,6 +260,17 @@ def workloads(smoke):
          "replies_per_cpu_s", True, policy),
         ("proxy", f"socket proxy, N={n}, K=16, S=32 B binary", ["tcp-echo", "tcp-relay", "flashgate", "websockify"],
          "msgs_per_s", True, echo(16, 32, path="/socket", proxy=True)),
+        ("sockjs-xhr-streaming", f"SockJS xhr-streaming echo, N={n} sessions, K=16, S=32 B (a streaming response "
+         "and an xhr_send connection per session)", ["flashgate", "sockjs-node"], "msgs_per_s", True,
+         sockjs("xhr-streaming", 16)),
+        ("sockjs-xhr-polling", f"SockJS xhr-polling round trips, N={n} sessions, K=1, S=32 B (xhr_send, then xhr "
+         "until the echo is back)", ["flashgate", "sockjs-node"], "round_trips_per_s", True, sockjs("xhr-polling", 1)),
+        ("sockjs-websocket", f"SockJS over WebSocket echo, N={n}, K=16, S=32 B", ["flashgate", "sockjs-node"],
+         "msgs_per_s", True, sockjs("websocket", 16)),
+        ("sockjs-idle", f"SockJS idle xhr-streaming sessions, C={idle_c}", ["flashgate", "sockjs-node"],
+         "bytes_per_conn", False, sockjs_idle),
+        ("sockjs-mixed-room", f"broadcast, M={members}, 20 msg/s, half the members SockJS xhr-streaming",
+         ["flashgate", "flashgate-all-ws", "sockjs-node"], "p99_us", False, mixed_room),
     ]
 
 
@@ -258,6 +293,13 @@ TARGETS = [
     ("policy", "replies_per_cpu_s", "node-policy", 3.0, "≥ 3× Node policy server per server CPU-second"),
     ("proxy", "msgs_per_s", "websockify", 10.0, "≥ 10× websockify"),
     ("proxy", "msgs_per_s", "tcp-echo", 0.5, "≥ 0.5× raw TCP echo"),
+    ("sockjs-xhr-streaming", "msgs_per_s", "sockjs-node", 5.0, "≥ 5× sockjs-node"),
+    ("sockjs-xhr-polling", "round_trips_per_s", "sockjs-node", 5.0, "≥ 5× sockjs-node"),
+    ("sockjs-websocket", "msgs_per_s", "sockjs-node", 5.0, "≥ 5× sockjs-node"),
+    ("sockjs-idle", "bytes_per_conn", None, 2048, "≤ 2 KiB per session"),
+    ("sockjs-idle", "bytes_per_conn", "*", 1.0, "below sockjs-node"),
+    ("sockjs-mixed-room", "p99_us", "flashgate-all-ws", 1.5,
+     "p99 ≤ 1.5× the all-WebSocket room's p99 (flashgate both, same run)"),
 ]
 
 LOWER_IS_BETTER = {"p50_us", "p99_us", "p999_us", "bytes_per_conn"}
@@ -309,6 +351,12 @@ def context(results, workload, other, metric):
         if floor and raw and uws:
             return (f"a minimal WebSocket echo (nothing checked) reaches {floor / raw:.2f}× the raw TCP "
                     f"echo, uWebSockets.js {uws / raw:.2f}×")
+    if workload == "sockjs-mixed-room":
+        mixed, all_ws = med("flashgate", "p99_us"), med("flashgate-all-ws", "p99_us")
+        node = med("sockjs-node", "p99_us")
+        if mixed and all_ws:
+            theirs = f"; sockjs-node's mixed room {fmt_ms(node)}" if node else ""
+            return f"p99 {fmt_ms(mixed)} with half the room on xhr-streaming, {fmt_ms(all_ws)} all on WebSocket{theirs}"
     if workload == "proxy" and other == "tcp-echo":
         relay, raw = med("tcp-relay", "msgs_per_s"), med("tcp-echo", "msgs_per_s")
         if relay and raw:
@@ -333,7 +381,7 @@ def run_suite(args):
     for name, title, names, metric, _, run in chosen:
         print(f"== {title}", flush=True)
         results[name] = {s: [] for s in names}
-        fresh = name == "idle"
+        fresh = name in ("idle", "sockjs-idle")
         needed = set(names) | ({"proxy-target"} if {"flashgate", "websockify", "tcp-relay"} & set(names) else set())
         order = ["proxy-target"] + [s for s in needed if s != "proxy-target"]
         running = []
@@ -522,7 +570,7 @@ def report(results, args, started):
         "  marked *floor* (a minimal WebSocket echo, a raw TCP relay, a minimal WebSocket fan-out)",
         "  are the same for echo, the socket proxy and the broadcast room: the least any such",
         "  server can do, nothing checked.",
-        "- **Command:** `benches/run` (all of it, ~17 min) or `benches/run --only echo-32 proxy`.",
+        "- **Command:** `benches/run` (all of it, ~22 min) or `benches/run --only echo-32 proxy`.",
         "",
         "## Targets",
         "",

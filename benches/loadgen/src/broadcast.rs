@@ -1,7 +1,10 @@
 //! `broadcast`: M clients in one room, one publisher. With `--interval`, the publisher sends
 //! one message per interval and the result is the delivery latency to everyone; with
 //! `--burst B`, it sends B messages at once, waits until every client has all of them, and
-//! repeats: the fan-out rate (deliveries per second).
+//! repeats: the fan-out rate (deliveries per second). With `--sockjs-streaming F`, that share
+//! of the members joins the room as SockJS xhr-streaming sessions instead (a mixed room):
+//! they get each message as an `a["…"]` frame of their streaming response, and their latency
+//! is measured as the WebSocket members' is.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
+use crate::sockjs::{self, Streaming};
 use crate::stats::{self, Phase};
 use crate::wire::{self, Target};
 
@@ -33,6 +37,14 @@ pub struct Args {
     /// Payload bytes (at least 20: the send time is written in it).
     #[arg(short = 's', long, default_value_t = 32)]
     pub size: usize,
+    /// Share of the members (0 to 1, spread evenly through the joining order) that join as
+    /// SockJS xhr-streaming sessions (`POST BASE/{server}/{session}/xhr_streaming`).
+    #[arg(long, default_value_t = 0.0)]
+    pub sockjs_streaming: f64,
+    /// http://IP:PORT/BASE: the room's SockJS base URL, for those members (default: the
+    /// address and path of --url).
+    #[arg(long)]
+    pub sockjs_url: Option<String>,
     #[command(flatten)]
     pub time: crate::Timing,
 }
@@ -58,6 +70,21 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     if args.size < 20 {
         bail!("--size must be at least 20");
     }
+    if !(0.0..=1.0).contains(&args.sockjs_streaming) {
+        bail!("--sockjs-streaming is a share, from 0 to 1");
+    }
+    let sockjs_base = match &args.sockjs_url {
+        Some(url) => crate::http::parse_url(url)?,
+        None => match &target {
+            Target::Ws { addr, path } => (*addr, path.split('?').next().unwrap_or("").to_string()),
+            Target::Tcp { .. } => bail!("a room's url is ws://IP:PORT/PATH"),
+        },
+    };
+    let ids = sockjs::Ids::new(&sockjs_base.1);
+    let share = args.sockjs_streaming;
+    // Member i is a SockJS one when the count of SockJS members so far goes up at i.
+    let is_sockjs = |i: usize| ((i + 1) as f64 * share).floor() > (i as f64 * share).floor();
+    let sockjs_members = (0..args.members).filter(|&i| is_sockjs(i)).count();
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         phase: Phase::default(),
@@ -70,15 +97,31 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let mut members = Vec::with_capacity(args.members);
     for batch in (0..args.members).collect::<Vec<_>>().chunks(200) {
         let mut pending = Vec::new();
-        for _ in batch {
+        for &i in batch {
             let target = target.clone();
-            pending.push(tokio::spawn(async move { wire::connect(&target).await }));
+            let sockjs = is_sockjs(i).then(|| (sockjs_base.0, ids.path(i, "xhr_streaming")));
+            pending.push(tokio::spawn(async move {
+                Ok(match sockjs {
+                    Some((addr, path)) => {
+                        let mut session = Streaming::start(addr, &path).await?;
+                        session.until_open().await?;
+                        Joined::Sockjs(session)
+                    }
+                    None => {
+                        let (stream, leftover) = wire::connect(&target).await?;
+                        Joined::Ws(stream, leftover)
+                    }
+                })
+            }));
         }
         for p in pending {
-            let (stream, leftover) = p.await??;
+            let joined: Joined = p.await.map_err(anyhow::Error::from).and_then(|j| j)?;
             let shared = shared.clone();
             members.push(tokio::spawn(async move {
-                let result = member(stream, leftover, shared.clone()).await;
+                let result = match joined {
+                    Joined::Ws(stream, leftover) => member(stream, leftover, shared.clone()).await,
+                    Joined::Sockjs(session) => sockjs_member(session, shared.clone()).await,
+                };
                 if let Err(error) = &result {
                     shared.failed.fetch_add(1, Ordering::Relaxed);
                     *shared.last_failure.lock().unwrap() = error.to_string();
@@ -176,6 +219,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let mut out = serde_json::json!({
         "mode": "broadcast",
         "members": args.members,
+        "sockjs_members": sockjs_members,
         "deliveries_per_s": deliveries as f64 / elapsed.as_secs_f64(),
         "deliveries": deliveries,
         "seconds": elapsed.as_secs_f64(),
@@ -184,6 +228,53 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         .unwrap()
         .extend(stats::percentiles(&latency).as_object().unwrap().clone());
     Ok(out)
+}
+
+/// A member in the room, its handshake done.
+enum Joined {
+    Ws(TcpStream, Vec<u8>),
+    Sockjs(Streaming),
+}
+
+/// A SockJS xhr-streaming member: as `member`, with messages from its streaming response
+/// (opened again whenever it ends at the server's response limit).
+async fn sockjs_member(
+    mut session: Streaming,
+    shared: Arc<Shared>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut latency = stats::histogram();
+    let mut joined = false;
+    loop {
+        let now = shared.epoch.elapsed().as_nanos() as u64;
+        let measuring = shared.phase.get() == Phase::MEASURE;
+        let got = session
+            .process(|message| {
+                let Some(stamp) = message.get(..20) else {
+                    bail!("a message of {} bytes in the room", message.len());
+                };
+                let sent: u64 = std::str::from_utf8(stamp)?.parse()?;
+                if measuring {
+                    latency.record((now.saturating_sub(sent) / 1000).max(1))?;
+                }
+                Ok(())
+            })
+            .await?;
+        if got > 0 {
+            if !joined {
+                joined = true;
+                shared.joined.fetch_add(1, Ordering::Relaxed);
+            }
+            shared.delivered.fetch_add(got, Ordering::Relaxed);
+            shared.progress.notify_one();
+        }
+        if shared.phase.get() == Phase::STOP {
+            return Ok(latency);
+        }
+        // Wake up now and then to notice the end of the run.
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(100), session.read()).await {
+            read?;
+        }
+    }
 }
 
 /// One member: counts messages and records each one's delivery latency while measuring.

@@ -1,15 +1,18 @@
-//! flashgate's load generator: drives a server over WebSocket, raw TCP or the Flash policy
-//! protocol and prints one JSON line of results. It runs on one core (current-thread tokio),
-//! builds every frame once, and parses replies in place, so the server is what is measured;
-//! `serve tcp-echo` shows its ceiling. `benches/run` drives it against flashgate and peers.
+//! flashgate's load generator: drives a server over WebSocket, raw TCP, SockJS or the Flash
+//! policy protocol and prints one JSON line of results. It runs on one core (current-thread
+//! tokio), builds every frame once, and parses replies in place, so the server is what is
+//! measured; `serve tcp-echo` shows its ceiling. `benches/run` drives it against flashgate
+//! and peers.
 
 mod broadcast;
 mod connect;
 mod echo;
 mod fanout;
+mod http;
 mod idle;
 mod policy;
 mod serve;
+mod sockjs;
 mod stats;
 mod wire;
 
@@ -36,6 +39,9 @@ enum Mode {
     Broadcast(broadcast::Args),
     /// Flash socket policy replies per second.
     Policy(policy::Args),
+    /// SockJS echo on one transport (xhr-streaming, xhr-polling, websocket): messages per
+    /// second and round-trip latency; or memory per idle streaming session (--idle).
+    Sockjs(sockjs::Args),
     /// Run a reference server (tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo,
     /// tungstenite-echo, tungstenite-echo-naive).
     Serve(serve::Args),
@@ -71,6 +77,7 @@ fn main() -> anyhow::Result<()> {
             Mode::Idle(args) => idle::run(args).await?,
             Mode::Broadcast(args) => broadcast::run(args).await?,
             Mode::Policy(args) => policy::run(args).await?,
+            Mode::Sockjs(args) => sockjs::run(args).await?,
             Mode::Serve(args) => return serve::run(args).await,
         };
         println!("{result}");

@@ -94,6 +94,19 @@ pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     flashgate::wire::client_frame(true, opcode, payload, MASK)
 }
 
+/// Writes `bytes` at `at` in the payload of `frame`, a client frame from `client_frame` whose
+/// payload is `len` bytes, masked as the rest of it: a frame built once can carry a counter.
+pub fn patch_payload(frame: &mut [u8], len: usize, at: usize, bytes: &[u8]) {
+    let start = frame.len() - len + at;
+    for (i, (dst, b)) in frame[start..start + bytes.len()]
+        .iter_mut()
+        .zip(bytes)
+        .enumerate()
+    {
+        *dst = b ^ MASK[(at + i) % 4];
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame {
     /// FIN bit.
@@ -134,6 +147,17 @@ pub fn parse_frame(buf: &[u8]) -> anyhow::Result<Option<Frame>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patched_frame_is_the_frame_of_the_patched_payload() {
+        for len in [10, 200] {
+            let mut payload = vec![b'x'; len];
+            let mut frame = client_frame(1, &payload);
+            patch_payload(&mut frame, len, 3, b"12345");
+            payload[3..8].copy_from_slice(b"12345");
+            assert_eq!(frame, client_frame(1, &payload));
+        }
+    }
 
     #[test]
     fn frames_round_trip_lengths() {

@@ -315,11 +315,17 @@ pub enum Framing {
     Rfc6455,
     /// RFC 6455 text frames only (web-socket-js): binary as [`text_only`] text.
     Rfc6455Text,
+    /// A SockJS xhr-streaming response, chunked: `a[...]` lines.
+    SockjsXhrStreaming,
+    /// A SockJS eventsource response, chunked: `data:` events.
+    SockjsEventsource,
+    /// A SockJS htmlfile response, chunked: `<script>` calls.
+    SockjsHtmlfile,
 }
 
 impl Framing {
     /// How many framings there are.
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 5;
 
     /// A small index, unique per framing, below [`COUNT`](Self::COUNT).
     pub fn index(self) -> usize {

@@ -26,7 +26,7 @@ use tungstenite::Utf8Bytes;
 
 use super::frames;
 use super::parked::{After, Parked};
-use crate::session::Payload;
+use crate::session::{Delivered, Framing, Payload};
 pub use session::CometSession;
 
 /// Where a session is in its life.
@@ -82,6 +82,14 @@ struct State {
     /// Since when no receiving request is attached; the session expires a disconnect delay
     /// after it.
     alone_since: Instant,
+    /// When the client last sent a message.
+    heard: Instant,
+    /// The sweep found the client silent: the backend's task may put the session to sleep.
+    drowsy: bool,
+    /// Asleep under this key in the endpoint's [`Dozing`](super::asleep::Dozing) table.
+    asleep: Option<usize>,
+    /// Something asks the sleeping session to wake.
+    wake: bool,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -105,6 +113,15 @@ impl State {
     fn detach(&mut self) {
         self.attached = false;
         self.alone_since = Instant::now();
+    }
+
+    /// How a room frames for the session if it falls asleep now; `None` when it cannot:
+    /// only a live session whose streaming response waits, with nothing queued either way.
+    fn sleepable(&self) -> Option<Framing> {
+        if !self.phase.live() || !self.incoming.is_empty() || !self.outgoing.is_empty() {
+            return None;
+        }
+        self.parked.as_ref()?.sleepable()
     }
 
     /// The receiver's client went away in the middle of a response, which ends a live
@@ -176,6 +193,10 @@ impl Comet {
                 attached: false,
                 idle: false,
                 alone_since: Instant::now(),
+                heard: Instant::now(),
+                drowsy: false,
+                asleep: None,
+                wake: false,
             }),
             to_backend: Notify::new(),
             taken: Notify::new(),
@@ -291,6 +312,7 @@ impl Comet {
                         state.incoming_bytes += message.len();
                         state.incoming.push_back(Payload::Text(message.into()));
                         state.idle = false;
+                        state.heard = Instant::now();
                         break;
                     }
                 }
@@ -341,8 +363,18 @@ impl Comet {
     /// The sweep's look at the session at `now`: a heartbeat for a parked response that
     /// has had nothing for a while; true when the session has had no receiver for `delay`,
     /// or has ended and been told, and can go.
-    pub fn tick(&self, delay: Duration, now: Instant) -> bool {
+    /// A session whose client has been silent for `hibernate_after` (unless zero) is
+    /// offered sleep.
+    pub fn tick(&self, delay: Duration, hibernate_after: Duration, now: Instant) -> bool {
         let mut state = lock(&self.state);
+        let silent = !hibernate_after.is_zero()
+            && now.duration_since(state.heard) >= hibernate_after
+            && state.asleep.is_none()
+            && !state.drowsy;
+        if silent && state.sleepable().is_some() {
+            state.drowsy = true;
+            self.to_backend.notify_one();
+        }
         if let Some(parked) = state.parked.as_mut() {
             match parked.heartbeat(self.heartbeat, now) {
                 After::Waits if parked.owed() == 0 => {}
@@ -361,6 +393,49 @@ impl Comet {
         }
         state.phase == Phase::Gone
             || (!state.attached && now.duration_since(state.alone_since) >= delay)
+    }
+
+    /// The session's task fell asleep under `key`: how a room frames for it, or `None`
+    /// when it must stay awake after all.
+    pub fn fall_asleep(&self, key: usize) -> Option<Framing> {
+        let mut state = lock(&self.state);
+        let framing = state.sleepable()?;
+        state.asleep = Some(key);
+        state.wake = false;
+        Some(framing)
+    }
+
+    /// The session's task woke: writes for the key it slept under reach nothing from now on.
+    pub fn wake_up(&self) {
+        let mut state = lock(&self.state);
+        state.asleep = None;
+        state.wake = false;
+    }
+
+    /// A room's write to the sleeping session `key`: into its parked response, as far as
+    /// the socket takes it now. What does not fit is owed, and the session wakes, as it
+    /// does once its response is full.
+    pub fn deliver(&self, key: usize, bytes: &[u8]) -> Delivered {
+        let mut state = lock(&self.state);
+        if state.asleep != Some(key) {
+            return Delivered::Gone;
+        }
+        let Some(parked) = state.parked.as_mut() else {
+            return Delivered::Gone;
+        };
+        let delivered = match parked.deliver(bytes) {
+            Ok(true) if !parked.full() => return Delivered::All,
+            Ok(true) => Delivered::All,
+            Ok(false) => Delivered::Part,
+            Err(_) => {
+                state.interrupted();
+                Delivered::Part
+            }
+        };
+        state.wake = true;
+        drop(state);
+        self.to_backend.notify_one();
+        delivered
     }
 
     /// Marks it gone, telling the backend.

@@ -8,10 +8,20 @@
 
 use std::fmt::Write as _;
 
+use crate::session::Framing;
+
 /// The open frame.
 pub const OPEN: &str = "o";
 /// The heartbeat frame.
 pub const HEARTBEAT: &str = "h";
+
+/// Appends `data` to `out` as one chunk of an HTTP/1.1 chunked body.
+pub fn chunk(data: &[u8], out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
 
 /// True for a character the protocol has servers send as `\uXXXX`.
 fn escaped(c: char) -> bool {
@@ -87,6 +97,17 @@ pub enum Wrap {
 
 impl Wrap {
     /// Appends `frame`, wrapped, to `out`.
+    /// How a room frames for a streaming response wrapped this way (chunked); `None`
+    /// for a polling one.
+    pub fn framing(&self) -> Option<Framing> {
+        match self {
+            Wrap::Line => Some(Framing::SockjsXhrStreaming),
+            Wrap::Event => Some(Framing::SockjsEventsource),
+            Wrap::Script => Some(Framing::SockjsHtmlfile),
+            Wrap::Callback(_) => None,
+        }
+    }
+
     pub fn frame(&self, frame: &str, out: &mut String) {
         match self {
             Wrap::Line => {

@@ -7,6 +7,7 @@
 //! requests ([`comet`], kept in a [`table`]): receiving requests, polling or streaming
 //! ([`receive`]), and sending ones. [`frames`] and [`path`] are the pure protocol.
 
+mod asleep;
 pub(crate) mod comet;
 pub(crate) mod frames;
 pub(crate) mod pages;
@@ -31,7 +32,7 @@ use crate::body::Body;
 use crate::config::{Limits, SockjsOptions};
 use crate::handoff::Handoff;
 use crate::origin::AllowList;
-use crate::session::{Service, Transport};
+use crate::session::{CloseReason, Delivery, Service, Session, Transport, Woken};
 use crate::shutdown::Shutdown;
 use comet::{Arrival, Comet, CometSession};
 use frames::Wrap;
@@ -55,6 +56,8 @@ pub struct Endpoint<M> {
     /// Connection slots: a session holds one for its life.
     slots: Arc<Semaphore>,
     table: Table,
+    /// The sessions asleep, as rooms reach them.
+    dozing: Arc<asleep::Dozing>,
     iframe: pages::Iframe,
     _handlers: std::marker::PhantomData<fn() -> M>,
 }
@@ -86,6 +89,7 @@ impl<M: Service> Endpoint<M> {
             tracker,
             slots,
             table: Table::default(),
+            dozing: Arc::default(),
             iframe: pages::Iframe::new(sockjs_url),
             _handlers: std::marker::PhantomData,
         })
@@ -100,7 +104,7 @@ impl<M: Service> Endpoint<M> {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tokio::select! {
-                    now = tick.tick() => endpoint.table.sweep(now),
+                    now = tick.tick() => endpoint.table.sweep(now, endpoint.limits.hibernate_after),
                     _ = &mut stop => return endpoint.table.shut_down(),
                 }
             }
@@ -350,7 +354,9 @@ impl<M: Service> Endpoint<M> {
         Response::new(body)
     }
 
-    /// Serves `comet` with `handler` on a task of its own until the session ends.
+    /// Serves `comet` with `handler` on a task of its own until the session ends. While the
+    /// client is silent and its response streams, the session sleeps: a room writes to it
+    /// directly ([`asleep`]), and the task waits for what wakes it.
     fn start(
         self: &Arc<Self>,
         comet: Arc<Comet>,
@@ -358,10 +364,41 @@ impl<M: Service> Endpoint<M> {
         peer: SocketAddr,
         transport: Transport,
     ) {
+        let endpoint = self.clone();
         self.tracker.spawn(async move {
             tracing::info!(%peer, %transport, "sockjs session opened");
             let mut session = CometSession::new(comet.clone(), peer);
-            handler.serve(&mut session).await;
+            loop {
+                handler.serve(&mut session).await;
+                if !session.is_asleep() {
+                    break;
+                }
+                session.wake();
+                let Some(key) = endpoint.dozing.put(comet.clone()) else {
+                    continue;
+                };
+                let mut slept = false;
+                if let Some(framing) = comet.fall_asleep(key) {
+                    let delivery = Delivery::new(endpoint.dozing.clone(), key, framing);
+                    if handler.sleep(delivery).is_ok() {
+                        session.doze().await;
+                        slept = true;
+                    }
+                }
+                // Out of the table before the backend takes the client back: a room's write
+                // from now on reaches nothing, and the backend queues it instead.
+                comet.wake_up();
+                endpoint.dozing.take(key);
+                let woken = slept.then(|| handler.wake());
+                match woken {
+                    None | Some(Woken::Resumed) => {}
+                    Some(Woken::TooSlow) => {
+                        session.close(CloseReason::TooSlow).await;
+                        break;
+                    }
+                    Some(Woken::Gone) => break,
+                }
+            }
             comet.close_normally();
             tracing::debug!(%peer, %transport, "sockjs session ended");
         });

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::frames::{self, Wrap};
 use crate::handoff::Back;
 use crate::policy::sniff::MAX_SNIFF;
+use crate::session::Framing;
 
 /// The end of a chunked body.
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -103,15 +104,33 @@ impl Parked {
         let mut wrapped = String::new();
         self.response.wrap.frame(frame, &mut wrapped);
         self.response.sent += wrapped.len();
-        if self.response.chunked {
-            use std::io::Write as _;
-            let _ = write!(self.out, "{:x}\r\n", wrapped.len());
-            self.out.extend_from_slice(wrapped.as_bytes());
-            self.out.extend_from_slice(b"\r\n");
-        } else {
-            self.out.extend_from_slice(wrapped.as_bytes());
+        match self.response.chunked {
+            true => frames::chunk(wrapped.as_bytes(), &mut self.out),
+            false => self.out.extend_from_slice(wrapped.as_bytes()),
         }
         self.last = Instant::now();
+    }
+
+    /// How a room frames what it writes here while the session sleeps: a streaming,
+    /// chunked response with nothing owed. `None` when it cannot sleep.
+    pub fn sleepable(&self) -> Option<Framing> {
+        let streams = self.response.chunked && self.response.limit > 1 && self.out.is_empty();
+        streams.then(|| self.response.wrap.framing())?
+    }
+
+    /// Writes `bytes`, framed by a room, as far as the socket takes them now; the rest is
+    /// owed. False when some is owed.
+    pub fn deliver(&mut self, bytes: &[u8]) -> io::Result<bool> {
+        self.out.extend_from_slice(bytes);
+        self.response.sent += bytes.len();
+        self.last = Instant::now();
+        self.write_now()?;
+        Ok(self.out.is_empty())
+    }
+
+    /// True once the response has had all it may.
+    pub fn full(&self) -> bool {
+        self.response.sent >= self.response.limit
     }
 
     /// Writes what is owed as far as the socket takes it now.

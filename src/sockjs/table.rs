@@ -99,10 +99,11 @@ impl Table {
     }
 
     /// Sends the heartbeats due at `now`, and ends and forgets the sessions that have expired.
-    pub fn sweep(&self, now: Instant) {
+    /// Sessions whose clients have been silent for `hibernate_after` are offered sleep.
+    pub fn sweep(&self, now: Instant, hibernate_after: Duration) {
         let mut gone = Vec::new();
         self.lock().retain(|_, entry| {
-            let keep = !entry.comet.tick(entry.delay, now);
+            let keep = !entry.comet.tick(entry.delay, hibernate_after, now);
             if !keep {
                 gone.push(entry.comet.clone());
             }
@@ -140,13 +141,13 @@ mod tests {
         let backend = tokio::spawn(async move { session.recv().await });
 
         // Within the delay the session lives, and so does its backend.
-        table.sweep(Instant::now());
+        table.sweep(Instant::now(), Duration::ZERO);
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(!backend.is_finished());
         assert_eq!(slots.available_permits(), 0);
 
         tokio::time::sleep(delay).await;
-        table.sweep(Instant::now());
+        table.sweep(Instant::now(), Duration::ZERO);
         let seen = tokio::time::timeout(Duration::from_secs(1), backend).await;
         assert_eq!(seen.expect("the backend saw the end").unwrap(), None);
         assert_eq!(slots.available_permits(), 1);

@@ -12,12 +12,45 @@ pub struct CometSession {
     comet: Arc<Comet>,
     /// The client, for logs.
     peer: std::net::SocketAddr,
+    /// `recv` ended so that the session can sleep.
+    asleep: bool,
 }
 
 impl CometSession {
     /// The backend's side of `comet`, for a client at `peer`.
     pub fn new(comet: Arc<Comet>, peer: std::net::SocketAddr) -> CometSession {
-        CometSession { comet, peer }
+        CometSession {
+            comet,
+            peer,
+            asleep: false,
+        }
+    }
+
+    /// Serves the session awake again, after `recv` ended for it to sleep.
+    pub fn wake(&mut self) {
+        self.asleep = false;
+    }
+
+    /// Waits, asleep, until something wakes the session: a message from the client, its
+    /// response full, ended or owing, its client gone, or its end.
+    pub async fn doze(&mut self) {
+        loop {
+            let woken = self.comet.to_backend.notified();
+            {
+                let state = lock(&self.comet.state);
+                if state.wake
+                    || !state.phase.live()
+                    || !state.incoming.is_empty()
+                    || state.parked.is_none()
+                {
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = woken => {}
+                _ = std::future::poll_fn(|cx| self.comet.poll_parked(cx)) => {}
+            }
+        }
     }
 }
 
@@ -38,6 +71,10 @@ impl Session for CometSession {
                     return None;
                 }
                 state.idle = true;
+                if std::mem::take(&mut state.drowsy) && state.sleepable().is_some() {
+                    self.asleep = true;
+                    return None;
+                }
             }
             self.comet.taken.notify_waiters();
             tokio::select! {
@@ -72,6 +109,10 @@ impl Session for CometSession {
             true => Ok(()),
             false => Err(Closed),
         }
+    }
+
+    fn is_asleep(&self) -> bool {
+        self.asleep
     }
 
     async fn close(&mut self, reason: CloseReason) {

@@ -123,3 +123,67 @@ async fn sessions_count_against_max_connections_as_one_each_with_their_connectio
         assert_eq!(stream.chunk().await.unwrap(), "a[\"m\"]\n");
     }
 }
+
+#[tokio::test]
+async fn a_silent_streaming_member_sleeps_and_gets_every_message_in_order_across_responses() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let toml = "hibernate_after = \"100ms\"\n[[route]]\npath = \"/chat\"\nbackend = \"broadcast\"\n\
+                [route.sockjs]\nresponse_limit = 400\n";
+    std::io::Write::write_all(&mut file, toml.as_bytes()).unwrap();
+    let path = file.path().display().to_string();
+    let gw = TestGateway::start(&["--config", &path]).await;
+    let s = format!("/chat/1/{}", common::http_stream::rand_u16() + 9000);
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    stream.chunk().await;
+    assert_eq!(stream.chunk().await.unwrap(), "o\n");
+    let mut ws = gw.ws("/chat").await;
+    // Silent past --hibernate-after (and a sweep): the member sleeps, and the room writes
+    // into its response itself.
+    let pad = "p".repeat(20);
+    for half in [0..30, 30..60] {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        for i in half {
+            send_text(&mut ws, &format!("w{i:02}{pad}")).await;
+        }
+    }
+    // 60 messages are past the response limit several times over: a response ends once
+    // past it, and the next one carries on where it stopped.
+    let mut seen = Vec::new();
+    let mut responses = 1;
+    while seen.len() < 60 {
+        match stream.chunk().await {
+            Some(frame) => {
+                let Some(items) = frame.trim_end().strip_prefix('a') else {
+                    panic!(
+                        "not a message frame: {frame:?} after {} messages",
+                        seen.len()
+                    );
+                };
+                seen.extend(serde_json::from_str::<Vec<String>>(items).unwrap());
+            }
+            None => {
+                stream = stream
+                    .next("POST", &format!("{s}/xhr_streaming"), b"")
+                    .await;
+                stream.chunk().await; // the prelude
+                responses += 1;
+            }
+        }
+    }
+    let sent: Vec<String> = (0..60).map(|i| format!("w{i:02}{pad}")).collect();
+    assert_eq!(seen, sent);
+    assert!(responses > 1, "the limit ended a response");
+    // The member's own message wakes it, and reaches the room.
+    assert_eq!(
+        post(gw.main, &format!("{s}/xhr_send"), "[\"mine\"]")
+            .await
+            .0,
+        204
+    );
+    loop {
+        let text = next_message(&mut ws).await.into_text().unwrap().to_string();
+        if text == "mine" {
+            break;
+        }
+    }
+}

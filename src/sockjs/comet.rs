@@ -405,11 +405,16 @@ impl Comet {
         Some(framing)
     }
 
-    /// The session's task woke: writes for the key it slept under reach nothing from now on.
+    /// The session's task woke: writes for the key it slept under reach nothing from now on,
+    /// and a response that rooms filled meanwhile ends.
     pub fn wake_up(&self) {
         let mut state = lock(&self.state);
         state.asleep = None;
         state.wake = false;
+        if state.parked.as_ref().is_some_and(|p| p.full()) {
+            state.parked.take().expect("parked").finish();
+            state.detach();
+        }
     }
 
     /// A room's write to the sleeping session `key`: into its parked response, as far as

@@ -14,6 +14,7 @@
 //! `c[1008,…]` and never slows anyone else.
 
 mod session;
+mod sleep;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +27,7 @@ use tungstenite::Utf8Bytes;
 
 use super::frames;
 use super::parked::{After, Parked};
-use crate::session::{Delivered, Framing, Payload};
+use crate::session::Payload;
 pub use session::CometSession;
 
 /// Where a session is in its life.
@@ -113,15 +114,6 @@ impl State {
     fn detach(&mut self) {
         self.attached = false;
         self.alone_since = Instant::now();
-    }
-
-    /// How a room frames for the session if it falls asleep now; `None` when it cannot:
-    /// only a live session whose streaming response waits, with nothing queued either way.
-    fn sleepable(&self) -> Option<Framing> {
-        if !self.phase.live() || !self.incoming.is_empty() || !self.outgoing.is_empty() {
-            return None;
-        }
-        self.parked.as_ref()?.sleepable()
     }
 
     /// The receiver's client went away in the middle of a response, which ends a live
@@ -393,54 +385,6 @@ impl Comet {
         }
         state.phase == Phase::Gone
             || (!state.attached && now.duration_since(state.alone_since) >= delay)
-    }
-
-    /// The session's task fell asleep under `key`: how a room frames for it, or `None`
-    /// when it must stay awake after all.
-    pub fn fall_asleep(&self, key: usize) -> Option<Framing> {
-        let mut state = lock(&self.state);
-        let framing = state.sleepable()?;
-        state.asleep = Some(key);
-        state.wake = false;
-        Some(framing)
-    }
-
-    /// The session's task woke: writes for the key it slept under reach nothing from now on,
-    /// and a response that rooms filled meanwhile ends.
-    pub fn wake_up(&self) {
-        let mut state = lock(&self.state);
-        state.asleep = None;
-        state.wake = false;
-        if state.parked.as_ref().is_some_and(|p| p.full()) {
-            state.parked.take().expect("parked").finish();
-            state.detach();
-        }
-    }
-
-    /// A room's write to the sleeping session `key`: into its parked response, as far as
-    /// the socket takes it now. What does not fit is owed, and the session wakes, as it
-    /// does once its response is full.
-    pub fn deliver(&self, key: usize, bytes: &[u8]) -> Delivered {
-        let mut state = lock(&self.state);
-        if state.asleep != Some(key) {
-            return Delivered::Gone;
-        }
-        let Some(parked) = state.parked.as_mut() else {
-            return Delivered::Gone;
-        };
-        let delivered = match parked.deliver(bytes) {
-            Ok(true) if !parked.full() => return Delivered::All,
-            Ok(true) => Delivered::All,
-            Ok(false) => Delivered::Part,
-            Err(_) => {
-                state.interrupted();
-                Delivered::Part
-            }
-        };
-        state.wake = true;
-        drop(state);
-        self.to_backend.notify_one();
-        delivered
     }
 
     /// Marks it gone, telling the backend.

@@ -236,3 +236,21 @@ impl Iframe {
         res
     }
 }
+
+/// The htmlfile page's head for `callback`, padded past 1 KiB (browsers render nothing of
+/// a page before that).
+pub fn htmlfile_head(callback: &str) -> String {
+    let mut head = format!(
+        "<!doctype html>\n<html><head>\n  \
+         <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />\n  \
+         <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n\
+         </head><body><h2>Don't panic!</h2>\n  <script>\n    \
+         document.domain = document.domain;\n    var c = parent.{callback};\n    \
+         c.start();\n    function p(d) {{c.message(d);}};\n    \
+         window.onload = function() {{c.stop();}};\n  </script>"
+    );
+    let pad = 1024usize.saturating_sub(head.len()) + 13;
+    head.extend(std::iter::repeat_n(' ', pad));
+    head.push_str("\r\n\r\n");
+    head
+}

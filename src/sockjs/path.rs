@@ -105,6 +105,32 @@ pub fn parse(rest: &str) -> Option<Endpoint<'_>> {
     })
 }
 
+/// The `c` (or `callback`) query parameter, checked; else what is wrong with it.
+pub fn callback(query: Option<&str>) -> Result<String, &'static str> {
+    let value = form_urlencoded_get(query.unwrap_or(""), &["c", "callback"]);
+    let Some(value) = value else {
+        return Err("\"callback\" parameter required");
+    };
+    match super::frames::valid_callback(&value) {
+        true => Ok(value),
+        false => Err("invalid \"callback\" parameter"),
+    }
+}
+
+/// The first of `names` in a query string, percent-decoded.
+fn form_urlencoded_get(query: &str, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == *name).then(|| {
+                percent_encoding::percent_decode_str(&value.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

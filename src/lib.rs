@@ -21,7 +21,9 @@
 //!   (`ws::hibernate`), their sockets in a table their rooms write through (`ws::asleep`).
 //!   `sockjs`: SockJS 0.3.3 under every route's path: its framing over the RFC 6455
 //!   transport, and the Comet transports (polling and streaming HTTP responses), whose
-//!   sessions live across requests.
+//!   sessions live across requests. A response that waits leaves the HTTP server
+//!   (`handoff`) and is parked in its session; silent streaming sessions sleep, their rooms
+//!   writing into them (`sockjs::asleep`).
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
 //! - `backend`: `echo`, `broadcast` rooms, the socket `proxy` and `close`, each route's

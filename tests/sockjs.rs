@@ -247,3 +247,43 @@ async fn origins_the_allow_list_refuses_get_no_session_and_only_allowed_ones_fra
         Some("frame-ancestors 'self' http://app.example:80")
     );
 }
+
+#[tokio::test]
+async fn concurrent_senders_to_one_session_keep_each_senders_order_and_lose_nothing() {
+    let gw = TestGateway::start(&[]).await;
+    let s = session();
+    let mut stream = Stream::open(gw.main, "POST", &format!("{s}/xhr_streaming"), b"").await;
+    stream.chunk().await;
+    assert_eq!(stream.chunk().await.unwrap(), "o\n");
+    // Four senders, each on its own connections, twenty requests of two messages each.
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (main, s) = (gw.main, s.clone());
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    let body = format!("[\"{sender}:{}\",\"{sender}:{}\"]", 2 * i, 2 * i + 1);
+                    assert_eq!(post(main, &format!("{s}/xhr_send"), &body).await.0, 204);
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    while seen.len() < 160 {
+        let frame = stream.chunk().await.unwrap();
+        let items: Vec<String> =
+            serde_json::from_str(frame.trim_end().strip_prefix('a').unwrap()).unwrap();
+        seen.extend(items);
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    for sender in 0..4 {
+        let prefix = format!("{sender}:");
+        let mine: Vec<u32> = seen
+            .iter()
+            .filter_map(|m| m.strip_prefix(&prefix))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(mine, (0..40).collect::<Vec<_>>(), "sender {sender}");
+    }
+}

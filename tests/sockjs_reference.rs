@@ -290,3 +290,27 @@ async fn jsonp_and_errors() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn streaming_transports_to_their_end() {
+    // Each streaming transport on a session its service closes: the prelude, the open
+    // frame and the close frame, then the response ends; later ones get the close frame.
+    compare(
+        "streaming",
+        &[
+            (
+                "POST",
+                "/close{s}/xhr_streaming",
+                &[("Origin", "http://a.example")],
+                "",
+            ),
+            ("GET", "/close{s}/eventsource", &[], ""),
+            ("GET", "/close{s}/htmlfile?c=%63allback", &[], ""),
+            ("GET", "/close/000/other/eventsource", &[], ""),
+            ("GET", "/close/000/third/htmlfile?c=cb", &[], ""),
+            ("GET", "/close/000/fourth/htmlfile", &[], ""),
+        ],
+        typed_errors,
+    )
+    .await;
+}

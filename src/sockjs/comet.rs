@@ -110,10 +110,14 @@ pub enum Arrival {
 }
 
 impl State {
-    /// The receiver left as the protocol says.
+    /// The receiver left as the protocol says. A session asleep wakes: rooms wrote into
+    /// that response, and must not write into the next.
     fn detach(&mut self) {
         self.attached = false;
         self.alone_since = Instant::now();
+        if self.asleep.take().is_some() {
+            self.wake = true;
+        }
     }
 
     /// The receiver's client went away in the middle of a response, which ends a live
@@ -375,11 +379,11 @@ impl Comet {
                 After::Full => {
                     state.parked.take().expect("parked").finish();
                     state.detach();
+                    self.to_backend.notify_one();
                 }
                 After::Gone => {
-                    if state.interrupted() {
-                        self.to_backend.notify_one();
-                    }
+                    state.interrupted();
+                    self.to_backend.notify_one();
                 }
             }
         }

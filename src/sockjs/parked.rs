@@ -121,10 +121,24 @@ impl Parked {
     /// Writes `bytes`, framed by a room, as far as the socket takes them now; the rest is
     /// owed. False when some is owed.
     pub fn deliver(&mut self, bytes: &[u8]) -> io::Result<bool> {
-        self.out.extend_from_slice(bytes);
         self.response.sent += bytes.len();
         self.last = Instant::now();
-        self.write_now()?;
+        if !self.out.is_empty() {
+            self.out.extend_from_slice(bytes);
+            self.write_now()?;
+            return Ok(self.out.is_empty());
+        }
+        // Straight from the room's buffer: only what the socket does not take is copied.
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.stream.try_write(&bytes[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.extend_from_slice(&bytes[written..]);
         Ok(self.out.is_empty())
     }
 

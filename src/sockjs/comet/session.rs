@@ -39,6 +39,7 @@ impl CometSession {
             {
                 let state = lock(&self.comet.state);
                 if state.wake
+                    || state.asleep.is_none()
                     || !state.phase.live()
                     || !state.incoming.is_empty()
                     || state.parked.is_none()
@@ -61,9 +62,15 @@ impl Session for CometSession {
             {
                 let mut state = lock(&self.comet.state);
                 if let Some(message) = state.incoming.pop_front() {
+                    // Sending requests wait for room in the inbox, or for the backend to
+                    // have handled everything (rung below, when it waits): only the first
+                    // are told of each message taken.
+                    let was_full = state.incoming_bytes >= self.comet.inbox;
                     state.incoming_bytes -= message.len();
                     drop(state);
-                    self.comet.taken.notify_waiters();
+                    if was_full {
+                        self.comet.taken.notify_waiters();
+                    }
                     return Some(message);
                 }
                 self.comet.flush(&mut state);

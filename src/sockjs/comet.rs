@@ -292,29 +292,41 @@ impl Comet {
     }
 
     /// Messages from a sending request, for the backend. Waits while more than the inbox
-    /// bound waits for the backend, then until the backend has handled them (up to
-    /// `patience`), so that what it answers is there for the next receiving request. False
-    /// when the session is closing or gone.
+    /// bound waits for the backend, then, unless a streaming response waits, until the
+    /// backend has handled them (up to `patience`), so that what it answers is there for the
+    /// next polling request. False when the session is closing or gone.
     pub async fn receive(&self, messages: Vec<String>, patience: Duration) -> bool {
-        for message in messages {
-            loop {
-                let taken = self.taken.notified();
-                {
-                    let mut state = lock(&self.state);
-                    if !state.phase.live() {
-                        return false;
-                    }
-                    if state.incoming_bytes < self.inbox || state.incoming.is_empty() {
-                        state.incoming_bytes += message.len();
-                        state.incoming.push_back(Payload::Text(message.into()));
-                        state.idle = false;
-                        state.heard = Instant::now();
-                        break;
-                    }
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            let taken = self.taken.notified();
+            {
+                let mut state = lock(&self.state);
+                if !state.phase.live() {
+                    return false;
                 }
-                taken.await;
+                // As many as the inbox takes, under one lock and for one wake of the backend.
+                while state.incoming_bytes < self.inbox || state.incoming.is_empty() {
+                    let Some(message) = messages.next() else {
+                        break;
+                    };
+                    state.incoming_bytes += message.len();
+                    state.incoming.push_back(Payload::Text(message.into()));
+                }
+                state.idle = false;
+                state.heard = Instant::now();
             }
             self.to_backend.notify_one();
+            if messages.peek().is_some() {
+                taken.await;
+            }
+        }
+        // A streaming response carries the answers as they come: nothing to wait for.
+        if lock(&self.state)
+            .parked
+            .as_ref()
+            .is_some_and(|p| p.streams())
+        {
+            return true;
         }
         let handled = async {
             loop {

@@ -37,6 +37,16 @@ fn escaped(c: char) -> bool {
 pub fn quote(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    // Most text has nothing to escape: only these bytes can start something that is.
+    let maybe = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\' || *b == 0xe2 || *b == 0xef;
+    let Some(first) = s.bytes().position(|b| maybe(&b)) else {
+        out.push_str(s);
+        out.push('"');
+        return;
+    };
+    // `first` starts a character: the bytes that can are ASCII or lead bytes.
+    out.push_str(&s[..first]);
+    let s = &s[first..];
     let mut plain = 0;
     for (i, c) in s.char_indices() {
         let short = match c {

@@ -142,6 +142,11 @@ impl Parked {
         Ok(self.out.is_empty())
     }
 
+    /// True when the response streams: it takes more than one frame.
+    pub fn streams(&self) -> bool {
+        self.response.limit > 1
+    }
+
     /// True once the response has had all it may.
     pub fn full(&self) -> bool {
         self.response.sent >= self.response.limit

@@ -396,6 +396,7 @@ def run_suite(args):
                     if fresh:  # memory is measured on a server that has served nothing yet
                         deps = [table["proxy-target"].start(logdir)] if s in ("flashgate", "flashgate-awake", "websockify") else []
                         server.start(logdir)
+                    settle(running)
                     try:
                         result = run(server)
                     except Exception as error:  # a failed run is reported, not hidden
@@ -412,6 +413,29 @@ def run_suite(args):
             for server in reversed(running):
                 server.stop()
     return results
+
+
+def cpu_ticks(pid):
+    """CPU time (clock ticks) used so far by `pid` and its threads; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def settle(running, quiet=0.02, most=60.0):
+    """Waits until every running server is idle (under `quiet` of a core for half a second),
+    at most `most` seconds: a server still working off the last round's backlog (a peer that
+    fell seconds behind in a broadcast) would otherwise take the core from the next one."""
+    deadline = time.time() + most
+    pids = [s.pid for s in running if s.proc and s.proc.poll() is None]
+    tick = os.sysconf("SC_CLK_TCK")
+    while time.time() < deadline:
+        before = sum(cpu_ticks(p) for p in pids)
+        time.sleep(0.5)
+        if (sum(cpu_ticks(p) for p in pids) - before) / tick <= quiet * 0.5:
+            return
 
 
 def fmt(value):

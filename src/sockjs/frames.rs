@@ -191,6 +191,11 @@ pub fn client_messages(body: &[u8]) -> Result<Vec<String>, Refused> {
     if body.is_empty() {
         return Err(Refused::Expected);
     }
+    // What clients send: straight into strings. Anything else is looked at again, to tell
+    // the protocol's two errors apart.
+    if let Ok(messages) = serde_json::from_slice::<Vec<String>>(body) {
+        return Ok(messages);
+    }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| Refused::Broken)?;
     let serde_json::Value::Array(items) = value else {
         return Err(Refused::Expected);

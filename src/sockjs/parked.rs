@@ -17,6 +17,20 @@ use crate::session::Framing;
 /// The end of a chunked body.
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
+/// Writes as much of `bytes` as `stream` takes now, without waiting: how much it took.
+fn try_write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.try_write(&bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
 /// Above this, a buffer emptied by a write is given back rather than kept for the next.
 const KEEP: usize = 1024;
 
@@ -129,15 +143,7 @@ impl Parked {
             return Ok(self.out.is_empty());
         }
         // Straight from the room's buffer: only what the socket does not take is copied.
-        let mut written = 0;
-        while written < bytes.len() {
-            match self.stream.try_write(&bytes[written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
+        let written = try_write_all(&self.stream, bytes)?;
         self.out.extend_from_slice(&bytes[written..]);
         Ok(self.out.is_empty())
     }
@@ -154,15 +160,7 @@ impl Parked {
 
     /// Writes what is owed as far as the socket takes it now.
     fn write_now(&mut self) -> io::Result<()> {
-        let mut written = 0;
-        while written < self.out.len() {
-            match self.stream.try_write(&self.out[written..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
+        let written = try_write_all(&self.stream, &self.out)?;
         self.out.drain(..written);
         if self.out.is_empty() && self.out.capacity() > KEEP {
             self.out = Vec::new();

@@ -65,6 +65,21 @@ struct Shared {
     last_failure: std::sync::Mutex<String>,
 }
 
+impl Shared {
+    /// A member received `got` messages; the first time it does, it counts as joined.
+    fn received(&self, got: u64, joined: &mut bool) {
+        if got == 0 {
+            return;
+        }
+        if !*joined {
+            *joined = true;
+            self.joined.fetch_add(1, Ordering::Relaxed);
+        }
+        self.delivered.fetch_add(got, Ordering::Relaxed);
+        self.progress.notify_one();
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let target = Target::parse(&args.url)?;
     if args.size < 20 {
@@ -259,14 +274,7 @@ async fn sockjs_member(
                 Ok(())
             })
             .await?;
-        if got > 0 {
-            if !joined {
-                joined = true;
-                shared.joined.fetch_add(1, Ordering::Relaxed);
-            }
-            shared.delivered.fetch_add(got, Ordering::Relaxed);
-            shared.progress.notify_one();
-        }
+        shared.received(got, &mut joined);
         if shared.phase.get() == Phase::STOP {
             return Ok(latency);
         }
@@ -303,14 +311,7 @@ async fn member(
             }
             at += frame.total();
         }
-        if got > 0 {
-            if !joined {
-                joined = true;
-                shared.joined.fetch_add(1, Ordering::Relaxed);
-            }
-            shared.delivered.fetch_add(got, Ordering::Relaxed);
-            shared.progress.notify_one();
-        }
+        shared.received(got, &mut joined);
         buf.copy_within(at..filled, 0);
         filled -= at;
         if shared.phase.get() == Phase::STOP {

@@ -249,7 +249,33 @@ struct Tally {
     latency: Histogram<u64>,
 }
 
+/// Where a session is when an echo arrives.
+struct Echo<'a> {
+    /// The sequence number the echo must carry; the next one after it.
+    next: &'a mut u64,
+    /// When each message still in flight was sent, oldest first.
+    sent: &'a mut VecDeque<Instant>,
+    size: usize,
+    now: Instant,
+    measuring: bool,
+}
+
 impl Tally {
+    /// Counts an echo that arrived: checked against the message due, timed from its send.
+    fn echoed(&mut self, at: Echo<'_>, message: &[u8]) -> anyhow::Result<()> {
+        check(message, *at.next, at.size)?;
+        *at.next += 1;
+        let t = at
+            .sent
+            .pop_front()
+            .context("an echo of a message never sent")?;
+        if at.measuring {
+            self.latency.record(stats::micros(at.now - t))?;
+            self.messages += 1;
+        }
+        Ok(())
+    }
+
     fn new() -> Tally {
         Tally {
             messages: 0,
@@ -566,16 +592,14 @@ async fn streaming(
         let now = Instant::now();
         let measuring = phase.get() == Phase::MEASURE;
         recv.process(|message| {
-            check(message, next_echo, size)?;
-            next_echo += 1;
-            let t = sent
-                .pop_front()
-                .context("an echo of a message never sent")?;
-            if measuring {
-                tally.latency.record(stats::micros(now - t))?;
-                tally.messages += 1;
-            }
-            Ok(())
+            let echo = Echo {
+                next: &mut next_echo,
+                sent: &mut sent,
+                size,
+                now,
+                measuring,
+            };
+            tally.echoed(echo, message)
         })
         .await?;
         loop {
@@ -691,16 +715,14 @@ async fn websocket(
                     Frame::Array(_) if !opened => bail!("a message before the open frame"),
                     Frame::Array(inner) => {
                         strings(inner, |m| {
-                            check(m, next_echo, size)?;
-                            next_echo += 1;
-                            let t = sent
-                                .pop_front()
-                                .context("an echo of a message never sent")?;
-                            if measuring {
-                                tally.latency.record(stats::micros(now - t))?;
-                                tally.messages += 1;
-                            }
-                            Ok(())
+                            let echo = Echo {
+                                next: &mut next_echo,
+                                sent: &mut sent,
+                                size,
+                                now,
+                                measuring,
+                            };
+                            tally.echoed(echo, m)
                         })?;
                     }
                     Frame::Close(_) => bail!("the server closed the session: {}", lossy(text)),

@@ -1,7 +1,9 @@
 // A test page on another origin than the gateway's, with sockjs-client and flashgate.js from
 // the gateway, and helpers to drive clients on it from the tests.
 'use strict';
-const { startPageServer } = require('./harness');
+const test = require('node:test');
+const assert = require('node:assert');
+const { startPageServer, startGatewayWithPort, launchBrowser } = require('./harness');
 
 // What the pages record of each socket they open.
 const TRACK = `
@@ -112,4 +114,23 @@ async function messages(page, name, count, timeout = 20000) {
   return page.evaluate((n) => clients[n].messages, name);
 }
 
-module.exports = { startClientPages, gatewayPage, startClient, settled, openClient, send, messages };
+// For a test file: the client pages on their own origin, a gateway that allows them and its
+// own origin (its pages, and the iframe page of SockJS's iframe transports), and a browser;
+// set up before the file's tests and torn down after (the gateway must exit 0 on SIGTERM).
+// The returned object's fields are filled in before the first test runs.
+function crossOrigin() {
+  const setup = {};
+  test.before(async () => {
+    setup.pages = await startClientPages();
+    setup.gateway = await startGatewayWithPort((port) => ['--allow-origin', setup.pages.origin, '--allow-origin', `http://127.0.0.1:${port}`]);
+    setup.browser = await launchBrowser();
+  });
+  test.after(async () => {
+    if (setup.browser) await setup.browser.close();
+    if (setup.pages) await setup.pages.close();
+    if (setup.gateway) assert.strictEqual(await setup.gateway.stop(), 0, 'flashgate exits 0 on SIGTERM');
+  });
+  return setup;
+}
+
+module.exports = { startClientPages, gatewayPage, startClient, settled, openClient, send, messages, crossOrigin };

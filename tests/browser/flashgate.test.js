@@ -5,26 +5,10 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const net = require('node:net');
-const { startGatewayWithPort, launchBrowser } = require('./harness');
-const { startClientPages, gatewayPage, startClient, settled, openClient, send, messages } = require('./clients');
+const { crossOrigin, gatewayPage, startClient, settled, openClient, send, messages } = require('./clients');
 
 const TIMEOUT = { timeout: 90000 };
-let pages;
-let gateway;
-let browser;
-
-test.before(async () => {
-  pages = await startClientPages();
-  // The test page's origin, and the gateway's own (the Flash tests run on its pages).
-  gateway = await startGatewayWithPort((port) => ['--allow-origin', pages.origin, '--allow-origin', `http://127.0.0.1:${port}`]);
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (gateway) assert.strictEqual(await gateway.stop(), 0, 'flashgate exits 0 on SIGTERM');
-});
+const setup = crossOrigin();
 
 const TEXTS = ['grüße ✓ 日本語 𝄞 "quoted" \\ </script>', '\u0000\u001f\u2028\u2029\ufff0\uffff', 'x'.repeat(70 * 1024), ''];
 
@@ -43,11 +27,11 @@ function noWebSocket() {
 }
 
 test('a current browser gets the native WebSocket, from a ws:// or an http:// URL', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway);
-  for (const [name, url] of [['ws', `ws://${gateway.addr}/echo`], ['http', `${gateway.url}/echo`]]) {
+  const page = await setup.pages.page(setup.browser, setup.gateway);
+  for (const [name, url] of [['ws', `ws://${setup.gateway.addr}/echo`], ['http', `${setup.gateway.url}/echo`]]) {
     const opened = await openClient(page, name, 'flashgate', url);
     assert.strictEqual(opened.transport, 'websocket');
-    assert.strictEqual(opened.url, `ws://${gateway.addr}/echo`);
+    assert.strictEqual(opened.url, `ws://${setup.gateway.addr}/echo`);
     assert.strictEqual(opened.readyState, 1);
     assert.match(opened.attempts.join('\n'), /^websocket: open after \d+ ms$/);
     await echoes(page, name);
@@ -68,16 +52,16 @@ test('a current browser gets the native WebSocket, from a ws:// or an http:// UR
 });
 
 test('without WebSocket and Flash it loads sockjs-client from the gateway and streams', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway, { init: noWebSocket, sockjs: false });
+  const page = await setup.pages.page(setup.browser, setup.gateway, { init: noWebSocket, sockjs: false });
   assert.strictEqual(await page.evaluate(() => typeof window.SockJS), 'undefined');
-  const opened = await openClient(page, 'fg', 'flashgate', `ws://${gateway.addr}/echo`);
+  const opened = await openClient(page, 'fg', 'flashgate', `ws://${setup.gateway.addr}/echo`);
   assert.strictEqual(opened.transport, 'sockjs:xhr-streaming');
-  assert.strictEqual(opened.url, `${gateway.url}/echo`);
+  assert.strictEqual(opened.url, `${setup.gateway.url}/echo`);
   assert.deepStrictEqual(opened.attempts.slice(0, 2), ['websocket: this browser has none', 'flash: no Flash Player (Ruffle not asked for)']);
   assert.ok(page.requested.includes('/sockjs/sockjs.min.js'), page.requested.join(' '));
   assert.ok(!page.requested.includes('/web_socket.js'), 'nothing of web-socket-js without Flash');
   await echoes(page, 'fg');
-  assert.match(gateway.log(), /sockjs session opened .*transport=sockjs-xhr-streaming/);
+  assert.match(setup.gateway.log(), /sockjs session opened .*transport=sockjs-xhr-streaming/);
   await page.evaluate(() => clients.fg.socket.close(1000, 'bye'));
   await page.waitForFunction(() => clients.fg.closed, null, { timeout: 10000 });
   assert.deepStrictEqual(await page.evaluate(() => clients.fg.closed), { code: 1000, reason: 'bye', wasClean: true });
@@ -86,8 +70,8 @@ test('without WebSocket and Flash it loads sockjs-client from the gateway and st
 });
 
 test('options force SockJS, pass SockJS its own transports, and forbid transports', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway);
-  const url = `ws://${gateway.addr}/echo`;
+  const page = await setup.pages.page(setup.browser, setup.gateway);
+  const url = `ws://${setup.gateway.addr}/echo`;
   const cases = [
     // SockJS alone may use its own WebSocket transport.
     [{ transports: ['sockjs'] }, 'sockjs:websocket'],
@@ -112,8 +96,8 @@ test('a WebSocket that fails to open hands over to SockJS, which then keeps off 
     window.made = 0;
     window.WebSocket = function () { window.made++; return new Real('ws://127.0.0.1:9/'); };
   };
-  const page = await pages.page(browser, gateway, { init: refused });
-  const opened = await openClient(page, 'fg', 'flashgate', `ws://${gateway.addr}/chat?room=fallback`);
+  const page = await setup.pages.page(setup.browser, setup.gateway, { init: refused });
+  const opened = await openClient(page, 'fg', 'flashgate', `ws://${setup.gateway.addr}/chat?room=fallback`);
   assert.strictEqual(opened.attempts[0], 'websocket: closed (1006) before opening');
   assert.strictEqual(opened.transport, 'sockjs:xhr-streaming');
   await send(page, 'fg', ['in the room']);
@@ -130,11 +114,11 @@ test('a WebSocket that does not open in time hands over to SockJS', TIMEOUT, asy
   await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
   try {
     const hang = `ws://127.0.0.1:${silent.address().port}/`;
-    const page = await pages.page(browser, gateway, {
+    const page = await setup.pages.page(setup.browser, setup.gateway, {
       init: `(function (Real) { window.WebSocket = function () { return new Real(${JSON.stringify(hang)}); }; })(window.WebSocket);`,
     });
     const started = Date.now();
-    const opened = await openClient(page, 'fg', 'flashgate', `ws://${gateway.addr}/echo`, { websocketTimeout: 1500 });
+    const opened = await openClient(page, 'fg', 'flashgate', `ws://${setup.gateway.addr}/echo`, { websocketTimeout: 1500 });
     assert.ok(Date.now() - started >= 1500, `opened after ${Date.now() - started} ms`);
     assert.strictEqual(opened.attempts[0], 'websocket: did not open within 1500 ms');
     assert.strictEqual(opened.transport, 'sockjs:xhr-streaming');
@@ -148,10 +132,10 @@ test('a WebSocket that does not open in time hands over to SockJS', TIMEOUT, asy
 });
 
 test('with WebSocket forbidden and Ruffle allowed it runs web-socket-js on Flash in Ruffle', TIMEOUT, async () => {
-  const page = await gatewayPage(browser, gateway);
-  const opened = await openClient(page, 'fg', 'flashgate', `ws://${gateway.addr}/echo`, { forbid: ['websocket'], ruffle: true }, 40000);
+  const page = await gatewayPage(setup.browser, setup.gateway);
+  const opened = await openClient(page, 'fg', 'flashgate', `ws://${setup.gateway.addr}/echo`, { forbid: ['websocket'], ruffle: true }, 40000);
   assert.strictEqual(opened.transport, 'flash');
-  assert.strictEqual(opened.url, `ws://${gateway.addr}/echo?flash=1`);
+  assert.strictEqual(opened.url, `ws://${setup.gateway.addr}/echo?flash=1`);
   for (const file of ['/ruffle/ruffle.js', '/ruffle-config.js', '/flashgate-compat.js', '/swfobject.js', '/web_socket.js', '/WebSocketMain.swf']) {
     assert.ok(page.requested.includes(file), `${file} loaded: ${page.requested.join(' ')}`);
   }
@@ -159,15 +143,15 @@ test('with WebSocket forbidden and Ruffle allowed it runs web-socket-js on Flash
   assert.deepStrictEqual(await page.evaluate(() => [!!WebSocket.__isFlashImplementation, swfobject.getFlashPlayerVersion().major]), [true, 32]);
   await send(page, 'fg', ['through Flash ✓', 'y'.repeat(70000)]);
   assert.deepStrictEqual((await messages(page, 'fg', 2, 30000)).map((t) => t.length), [15, 70000]);
-  assert.match(gateway.log(), /websocket handshake .*transport=flash route=\/echo/);
+  assert.match(setup.gateway.log(), /websocket handshake .*transport=flash route=\/echo/);
   assert.deepStrictEqual(page.errors, []);
   await page.close();
 });
 
 test('Flash that does not open in time (no SWF) hands over to SockJS', TIMEOUT, async () => {
-  const page = await gatewayPage(browser, gateway);
+  const page = await gatewayPage(setup.browser, setup.gateway);
   const started = Date.now();
-  const opened = await openClient(page, 'fg', 'flashgate', `ws://${gateway.addr}/echo`,
+  const opened = await openClient(page, 'fg', 'flashgate', `ws://${setup.gateway.addr}/echo`,
     { forbid: ['websocket'], ruffle: true, swf: '/no-such.swf', flashTimeout: 3000 }, 40000);
   assert.ok(Date.now() - started >= 3000);
   assert.strictEqual(opened.attempts[0], 'flash: did not open within 3000 ms');
@@ -177,8 +161,8 @@ test('Flash that does not open in time (no SWF) hands over to SockJS', TIMEOUT, 
 });
 
 test('with no transport left it reports an error, then a close (1006) saying why', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway);
-  await startClient(page, 'none', 'flashgate', `ws://${gateway.addr}/echo`, { transports: ['flash'] });
+  const page = await setup.pages.page(setup.browser, setup.gateway);
+  await startClient(page, 'none', 'flashgate', `ws://${setup.gateway.addr}/echo`, { transports: ['flash'] });
   const state = await settled(page, 'none');
   assert.deepStrictEqual(state.events, ['error', 'close']);
   assert.strictEqual(state.readyState, 3);
@@ -190,14 +174,14 @@ test('with no transport left it reports an error, then a close (1006) saying why
 });
 
 test('close() before it opens fails it as a WebSocket would; send() then is an error', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway);
+  const page = await setup.pages.page(setup.browser, setup.gateway);
   const result = await page.evaluate((url) => {
     const socket = track('early', new FlashGate(url)).socket;
     let thrown = null;
     try { socket.send('too soon'); } catch (e) { thrown = e.message; }
     socket.close();
     return { thrown, readyState: socket.readyState };
-  }, `ws://${gateway.addr}/echo`);
+  }, `ws://${setup.gateway.addr}/echo`);
   assert.match(result.thrown, /InvalidStateError/);
   assert.strictEqual(result.readyState, 3);
   const state = await settled(page, 'early');
@@ -210,12 +194,12 @@ test('close() before it opens fails it as a WebSocket would; send() then is an e
 });
 
 test('without JSON (as in IE 6-7) it brings its own, and SockJS works on it', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway, {
+  const page = await setup.pages.page(setup.browser, setup.gateway, {
     init: () => { window.nativeJSON = window.JSON; delete window.JSON; delete window.WebSocket; },
     sockjs: false,
   });
   assert.strictEqual(await page.evaluate(() => typeof window.JSON), 'undefined');
-  const opened = await openClient(page, 'fg', 'flashgate', `ws://${gateway.addr}/echo`, { sockjs: { transports: ['jsonp-polling'] } });
+  const opened = await openClient(page, 'fg', 'flashgate', `ws://${setup.gateway.addr}/echo`, { sockjs: { transports: ['jsonp-polling'] } });
   assert.strictEqual(opened.transport, 'sockjs:jsonp-polling');
   assert.strictEqual(await page.evaluate(() => window.JSON.parse === FlashGate.json.parse), true, 'flashgate.js JSON in use');
   await echoes(page, 'fg');

@@ -4,27 +4,11 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert');
-const { startGatewayWithPort, launchBrowser, logTexts, waitForLog, openDemo, waitForConnected } = require('./harness');
-const { startClientPages, openClient, send, messages } = require('./clients');
+const { logTexts, waitForLog, openDemo, waitForConnected } = require('./harness');
+const { crossOrigin, openClient, send, messages } = require('./clients');
 
 const TIMEOUT = { timeout: 90000 };
-let pages;
-let gateway;
-let browser;
-
-test.before(async () => {
-  pages = await startClientPages();
-  // The test page's origin, and the gateway's own: its pages (ruffle.html), and the iframe
-  // page of SockJS's iframe transports, whose requests carry the gateway's origin.
-  gateway = await startGatewayWithPort((port) => ['--allow-origin', pages.origin, '--allow-origin', `http://127.0.0.1:${port}`]);
-  browser = await launchBrowser();
-});
-
-test.after(async () => {
-  if (browser) await browser.close();
-  if (pages) await pages.close();
-  if (gateway) assert.strictEqual(await gateway.stop(), 0, 'flashgate exits 0 on SIGTERM');
-});
+const setup = crossOrigin();
 
 // Every character of the ranges that SockJS servers must send JSON-escaped.
 function range(from, to) {
@@ -45,7 +29,7 @@ function describe(text) {
 }
 
 test('the test page is on another origin than the gateway', TIMEOUT, async () => {
-  const page = await pages.page(browser, gateway);
+  const page = await setup.pages.page(setup.browser, setup.gateway);
   const origins = await page.evaluate(() => [location.origin, new URL(GATEWAY).origin, typeof SockJS, SockJS.version]);
   assert.notStrictEqual(origins[0], origins[1]);
   assert.deepStrictEqual(origins.slice(2), ['function', '1.6.1']);
@@ -54,8 +38,8 @@ test('the test page is on another origin than the gateway', TIMEOUT, async () =>
 
 for (const transport of TRANSPORTS) {
   test(`sockjs-client on ${transport} echoes unicode, the escaped characters, 70 KB and an empty message`, TIMEOUT, async () => {
-    const page = await pages.page(browser, gateway);
-    const opened = await openClient(page, 'echo', 'sockjs', `${gateway.url}/echo`, { transports: [transport] });
+    const page = await setup.pages.page(setup.browser, setup.gateway);
+    const opened = await openClient(page, 'echo', 'sockjs', `${setup.gateway.url}/echo`, { transports: [transport] });
     assert.strictEqual(opened.transport, transport);
     await send(page, 'echo', MESSAGES);
     const got = await messages(page, 'echo', MESSAGES.length);
@@ -78,12 +62,12 @@ for (const transport of TRANSPORTS) {
 
 test('a broadcast room: SockJS polling, SockJS streaming, native WebSocket and web-socket-js under Ruffle see each other in order', TIMEOUT, async () => {
   const room = 'four-ways';
-  const page = await pages.page(browser, gateway);
-  const chat = `${gateway.url}/chat?room=${room}`;
+  const page = await setup.pages.page(setup.browser, setup.gateway);
+  const chat = `${setup.gateway.url}/chat?room=${room}`;
   assert.strictEqual((await openClient(page, 'poll', 'sockjs', chat, { transports: ['xhr-polling'] })).transport, 'xhr-polling');
   assert.strictEqual((await openClient(page, 'stream', 'sockjs', chat, { transports: ['xhr-streaming'] })).transport, 'xhr-streaming');
-  await openClient(page, 'native', 'websocket', `ws://${gateway.addr}/chat?room=${room}`);
-  const flash = await openDemo(browser, `${gateway.url}/ruffle.html`);
+  await openClient(page, 'native', 'websocket', `ws://${setup.gateway.addr}/chat?room=${room}`);
+  const flash = await openDemo(setup.browser, `${setup.gateway.url}/ruffle.html`);
   assert.strictEqual(await flash.textContent('#transport'), 'Flash (web-socket-js)');
   await flash.fill('#room', room);
   await flash.click('#join');
@@ -115,7 +99,7 @@ test('a broadcast room: SockJS polling, SockJS streaming, native WebSocket and w
   for (const who of Object.keys(said)) {
     assert.deepStrictEqual(seen.poll.filter((t) => t.startsWith(`${who} `)), said[who], `${who}'s messages in the order sent`);
   }
-  const log = gateway.log();
+  const log = setup.gateway.log();
   assert.match(log, /websocket handshake .*transport=flash route=\/chat/);
   assert.deepStrictEqual(page.errors, []);
   assert.deepStrictEqual(flash.errors, []);

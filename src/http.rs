@@ -24,8 +24,10 @@ pub async fn handle(
     peer: SocketAddr,
     guard: ConnGuard,
 ) -> Result<Response<Body>, Infallible> {
-    let path = req.uri().path().to_owned();
-    if let Some((route, rest)) = gw.routes.find(&path) {
+    // The URI's own bytes are shared, not copied.
+    let uri = req.uri().clone();
+    let path = uri.path();
+    if let Some((route, rest)) = gw.routes.find(path) {
         // `Upgrade: websocket` alone: the handshake checks the rest.
         let upgrading = handshake::has_token(req.headers(), &header::UPGRADE, "websocket");
         if rest.is_empty() && (upgrading || !route.sockjs.enabled) {
@@ -96,7 +98,7 @@ async fn comet(
     gw: &Gateway,
     peer: SocketAddr,
 ) -> Response<Body> {
-    let room = room_key(route, req.uri().query());
+    let query = req.uri().query().map(str::to_owned);
     let ask = sockjs::Ask {
         route: &route.path,
         options: &route.sockjs,
@@ -104,7 +106,7 @@ async fn comet(
         peer,
     };
     let admit = || {
-        let room = room.map_err(|why| why.reason.to_string())?;
+        let room = room_key(route, query.as_deref()).map_err(|why| why.reason.to_string())?;
         match route.backend.admit(&Ask {
             room: &room,
             target: None,

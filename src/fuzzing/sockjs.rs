@@ -29,20 +29,31 @@ pub fn sockjs_path(data: &[u8]) {
 /// The payload parsers (`sockjs::frames`), on the input as a sending request's body and as
 /// a WebSocket message.
 ///
-/// Asserts: what a client sent comes back, framed as `a[...]`, as the same strings; and no
-/// message, in an htmlfile script, can end the script early.
+/// Asserts: the array reader takes exactly what `serde_json` takes, with the same strings;
+/// what a client sent comes back, framed as `a[...]`, as the same strings; and no message,
+/// in an htmlfile script, can end the script early.
 pub fn sockjs_frames(data: &[u8]) {
     let _ = frames::form_field_d(data);
-    let mut parsed = vec![frames::client_messages(data)];
-    if let Ok(text) = std::str::from_utf8(data) {
-        parsed.push(frames::websocket_messages(text));
+    let body = bytes::Bytes::copy_from_slice(data);
+    let reference: Option<Vec<String>> = serde_json::from_slice(data).ok();
+    let ours = frames::array::strings(&body);
+    let ours_owned = ours
+        .as_ref()
+        .map(|v| v.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        ours_owned, reference,
+        "the array reader and serde_json differ"
+    );
+    let mut parsed = vec![frames::client_messages(&body)];
+    if let Ok(text) = tungstenite::Utf8Bytes::try_from(body.clone()) {
+        parsed.push(frames::websocket_messages(&text));
     }
     for messages in parsed.into_iter().flatten() {
         let mut frame = String::new();
-        frames::messages(messages.iter().map(String::as_str), &mut frame);
+        frames::messages(messages.iter().map(|m| m.as_str()), &mut frame);
         let array = frame.strip_prefix('a').expect("a message frame");
         let back: Vec<String> = serde_json::from_str(array).expect("a frame is JSON");
-        assert_eq!(back, messages);
+        assert!(back.iter().eq(messages.iter().map(|m| m.as_str())));
         let mut script = String::new();
         Wrap::Script.frame(&frame, &mut script);
         assert_eq!(script.matches("</script>").count(), 1, "{script:?}");

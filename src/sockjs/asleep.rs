@@ -9,6 +9,7 @@
 //! what wakes it: a message from the client, its response full or ended, a write that did
 //! not fit, the client gone, or shutdown.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sharded_slab::Slab;
@@ -42,12 +43,11 @@ impl Sleepers for Dozing {
             Framing::SockjsHtmlfile => Wrap::Script,
             _ => Wrap::Line,
         };
-        let texts: Vec<_> = messages.iter().map(|m| text_only(m.clone())).collect();
-        let mut frame = String::new();
-        frames::messages(texts.iter().map(|t| t.as_str()), &mut frame);
-        let mut wrapped = String::new();
-        wrap.frame(&frame, &mut wrapped);
-        frames::chunk(wrapped.as_bytes(), out);
+        let texts = messages.iter().map(|m| match m {
+            Payload::Text(text) => Cow::Borrowed(text.as_str()),
+            binary => Cow::Owned(text_only(binary.clone()).as_str().to_owned()),
+        });
+        wrap.put(true, out, |out| frames::messages(texts, out));
     }
 
     fn deliver(&self, key: usize, bytes: &[u8]) -> Delivered {

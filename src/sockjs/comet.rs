@@ -132,24 +132,24 @@ impl State {
         live
     }
 
-    /// What waits for the client, as one frame.
-    fn waiting_frame(&mut self) -> Option<String> {
+    /// Writes what waits for the client into the parked response, as one frame.
+    fn send_waiting(&mut self) {
+        let Some(parked) = self.parked.as_mut() else {
+            return;
+        };
         if self.outgoing.is_empty() {
-            return None;
+            return;
         }
-        self.outgoing_bytes = 0;
-        let mut frame = String::new();
-        frames::messages(self.outgoing.iter().map(|m| m.as_str()), &mut frame);
+        let after = parked.send_messages(&self.outgoing);
         self.outgoing.clear();
-        Some(frame)
+        self.outgoing_bytes = 0;
+        self.after(after);
     }
 
-    /// Writes `frame` into the parked response; true when the session was interrupted.
-    fn send_parked(&mut self, frame: &str) -> bool {
-        let Some(parked) = self.parked.as_mut() else {
-            return false;
-        };
-        match parked.send(frame) {
+    /// What follows a write into the parked response: true when the session was
+    /// interrupted.
+    fn after(&mut self, after: After) -> bool {
+        match after {
             After::Waits => false,
             After::Full => {
                 self.parked.take().expect("parked").finish();
@@ -162,9 +162,7 @@ impl State {
 
     /// Ends the parked response with what waits, then `frame`.
     fn end_parked(&mut self, frame: &str) {
-        if let Some(waiting) = self.waiting_frame() {
-            self.send_parked(&waiting);
-        }
+        self.send_waiting();
         let Some(mut parked) = self.parked.take() else {
             return;
         };
@@ -270,12 +268,7 @@ impl Comet {
     /// Writes what waits into the parked response. The backend's task calls this when it
     /// waits for the client, so what it sent meanwhile goes out in one write.
     fn flush(&self, state: &mut State) {
-        if state.parked.is_none() {
-            return;
-        }
-        if let Some(frame) = state.waiting_frame() {
-            state.send_parked(&frame);
-        }
+        state.send_waiting();
     }
 
     /// Watches the parked response's connection (for the backend's task): ready when its
@@ -295,7 +288,7 @@ impl Comet {
     /// bound waits for the backend, then, unless a streaming response waits, until the
     /// backend has handled them (up to `patience`), so that what it answers is there for the
     /// next polling request. False when the session is closing or gone.
-    pub async fn receive(&self, messages: Vec<String>, patience: Duration) -> bool {
+    pub async fn receive(&self, messages: Vec<Utf8Bytes>, patience: Duration) -> bool {
         let mut messages = messages.into_iter().peekable();
         while messages.peek().is_some() {
             let taken = self.taken.notified();
@@ -310,7 +303,7 @@ impl Comet {
                         break;
                     };
                     state.incoming_bytes += message.len();
-                    state.incoming.push_back(Payload::Text(message.into()));
+                    state.incoming.push_back(Payload::Text(message));
                 }
                 state.idle = false;
                 state.heard = Instant::now();

@@ -6,21 +6,39 @@
 //! (`\u200c-\u200f`, `\u2028-\u202f`, `\u2060-\u206f`, `\ufff0-\uffff`) are written as
 //! `\uXXXX`, so every valid string a client sends comes back as it was.
 
-use std::fmt::Write as _;
+use bytes::Bytes;
+use tungstenite::Utf8Bytes;
 
-use crate::session::Framing;
+pub(crate) mod array;
+mod scan;
+mod wrap;
+
+pub use wrap::Wrap;
 
 /// The open frame.
 pub const OPEN: &str = "o";
 /// The heartbeat frame.
 pub const HEARTBEAT: &str = "h";
 
-/// Appends `data` to `out` as one chunk of an HTTP/1.1 chunked body.
-pub fn chunk(data: &[u8], out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let _ = write!(out, "{:x}\r\n", data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
+/// Hex digits, for escapes and chunk sizes.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Where frames are written: text, or the bytes of a response.
+pub trait Out {
+    /// Appends `s`.
+    fn put(&mut self, s: &str);
+}
+
+impl Out for String {
+    fn put(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
 }
 
 /// True for a character the protocol has servers send as `\uXXXX`.
@@ -34,18 +52,16 @@ fn escaped(c: char) -> bool {
 }
 
 /// Appends `s` to `out` as a JSON string, escaped as the protocol asks.
-pub fn quote(s: &str, out: &mut String) {
-    out.reserve(s.len() + 2);
-    out.push('"');
-    // Most text has nothing to escape: only these bytes can start something that is.
-    let maybe = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\' || *b == 0xe2 || *b == 0xef;
-    let Some(first) = s.bytes().position(|b| maybe(&b)) else {
-        out.push_str(s);
-        out.push('"');
+pub fn quote(s: &str, out: &mut impl Out) {
+    let Some(first) = first_maybe_escaped(s.as_bytes()) else {
+        out.put("\"");
+        out.put(s);
+        out.put("\"");
         return;
     };
     // `first` starts a character: the bytes that can are ASCII or lead bytes.
-    out.push_str(&s[..first]);
+    out.put("\"");
+    out.put(&s[..first]);
     let s = &s[first..];
     let mut plain = 0;
     for (i, c) in s.char_indices() {
@@ -60,28 +76,47 @@ pub fn quote(s: &str, out: &mut String) {
             c if escaped(c) => "",
             _ => continue,
         };
-        out.push_str(&s[plain..i]);
+        out.put(&s[plain..i]);
         plain = i + c.len_utf8();
-        if short.is_empty() {
-            let _ = write!(out, "\\u{:04x}", c as u32);
-        } else {
-            out.push_str(short);
+        match short.is_empty() {
+            true => unicode_escape(c, out),
+            false => out.put(short),
         }
     }
-    out.push_str(&s[plain..]);
-    out.push('"');
+    out.put(&s[plain..]);
+    out.put("\"");
+}
+
+/// Appends `\uXXXX` for `c`, a character of the Basic Multilingual Plane.
+fn unicode_escape(c: char, out: &mut impl Out) {
+    let n = c as usize;
+    let digit = |shift: usize| HEX[n >> shift & 0xf];
+    let escape = [b'\\', b'u', digit(12), digit(8), digit(4), digit(0)];
+    out.put(std::str::from_utf8(&escape).expect("ASCII"));
+}
+
+/// True for a byte that may start something to escape: a control character, `"`, `\\`, or
+/// the lead byte of a character in `U+2000..U+2FFF` or `U+F000..U+FFFF`.
+fn maybe_escaped(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0xe2 || b == 0xef
+}
+
+/// Where the first byte of `s` that may start something to escape is.
+fn first_maybe_escaped(s: &[u8]) -> Option<usize> {
+    let word = |w| scan::any(w, 0x20, [b'"', b'\\', 0xe2, 0xef]);
+    scan::find(s, word, maybe_escaped)
 }
 
 /// Appends the message frame `a[...]` of `messages` to `out`.
-pub fn messages<'a>(messages: impl IntoIterator<Item = &'a str>, out: &mut String) {
-    out.push_str("a[");
+pub fn messages<S: AsRef<str>>(messages: impl IntoIterator<Item = S>, out: &mut impl Out) {
+    out.put("a[");
     for (i, message) in messages.into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.put(",");
         }
-        quote(message, out);
+        quote(message.as_ref(), out);
     }
-    out.push(']');
+    out.put("]");
 }
 
 /// The close frame `c[code,"reason"]`.
@@ -90,71 +125,6 @@ pub fn close(code: u16, reason: &str) -> String {
     quote(reason, &mut out);
     out.push(']');
     out
-}
-
-/// How a transport wraps each frame on its response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wrap {
-    /// xhr and xhr_streaming: the frame and a newline.
-    Line,
-    /// eventsource: one `data:` event.
-    Event,
-    /// htmlfile: a script calling `p` with the frame as a JavaScript string.
-    Script,
-    /// jsonp: `/**/callback("frame");`.
-    Callback(String),
-}
-
-impl Wrap {
-    /// Appends `frame`, wrapped, to `out`.
-    /// How a room frames for a streaming response wrapped this way (chunked); `None`
-    /// for a polling one.
-    pub fn framing(&self) -> Option<Framing> {
-        match self {
-            Wrap::Line => Some(Framing::SockjsXhrStreaming),
-            Wrap::Event => Some(Framing::SockjsEventsource),
-            Wrap::Script => Some(Framing::SockjsHtmlfile),
-            Wrap::Callback(_) => None,
-        }
-    }
-
-    pub fn frame(&self, frame: &str, out: &mut String) {
-        match self {
-            Wrap::Line => {
-                out.push_str(frame);
-                out.push('\n');
-            }
-            Wrap::Event => {
-                // Frames are JSON: no raw CR, LF or NUL can be in one to break the event.
-                out.push_str("data: ");
-                out.push_str(frame);
-                out.push_str("\r\n\r\n");
-            }
-            Wrap::Script => {
-                out.push_str("<script>\np(");
-                quote_script(frame, out);
-                out.push_str(");\n</script>\r\n");
-            }
-            Wrap::Callback(callback) => {
-                out.push_str("/**/");
-                out.push_str(callback);
-                out.push('(');
-                quote_script(frame, out);
-                out.push_str(");\r\n");
-            }
-        }
-    }
-}
-
-/// Appends `frame` as a JavaScript string literal inside a script: JSON-quoted, and with
-/// `<` escaped so that a message can never end the script element.
-fn quote_script(frame: &str, out: &mut String) {
-    let start = out.len();
-    quote(frame, out);
-    if out[start..].contains('<') {
-        let quoted = out.split_off(start);
-        out.push_str(&quoted.replace('<', "\\u003c"));
-    }
 }
 
 /// True when `callback` is a name the protocol allows for htmlfile and jsonp:
@@ -187,13 +157,13 @@ impl Refused {
 }
 
 /// The messages of an `xhr_send` or `jsonp_send` body: a JSON array of strings.
-pub fn client_messages(body: &[u8]) -> Result<Vec<String>, Refused> {
+pub fn client_messages(body: &Bytes) -> Result<Vec<Utf8Bytes>, Refused> {
     if body.is_empty() {
         return Err(Refused::Expected);
     }
-    // What clients send: straight into strings. Anything else is looked at again, to tell
-    // the protocol's two errors apart.
-    if let Ok(messages) = serde_json::from_slice::<Vec<String>>(body) {
+    // What clients send: strings, most of them slices of the body. Anything else is
+    // looked at again, to tell the protocol's two errors apart.
+    if let Some(messages) = array::strings(body) {
         return Ok(messages);
     }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| Refused::Broken)?;
@@ -203,7 +173,7 @@ pub fn client_messages(body: &[u8]) -> Result<Vec<String>, Refused> {
     items
         .into_iter()
         .map(|item| match item {
-            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::String(s) => Ok(s.into()),
             _ => Err(Refused::Broken),
         })
         .collect()
@@ -212,15 +182,15 @@ pub fn client_messages(body: &[u8]) -> Result<Vec<String>, Refused> {
 /// The messages of one WebSocket message from a SockJS client: an array of strings, or one
 /// string; an empty message carries none. `Err` when it is neither: the protocol has the
 /// connection closed then.
-pub fn websocket_messages(text: &str) -> Result<Vec<String>, Refused> {
+pub fn websocket_messages(text: &Utf8Bytes) -> Result<Vec<Utf8Bytes>, Refused> {
     if text.is_empty() {
         return Ok(Vec::new());
     }
     if text.starts_with('[') {
-        return client_messages(text.as_bytes());
+        return client_messages(&Bytes::from(text.clone()));
     }
     serde_json::from_str::<String>(text)
-        .map(|s| vec![s])
+        .map(|s| vec![s.into()])
         .map_err(|_| Refused::Broken)
 }
 

@@ -3,11 +3,13 @@
 //! session's backend task (messages, in the response's own framing), and by the endpoint's
 //! sweep (heartbeats). No task and no buffers of its own while nothing is owed.
 
+use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
 
 use super::frames::{self, Wrap};
 use crate::handoff::Back;
@@ -31,8 +33,14 @@ fn try_write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     Ok(written)
 }
 
-/// Above this, a buffer emptied by a write is given back rather than kept for the next.
-const KEEP: usize = 1024;
+/// Above this, the scratch buffer is given back rather than kept for the next frame.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    /// Where frames are built before they are written: one buffer per thread, so that a
+    /// response keeps none while nothing is owed.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// How a handed-off response goes on: what the taker needs besides the socket.
 pub struct Ongoing {
@@ -95,14 +103,12 @@ impl Parked {
 
     /// Frames `frame` and writes what the socket takes now.
     pub fn send(&mut self, frame: &str) -> After {
-        self.push(frame);
-        if self.write_now().is_err() {
-            return After::Gone;
-        }
-        match self.response.sent >= self.response.limit {
-            true => After::Full,
-            false => After::Waits,
-        }
+        self.write(|out| out.extend_from_slice(frame.as_bytes()))
+    }
+
+    /// Frames `messages` as one frame and writes what the socket takes now.
+    pub fn send_messages(&mut self, messages: &[Utf8Bytes]) -> After {
+        self.write(|out| frames::messages(messages.iter().map(|m| m.as_str()), out))
     }
 
     /// Sends a heartbeat when nothing was written for `every`.
@@ -113,16 +119,25 @@ impl Parked {
         After::Waits
     }
 
-    /// Appends `frame`, wrapped and (HTTP/1.1) chunked, to what goes out.
-    fn push(&mut self, frame: &str) {
-        let mut wrapped = String::new();
-        self.response.wrap.frame(frame, &mut wrapped);
-        self.response.sent += wrapped.len();
-        match self.response.chunked {
-            true => frames::chunk(wrapped.as_bytes(), &mut self.out),
-            false => self.out.extend_from_slice(wrapped.as_bytes()),
-        }
+    /// Writes the frame `frame` writes, wrapped and (HTTP/1.1) chunked: it is built in the
+    /// thread's scratch buffer, and only what the socket does not take now is kept.
+    fn write(&mut self, frame: impl FnOnce(&mut Vec<u8>)) -> After {
+        let written = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            let response = &mut self.response;
+            response.sent += response.wrap.put(response.chunked, scratch, frame);
+            let written = self.put_out(scratch);
+            if scratch.capacity() > SCRATCH_KEEP {
+                *scratch = Vec::new();
+            }
+            written
+        });
         self.last = Instant::now();
+        match written {
+            Err(_) => After::Gone,
+            Ok(()) if self.full() => After::Full,
+            Ok(()) => After::Waits,
+        }
     }
 
     /// How a room frames what it writes here while the session sleeps: a streaming,
@@ -137,15 +152,20 @@ impl Parked {
     pub fn deliver(&mut self, bytes: &[u8]) -> io::Result<bool> {
         self.response.sent += bytes.len();
         self.last = Instant::now();
+        self.put_out(bytes)?;
+        Ok(self.out.is_empty())
+    }
+
+    /// Writes `bytes` after what is owed, as far as the socket takes them now: only what
+    /// it does not take is copied.
+    fn put_out(&mut self, bytes: &[u8]) -> io::Result<()> {
         if !self.out.is_empty() {
             self.out.extend_from_slice(bytes);
-            self.write_now()?;
-            return Ok(self.out.is_empty());
+            return self.write_now();
         }
-        // Straight from the room's buffer: only what the socket does not take is copied.
         let written = try_write_all(&self.stream, bytes)?;
         self.out.extend_from_slice(&bytes[written..]);
-        Ok(self.out.is_empty())
+        Ok(())
     }
 
     /// True when the response streams: it takes more than one frame.
@@ -162,7 +182,7 @@ impl Parked {
     fn write_now(&mut self) -> io::Result<()> {
         let written = try_write_all(&self.stream, &self.out)?;
         self.out.drain(..written);
-        if self.out.is_empty() && self.out.capacity() > KEEP {
+        if self.out.is_empty() {
             self.out = Vec::new();
         }
         Ok(())

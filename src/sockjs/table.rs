@@ -14,11 +14,6 @@ use tokio::time::Instant;
 use super::comet::Comet;
 use crate::shutdown::ConnGuard;
 
-/// A session's key: its route and its id (no route path holds a space).
-fn key(route: &str, id: &str) -> String {
-    format!("{route} {id}")
-}
-
 /// One session as the table holds it.
 struct Entry {
     comet: Arc<Comet>,
@@ -31,10 +26,13 @@ struct Entry {
     slot: ConnGuard,
 }
 
+/// The sessions of each route, by id: found without building a key.
+type Sessions = HashMap<Box<str>, HashMap<Box<str>, Entry>>;
+
 /// The sessions.
 #[derive(Default)]
 pub struct Table {
-    sessions: Mutex<HashMap<String, Entry>>,
+    sessions: Mutex<Sessions>,
 }
 
 /// What a request found under a session id.
@@ -46,14 +44,14 @@ pub enum Found {
 }
 
 impl Table {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The session `id` of `route`, if `client` opened it.
     pub fn find(&self, route: &str, id: &str, client: IpAddr) -> Found {
         let sessions = self.lock();
-        match sessions.get(&key(route, id)) {
+        match sessions.get(route).and_then(|route| route.get(id)) {
             Some(entry) if entry.owner == client => Found::Session(entry.comet.clone()),
             _ => Found::None,
         }
@@ -70,16 +68,15 @@ impl Table {
         make: impl FnOnce() -> Result<(Arc<Comet>, Duration, ConnGuard), E>,
     ) -> Result<(Arc<Comet>, ConnGuard), Option<E>> {
         let mut sessions = self.lock();
-        let key = key(route, id);
-        if let Some(entry) = sessions.get(&key) {
+        if let Some(entry) = sessions.get(route).and_then(|route| route.get(id)) {
             return match entry.owner == client {
                 true => Ok((entry.comet.clone(), entry.slot.clone())),
                 false => Err(None),
             };
         }
         let (comet, delay, slot) = make().map_err(Some)?;
-        sessions.insert(
-            key,
+        sessions.entry(route.into()).or_default().insert(
+            id.into(),
             Entry {
                 comet: comet.clone(),
                 owner: client,
@@ -92,7 +89,9 @@ impl Table {
 
     /// Closes every session: the gateway stops.
     pub fn shut_down(&self) {
-        let all: Vec<Arc<Comet>> = self.lock().values().map(|e| e.comet.clone()).collect();
+        let all: Vec<Arc<Comet>> = (self.lock().values())
+            .flat_map(|route| route.values().map(|e| e.comet.clone()))
+            .collect();
         for comet in all {
             comet.shut_down();
         }
@@ -102,13 +101,15 @@ impl Table {
     /// Sessions whose clients have been silent for `hibernate_after` are offered sleep.
     pub fn sweep(&self, now: Instant, hibernate_after: Duration) {
         let mut gone = Vec::new();
-        self.lock().retain(|_, entry| {
-            let keep = !entry.comet.tick(entry.delay, hibernate_after, now);
-            if !keep {
-                gone.push(entry.comet.clone());
-            }
-            keep
-        });
+        for route in self.lock().values_mut() {
+            route.retain(|_, entry| {
+                let keep = !entry.comet.tick(entry.delay, hibernate_after, now);
+                if !keep {
+                    gone.push(entry.comet.clone());
+                }
+                keep
+            });
+        }
         for comet in gone {
             comet.expire();
         }

@@ -72,9 +72,7 @@ impl<S: Session> Session for FramedSession<'_, S> {
                 Payload::Binary(_) => Err(frames::Refused::Broken),
             };
             match parsed {
-                Ok(messages) => self
-                    .queue
-                    .extend(messages.into_iter().map(|m| Payload::Text(m.into()))),
+                Ok(messages) => self.queue.extend(messages.into_iter().map(Payload::Text)),
                 Err(_) => {
                     // Ended at once, without a close frame of SockJS's, as the protocol says.
                     tracing::debug!("sockjs websocket: broken framing, closing");

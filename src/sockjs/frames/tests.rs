@@ -88,21 +88,31 @@ fn callbacks() {
     }
 }
 
+/// The messages of a sending request's body, as strings.
+fn client(body: &[u8]) -> Result<Vec<String>, Refused> {
+    let messages = client_messages(&Bytes::copy_from_slice(body))?;
+    Ok(messages.iter().map(|m| m.as_str().to_owned()).collect())
+}
+
+/// The messages of a WebSocket message, as strings.
+fn websocket(text: &'static str) -> Result<Vec<String>, Refused> {
+    let messages = websocket_messages(&Utf8Bytes::from_static(text))?;
+    Ok(messages.iter().map(|m| m.as_str().to_owned()).collect())
+}
+
 #[test]
 fn client_payloads() {
-    assert_eq!(
-        client_messages(br#"["a","b"]"#),
-        Ok(vec!["a".into(), "b".into()])
-    );
-    assert_eq!(client_messages(b"[]"), Ok(vec![]));
-    assert_eq!(client_messages(b""), Err(Refused::Expected));
-    assert_eq!(client_messages(b"\"a\""), Err(Refused::Expected));
-    assert_eq!(client_messages(br#"["x"#), Err(Refused::Broken));
-    assert_eq!(client_messages(b"[1]"), Err(Refused::Broken));
-    assert_eq!(websocket_messages(""), Ok(vec![]));
-    assert_eq!(websocket_messages("[]"), Ok(vec![]));
-    assert_eq!(websocket_messages(r#""a""#), Ok(vec!["a".into()]));
-    assert_eq!(websocket_messages(r#"["a"#), Err(Refused::Broken));
+    assert_eq!(client(br#"["a","b"]"#), Ok(vec!["a".into(), "b".into()]));
+    assert_eq!(client(br#"["a\u0000"]"#), Ok(vec!["a\0".into()]));
+    assert_eq!(client(b"[]"), Ok(vec![]));
+    assert_eq!(client(b""), Err(Refused::Expected));
+    assert_eq!(client(b"\"a\""), Err(Refused::Expected));
+    assert_eq!(client(br#"["x"#), Err(Refused::Broken));
+    assert_eq!(client(b"[1]"), Err(Refused::Broken));
+    assert_eq!(websocket(""), Ok(vec![]));
+    assert_eq!(websocket("[]"), Ok(vec![]));
+    assert_eq!(websocket(r#""a""#), Ok(vec!["a".into()]));
+    assert_eq!(websocket(r#"["a"#), Err(Refused::Broken));
 }
 
 #[test]
@@ -115,4 +125,49 @@ fn form_bodies() {
     assert_eq!(form_field_d(b"d=").as_deref(), Some(&b""[..]));
     assert_eq!(form_field_d(b"p=p"), None);
     assert_eq!(form_field_d(b"d=%zz+%4").as_deref(), Some(&b"%zz %4"[..]));
+}
+
+#[test]
+fn the_first_byte_that_may_need_escaping_is_found_wherever_it_is() {
+    for len in 0..40 {
+        for at in 0..len {
+            for b in [0u8, 0x1f, b'"', b'\\', 0xe2, 0xef] {
+                let mut s = vec![b'x'; len];
+                s[at] = b;
+                assert_eq!(first_maybe_escaped(&s), Some(at), "{len} {at} {b}");
+            }
+        }
+        for b in [
+            0x20u8, 0x7f, 0x80, 0xe1, 0xe3, 0xee, 0xf0, 0xff, b'!', b'#', b'[',
+        ] {
+            assert_eq!(first_maybe_escaped(&vec![b; len]), None, "{len} {b}");
+        }
+    }
+}
+
+#[test]
+fn a_frame_put_in_place_is_the_frame_wrapped_and_chunked() {
+    let wraps = [
+        Wrap::Line,
+        Wrap::Event,
+        Wrap::Script,
+        Wrap::Callback("cb".into()),
+    ];
+    for len in [0, 1, 14, 15, 16, 255, 256, 4095, 4096, 70_000] {
+        let frame = "x".repeat(len);
+        for wrap in &wraps {
+            let mut wrapped = String::new();
+            wrap.frame(&frame, &mut wrapped);
+            for chunked in [false, true] {
+                let mut out = b"before".to_vec();
+                let n = wrap.put(chunked, &mut out, |o| o.extend_from_slice(frame.as_bytes()));
+                let expected = match chunked {
+                    true => format!("before{:x}\r\n{wrapped}\r\n", wrapped.len()),
+                    false => format!("before{wrapped}"),
+                };
+                assert_eq!(n, wrapped.len());
+                assert!(out == expected.as_bytes(), "{wrap:?} {len} {chunked}");
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@
 //! what waits for it by `--send-backlog` bytes: a client that stops polling is closed with
 //! `c[1008,…]` and never slows anyone else.
 
+mod response;
 mod session;
 mod sleep;
 
@@ -107,70 +108,6 @@ pub enum Arrival {
     Closing(Vec<Utf8Bytes>, String),
     /// The session is gone.
     Gone,
-}
-
-impl State {
-    /// The receiver left as the protocol says. A session asleep wakes: rooms wrote into
-    /// that response, and must not write into the next.
-    fn detach(&mut self) {
-        self.attached = false;
-        self.alone_since = Instant::now();
-        if self.asleep.take().is_some() {
-            self.wake = true;
-        }
-    }
-
-    /// The receiver's client went away in the middle of a response, which ends a live
-    /// session (true when it did).
-    fn interrupted(&mut self) -> bool {
-        self.parked = None;
-        self.detach();
-        let live = self.phase.live();
-        if live {
-            self.phase = Phase::Closing(frames::close(1002, "Connection interrupted"));
-        }
-        live
-    }
-
-    /// Writes what waits for the client into the parked response, as one frame.
-    fn send_waiting(&mut self) {
-        let Some(parked) = self.parked.as_mut() else {
-            return;
-        };
-        if self.outgoing.is_empty() {
-            return;
-        }
-        let after = parked.send_messages(&self.outgoing);
-        self.outgoing.clear();
-        self.outgoing_bytes = 0;
-        self.after(after);
-    }
-
-    /// What follows a write into the parked response: true when the session was
-    /// interrupted.
-    fn after(&mut self, after: After) -> bool {
-        match after {
-            After::Waits => false,
-            After::Full => {
-                self.parked.take().expect("parked").finish();
-                self.detach();
-                false
-            }
-            After::Gone => self.interrupted(),
-        }
-    }
-
-    /// Ends the parked response with what waits, then `frame`.
-    fn end_parked(&mut self, frame: &str) {
-        self.send_waiting();
-        let Some(mut parked) = self.parked.take() else {
-            return;
-        };
-        if !matches!(parked.send(frame), After::Gone) {
-            parked.finish();
-        }
-        self.detach();
-    }
 }
 
 impl Comet {

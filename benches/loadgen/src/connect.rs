@@ -72,6 +72,7 @@ async fn once(target: &Target, close: &[u8]) -> anyhow::Result<()> {
     match target {
         Target::Ws { .. } => stream.write_all(close).await?,
         Target::Tcp { .. } => stream.shutdown().await?,
+        Target::Hixie76 { .. } => stream.write_all(&[0xff, 0x00]).await?,
     }
     // Until the server closes (after its close frame, for WebSocket).
     let mut buf = [0u8; 256];

@@ -1,5 +1,6 @@
 //! `echo`: N connections, K messages in flight each, payload S bytes: messages per second and
-//! round-trip latency. Over WebSocket (text or binary frames) or raw TCP (S-byte chunks).
+//! round-trip latency. Over WebSocket (text or binary frames), hixie-76 WebSocket (text) or
+//! raw TCP (S-byte chunks).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use crate::wire::{self, Target};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// ws://IP:PORT/PATH or tcp://IP:PORT.
+    /// ws://IP:PORT/PATH, hixie76://IP:PORT/PATH or tcp://IP:PORT.
     #[arg(long)]
     pub url: String,
     /// Connections.
@@ -44,6 +45,8 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let message: Arc<[u8]> = match target {
         Target::Ws { .. } => wire::client_frame(if args.binary { 2 } else { 1 }, &payload).into(),
         Target::Tcp { .. } => payload.into(),
+        Target::Hixie76 { .. } if args.binary => bail!("hixie-76 has no binary frames"),
+        Target::Hixie76 { .. } => wire::hixie76_frame(&payload).into(),
     };
     let phase = Arc::new(Phase::default());
     let mut conns = Vec::with_capacity(args.connections);
@@ -108,6 +111,7 @@ async fn connection(
         stream: by_bytes,
     } = shape;
     let ws = matches!(target, Target::Ws { .. });
+    let hixie = matches!(target, Target::Hixie76 { .. });
     let mut latency = stats::histogram();
     let mut count = 0u64;
     let mut sent: VecDeque<Instant> = VecDeque::with_capacity(k);
@@ -141,6 +145,11 @@ async fn connection(
             if by_bytes {
                 done = tcp_bytes / size;
                 tcp_bytes %= size;
+            }
+        } else if hixie {
+            while let Some(len) = wire::parse_hixie76_frame(&buf[at..filled])? {
+                done += 1;
+                at += len;
             }
         } else {
             tcp_bytes += filled;

@@ -9,7 +9,7 @@ use crate::wire::{self, Target};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// ws://IP:PORT/PATH or tcp://IP:PORT.
+    /// ws://IP:PORT/PATH, hixie76://IP:PORT/PATH or tcp://IP:PORT.
     #[arg(long)]
     pub url: String,
     /// Connections to hold.

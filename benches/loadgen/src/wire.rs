@@ -14,12 +14,14 @@ pub enum Target {
     Ws { addr: SocketAddr, path: String },
     /// Raw TCP: messages are fixed-size chunks of the byte stream.
     Tcp { addr: SocketAddr },
+    /// hixie-76 WebSocket (draft-76: `0x00 text 0xFF` frames) at this address and path.
+    Hixie76 { addr: SocketAddr, path: String },
 }
 
 impl Target {
     /// `ws://HOST:PORT/PATH` or `tcp://HOST:PORT`.
     pub fn parse(url: &str) -> anyhow::Result<Target> {
-        if let Some(rest) = url.strip_prefix("ws://") {
+        let host_path = |rest: &str| -> anyhow::Result<(SocketAddr, String)> {
             let (host, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, "/"),
@@ -27,10 +29,15 @@ impl Target {
             let addr = host
                 .parse()
                 .with_context(|| format!("{url}: need an IP:PORT host"))?;
-            return Ok(Target::Ws {
-                addr,
-                path: path.to_string(),
-            });
+            Ok((addr, path.to_string()))
+        };
+        if let Some(rest) = url.strip_prefix("ws://") {
+            let (addr, path) = host_path(rest)?;
+            return Ok(Target::Ws { addr, path });
+        }
+        if let Some(rest) = url.strip_prefix("hixie76://") {
+            let (addr, path) = host_path(rest)?;
+            return Ok(Target::Hixie76 { addr, path });
         }
         if let Some(rest) = url.strip_prefix("tcp://") {
             return Ok(Target::Tcp {
@@ -39,12 +46,12 @@ impl Target {
                     .with_context(|| format!("{url}: need IP:PORT"))?,
             });
         }
-        bail!("{url}: expected ws://IP:PORT/PATH or tcp://IP:PORT")
+        bail!("{url}: expected ws://IP:PORT/PATH, hixie76://IP:PORT/PATH or tcp://IP:PORT")
     }
 
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Target::Ws { addr, .. } | Target::Tcp { addr } => *addr,
+            Target::Ws { addr, .. } | Target::Tcp { addr } | Target::Hixie76 { addr, .. } => *addr,
         }
     }
 }
@@ -54,8 +61,10 @@ impl Target {
 pub async fn connect(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
     let mut stream = TcpStream::connect(target.addr()).await?;
     stream.set_nodelay(true)?;
-    let Target::Ws { addr, path } = target else {
-        return Ok((stream, Vec::new()));
+    let (addr, path) = match target {
+        Target::Tcp { .. } => return Ok((stream, Vec::new())),
+        Target::Hixie76 { addr, path } => return hixie76_handshake(stream, *addr, path).await,
+        Target::Ws { addr, path } => (addr, path),
     };
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -83,6 +92,70 @@ pub async fn connect(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
         if buf.len() > 8192 {
             bail!("handshake response too long");
         }
+    }
+}
+
+/// The draft-76 handshake with the draft's own example keys, whose answer is known.
+async fn hixie76_handshake(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<(TcpStream, Vec<u8>)> {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\
+         Origin: http://{addr}\r\nSec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n\
+         Sec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n^n:ds[4U"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if !buf.starts_with(b"HTTP/1.1 101") {
+                bail!(
+                    "handshake refused: {}",
+                    String::from_utf8_lossy(&buf[..end.min(80)])
+                );
+            }
+            if buf.len() >= end + 4 + 16 {
+                let answer = &buf[end + 4..end + 20];
+                if answer != b"8jKS'y:G*Co,Wxa-" {
+                    bail!(
+                        "a wrong handshake answer: {:?}",
+                        String::from_utf8_lossy(answer)
+                    );
+                }
+                return Ok((stream, buf[end + 20..].to_vec()));
+            }
+        }
+        let mut chunk = [0u8; 512];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed during the handshake");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > 8192 {
+            bail!("handshake response too long");
+        }
+    }
+}
+
+/// A hixie-76 text frame of `payload` (which must hold no 0xFF).
+pub fn hixie76_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload.len() + 2);
+    frame.push(0x00);
+    frame.extend_from_slice(payload);
+    frame.push(0xff);
+    frame
+}
+
+/// The length of the complete hixie-76 text frame at the start of `buf`; an error for the
+/// closing handshake or anything else.
+pub fn parse_hixie76_frame(buf: &[u8]) -> anyhow::Result<Option<usize>> {
+    match buf.first() {
+        None => Ok(None),
+        Some(0x00) => Ok(buf.iter().position(|&b| b == 0xff).map(|end| end + 1)),
+        Some(0xff) => bail!("the server closed the connection"),
+        Some(other) => bail!("unexpected hixie-76 frame type {other:#x}"),
     }
 }
 
@@ -157,6 +230,18 @@ mod tests {
             payload[3..8].copy_from_slice(b"12345");
             assert_eq!(frame, client_frame(1, &payload));
         }
+    }
+
+    #[test]
+    fn hixie76_frames_are_found_whole_and_the_closing_handshake_is_an_error() {
+        let mut two = hixie76_frame(b"abc");
+        two.extend(hixie76_frame(b""));
+        assert_eq!(parse_hixie76_frame(&two).unwrap(), Some(5));
+        assert_eq!(parse_hixie76_frame(&two[5..]).unwrap(), Some(2));
+        assert_eq!(parse_hixie76_frame(&two[..4]).unwrap(), None);
+        assert_eq!(parse_hixie76_frame(&[]).unwrap(), None);
+        assert!(parse_hixie76_frame(&[0xff, 0x00]).is_err());
+        assert!(parse_hixie76_frame(&[0x80, 0x01, b'x']).is_err());
     }
 
     #[test]

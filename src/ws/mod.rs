@@ -11,6 +11,7 @@ pub(crate) mod codec;
 pub(crate) mod conn;
 pub(crate) mod handshake;
 pub(crate) mod hibernate;
+pub(crate) mod hixie76;
 pub(crate) mod inbound;
 pub(crate) mod message_session;
 

@@ -1,6 +1,6 @@
 //! The seam between transports and backends.
 //!
-//! A transport (the RFC 6455 WebSocket today; Comet and hixie-76 later) turns a connection into a
+//! A transport (the RFC 6455 WebSocket, hixie-76, SockJS's Comet) turns a connection into a
 //! [`Session`] (or a [`ByteSession`]), and hands it to a [`Service`] (or a [`ByteService`]): one
 //! backend's handler of that client, made for it by the router. Transports are generic over the
 //! service traits and backends over the session traits, so neither names the other, and the
@@ -68,6 +68,8 @@ pub enum Transport {
     Rfc6455,
     /// web-socket-js running in Flash (or Ruffle): RFC 6455 framing, but text frames only.
     Flash,
+    /// A hixie-76 (or hixie-75) WebSocket: text frames only.
+    Hixie76,
     /// SockJS framing over a WebSocket.
     SockjsWebsocket,
     /// SockJS xhr-polling.
@@ -93,6 +95,7 @@ impl Transport {
         match self {
             Transport::Rfc6455 => "rfc6455",
             Transport::Flash => "flash",
+            Transport::Hixie76 => "hixie76",
             Transport::SockjsWebsocket => "sockjs-websocket",
             Transport::SockjsXhr => "sockjs-xhr-polling",
             Transport::SockjsXhrStreaming => "sockjs-xhr-streaming",

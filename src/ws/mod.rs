@@ -14,6 +14,7 @@ pub(crate) mod hibernate;
 pub(crate) mod hixie76;
 pub(crate) mod inbound;
 pub(crate) mod message_session;
+pub(crate) mod upgraded;
 
 use std::future::Future;
 use std::io;
@@ -24,7 +25,6 @@ use futures_util::FutureExt;
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
@@ -32,7 +32,6 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::body::Body;
 use crate::config::Limits;
-use crate::handoff::Handing;
 use crate::session::{ByteService, CloseReason, Delivery, Framing, Service, Session, Woken};
 use crate::shutdown::Shutdown;
 use byte_session::ByteStreamSession;
@@ -171,33 +170,7 @@ impl<M: Service> Endpoint<M> {
         F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let on_upgrade = hyper::upgrade::on(req);
-        self.tracker.spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(error) => {
-                    tracing::debug!(%error, "upgrade failed");
-                    return;
-                }
-            };
-            // Back to the TCP stream itself (no boxed I/O on the hot path), with whatever
-            // the client sent after its handshake that the HTTP parser already read.
-            let Ok(parts) = upgraded.downcast::<TokioIo<Handing>>() else {
-                tracing::error!("upgraded connection is not a TCP stream");
-                return;
-            };
-            let Some(io) = parts.io.into_inner().into_inner() else {
-                tracing::error!("upgraded connection was handed off");
-                return;
-            };
-            let (tcp, prefix) = io.into_parts();
-            let pending = if prefix.is_empty() {
-                parts.read_buf
-            } else {
-                [prefix, parts.read_buf].concat().into()
-            };
-            serve(Conn::new(tcp, pending)).await;
-        });
+        upgraded::when_upgraded(&self.tracker, req, serve);
     }
 }
 

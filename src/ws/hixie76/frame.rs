@@ -51,6 +51,16 @@ pub enum FrameError {
     NotUtf8,
 }
 
+impl FrameError {
+    /// Why, for the log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            FrameError::TooLarge => "a frame larger than --max-message-size",
+            FrameError::NotUtf8 => "a text message that is not UTF-8",
+        }
+    }
+}
+
 /// Where the decoder stands between calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {

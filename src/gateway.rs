@@ -32,8 +32,6 @@ pub struct Gateway {
     pub ws: Arc<Endpoint<Handler>>,
     /// The SockJS endpoint of every route.
     pub sockjs: Arc<crate::sockjs::Endpoint<Handler>>,
-    /// The hixie-76 (and hixie-75) WebSocket endpoint of every route, SockJS-framed or not.
-    pub hixie: Arc<crate::ws::hixie76::Endpoint>,
     /// The WebSocket endpoint of SockJS-framed WebSockets.
     pub sockjs_ws: Arc<Endpoint<Framed<Handler>>>,
     /// The `/ruffle-config.js` script.

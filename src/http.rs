@@ -281,9 +281,10 @@ fn upgrade_hixie(
     match sockjs {
         true => {
             let handler = Framed::new(handler, route.sockjs.heartbeat);
-            gw.hixie.upgrade(&mut req, &opening, handler, client)
+            gw.sockjs_ws
+                .upgrade_hixie(&mut req, &opening, handler, client)
         }
-        false => gw.hixie.upgrade(&mut req, &opening, handler, client),
+        false => gw.ws.upgrade_hixie(&mut req, &opening, handler, client),
     }
 }
 

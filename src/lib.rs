@@ -21,7 +21,7 @@
 //!   (`ws::hibernate`), their sockets in a table their rooms write through (`ws::asleep`).
 //!   `ws::hixie76`: the hixie-76 and hixie-75 drafts (Safari 5, old WebKit): the key rule
 //!   and MD5 answer, the `0x00 … 0xFF` framing (both pure), and a session over the same
-//!   batched connection.
+//!   batched connection, which sleeps as RFC 6455 ones do.
 //!   `sockjs`: SockJS 0.3.3 under every route's path: its framing over the RFC 6455
 //!   transport, and the Comet transports (polling and streaming HTTP responses), whose
 //!   sessions live across requests. A response that waits leaves the HTTP server
@@ -269,7 +269,6 @@ pub async fn run(
     let (sockjs_ws, framed_sleepers) =
         ws::Endpoint::new(framed_limits, shutdown_switch.clone(), tracker.clone())
             .context("cannot create the hibernation epoll set")?;
-    let hixie = ws::hixie76::Endpoint::new(config.limits, shutdown_switch.clone(), tracker.clone());
     let slots = Arc::new(Semaphore::new(config.limits.max_connections));
     let sockjs = sockjs::Endpoint::new(
         config.limits,
@@ -283,7 +282,6 @@ pub async fn run(
         ws: ws.clone(),
         sockjs: sockjs.clone(),
         sockjs_ws: sockjs_ws.clone(),
-        hixie,
         routes,
         ruffle_config,
         slots,

@@ -318,6 +318,8 @@ pub enum Framing {
     Rfc6455,
     /// RFC 6455 text frames only (web-socket-js): binary as [`text_only`] text.
     Rfc6455Text,
+    /// hixie-76 text frames (`0x00 … 0xFF`): binary as [`text_only`] text.
+    Hixie76,
     /// A SockJS xhr-streaming response, chunked: `a[...]` lines.
     SockjsXhrStreaming,
     /// A SockJS eventsource response, chunked: `data:` events.
@@ -328,7 +330,7 @@ pub enum Framing {
 
 impl Framing {
     /// How many framings there are.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
     /// A small index, unique per framing, below [`COUNT`](Self::COUNT).
     pub fn index(self) -> usize {

@@ -276,6 +276,61 @@ async fn a_room_is_shared_with_rfc_6455_clients_and_binary_arrives_as_text() {
     );
 }
 
+/// Long enough for a session set to sleep after 50 ms to be asleep.
+const ASLEEP: Duration = Duration::from_millis(400);
+
+#[tokio::test]
+async fn a_sleeping_hixie_member_gets_every_message_in_order_and_wakes_to_speak() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut old = hixie(&gw, "/chat?room=night").await;
+    let mut publisher = gw.ws("/chat?room=night").await;
+    tokio::time::sleep(ASLEEP).await;
+    let mut all: Vec<_> = (0..200)
+        .map(|i| Ok(Message::text(format!("{i}: {}", "z".repeat(i)))))
+        .collect();
+    all.push(Ok(Message::binary(vec![0u8, 1, 2, 0xFF])));
+    publisher
+        .send_all(&mut futures_util::stream::iter(all))
+        .await
+        .unwrap();
+    for i in 0..200 {
+        assert_eq!(recv(&mut old).await, format!("{i}: {}", "z".repeat(i)));
+    }
+    assert_eq!(
+        recv(&mut old).await,
+        "data:application/octet-stream;base64,AAEC/w=="
+    );
+    tokio::time::sleep(ASLEEP).await;
+    send(&mut old, "awake").await;
+    assert_eq!(recv(&mut old).await, "awake");
+}
+
+#[tokio::test]
+async fn a_frame_cut_across_the_quiet_time_is_not_lost() {
+    let gw = TestGateway::start(&["--hibernate-after", "50ms"]).await;
+    let mut stream = hixie(&gw, "/echo").await;
+    let frame = b"\x00split across a sleep\xff";
+    for cut in [1, 5] {
+        stream.write_all(&frame[..cut]).await.unwrap();
+        tokio::time::sleep(ASLEEP).await;
+        stream.write_all(&frame[cut..]).await.unwrap();
+        assert_eq!(recv(&mut stream).await, "split across a sleep");
+    }
+}
+
+#[tokio::test]
+async fn a_sleeping_hixie_client_is_closed_at_its_idle_timeout_and_at_shutdown() {
+    let mut gw = TestGateway::start(&["--hibernate-after", "50ms", "--idle-timeout", "1s"]).await;
+    let mut idle = hixie(&gw, "/echo").await;
+    let started = std::time::Instant::now();
+    closed(&mut idle).await;
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let mut stopping = hixie(&gw, "/chat").await;
+    tokio::time::sleep(ASLEEP).await;
+    let (took, ()) = tokio::join!(gw.shutdown(), closed(&mut stopping));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
 #[tokio::test]
 async fn hixie_75_has_no_keys_and_no_answer() {
     let gw = TestGateway::start(&[]).await;

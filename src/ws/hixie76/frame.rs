@@ -97,6 +97,11 @@ impl Decoder {
         }
     }
 
+    /// True when no frame is begun: the connection may sleep without losing a byte.
+    pub fn at_rest(&self) -> bool {
+        self.state == State::Start
+    }
+
     /// The next frame in `buf`, which starts where the last call's `consumed` ended. Each
     /// call goes on from where the last one stopped: on [`Frame::Incomplete`] give the same
     /// bytes (less `consumed`) and more.

@@ -2,6 +2,10 @@
 //! 8-byte body and the 16-byte answer), then text frames both ways, framed by hand
 //! ([`super::frame`]) on the RFC 6455 transport's batched connection ([`Conn`]).
 //!
+//! A client silent for `--hibernate-after` falls asleep between frames, as RFC 6455 clients
+//! do ([`crate::ws::hibernate`]): the session ends ([`Session::is_asleep`]) and a new one
+//! serves the connection when it wakes.
+//!
 //! The draft has no pings: a client silent for the idle timeout is closed. It has no binary
 //! messages: binary from a backend goes out as [`text_only`] text. It has no close codes:
 //! every ending is the closing handshake (`0xFF 0x00`) and the socket's close, with the
@@ -57,10 +61,18 @@ pub struct HixieSession {
     stop: Signal,
     /// `stop` has fired (it must not be polled again).
     stopped: bool,
-    /// Ticks every idle timeout.
+    /// Ticks every idle timeout, or more often when the session may fall asleep.
     idle: Interval,
+    /// Ticks of silence that make an idle timeout.
+    ticks_per_timeout: u32,
+    /// Ticks of silence so far.
+    quiet: u32,
     /// Something arrived since the last idle tick.
     heard: bool,
+    /// The session may fall asleep at a silent tick.
+    sleepy: bool,
+    /// It did: [`recv`](Session::recv) ended so that the connection can sleep.
+    asleep: bool,
     /// Frames were queued since the last flush.
     dirty: bool,
     /// The session is over: nothing more may be sent.
@@ -69,25 +81,65 @@ pub struct HixieSession {
 
 impl HixieSession {
     /// Wraps an upgraded connection whose messages are at most `max_message_size` bytes.
+    /// With `sleep_after`, the session ends (see [`is_asleep`](Session::is_asleep)) once
+    /// the client has been silent about that long and nothing is in flight. What the
+    /// connection has queued (owed from a sleep) goes out at the first chance.
     pub fn new(
         conn: Conn,
         peer: SocketAddr,
         stop: Signal,
         idle_timeout: Duration,
+        sleep_after: Option<Duration>,
         max_message_size: usize,
     ) -> Self {
+        let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
+        let ticks = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
         HixieSession {
+            dirty: conn.has_unsent(),
             conn,
             inbound: BytesMut::new(),
             decoder: Decoder::new(max_message_size),
             peer,
             stop,
             stopped: false,
-            idle: idle_timer(idle_timeout),
+            idle: idle_timer(tick),
+            ticks_per_timeout: u32::try_from(ticks).unwrap_or(u32::MAX),
+            quiet: 0,
             heard: false,
-            dirty: false,
+            sleepy: sleep_after.is_some(),
+            asleep: false,
             closed: false,
         }
+    }
+
+    /// The connection, once the session is over (or asleep).
+    pub fn into_conn(self) -> Conn {
+        self.conn
+    }
+
+    /// Closes a client that has been silent for its idle timeout.
+    pub async fn close_idle(&mut self) {
+        self.end("idle timeout").await;
+    }
+
+    /// At a silent tick: true when the session falls asleep (silent, nothing half-read or
+    /// unsent: the connection can sleep without losing a byte), false to go on; closes the
+    /// client once it has been silent for the idle timeout.
+    async fn silent_tick(&mut self) -> bool {
+        self.quiet += 1;
+        if self.sleepy
+            && !self.dirty
+            && self.inbound.is_empty()
+            && self.decoder.at_rest()
+            && self.conn.at_rest()
+        {
+            self.asleep = true;
+            return true;
+        }
+        if self.quiet >= self.ticks_per_timeout {
+            Box::pin(self.close_idle()).await;
+        }
+        false
     }
 
     /// Reads the request's 8-byte body (it may have come with the head, or come later) and
@@ -144,9 +196,9 @@ impl HixieSession {
         Poll::Pending
     }
 
-    /// The idle timeout.
+    /// The idle timeout (the idle timer may tick more often).
     fn idle_timeout(&self) -> Duration {
-        self.idle.period()
+        self.idle.period().saturating_mul(self.ticks_per_timeout)
     }
 
     /// Waits for what is queued to go out: never longer than the idle timeout, and not
@@ -210,6 +262,10 @@ impl HixieSession {
 }
 
 impl Session for HixieSession {
+    fn is_asleep(&self) -> bool {
+        self.asleep
+    }
+
     async fn recv(&mut self) -> Option<Payload> {
         while !self.closed {
             match self.decoder.decode(&self.inbound) {
@@ -242,8 +298,12 @@ impl Session for HixieSession {
                 Event::Read => {}
                 Event::Ended => self.closed = true,
                 Event::Stop => Box::pin(self.end("server shutting down")).await,
-                Event::IdleTick if self.heard => self.heard = false,
-                Event::IdleTick => Box::pin(self.end("idle timeout")).await,
+                Event::IdleTick if self.heard => (self.heard, self.quiet) = (false, 0),
+                Event::IdleTick => {
+                    if self.silent_tick().await {
+                        return None;
+                    }
+                }
             }
             if self.inbound.is_empty() && self.inbound.capacity() > KEEP_IN {
                 self.inbound = BytesMut::new();

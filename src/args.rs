@@ -103,11 +103,13 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_READ_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub read_timeout: Duration,
 
-    /// Time an HTTP client has to send its request headers (and a WebSocket its handshake).
+    /// Time an HTTP client has to send its request headers (and a WebSocket its handshake,
+    /// hixie-76's 8-byte key included).
     #[arg(long, env = "FLASHGATE_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub handshake_timeout: Duration,
 
     /// A WebSocket client silent this long is pinged; one silent as long again is closed (1001).
+    /// A hixie-76 client, which has no pings, is closed.
     #[arg(long, env = "FLASHGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
 

@@ -2,9 +2,9 @@
 //! one per parser of bytes a client or an operator's file controls. Each takes any bytes,
 //! runs the real parser and panics when one of its invariants does not hold.
 //!
-//! Targets that cut their input into reads ([`sniff`], [`inbound`], [`boundary`]) take the
-//! cuts from its first bytes (see [`cut`]): the low three bits of the first byte say how many
-//! bytes of cut pattern follow, and the rest is the stream.
+//! Targets that cut their input into reads ([`sniff`], [`inbound`], [`boundary`],
+//! [`hixie76_frames`]) take the cuts from its first bytes (see [`cut`]): the low three bits
+//! of the first byte say how many bytes of cut pattern follow, and the rest is the stream.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -24,7 +24,9 @@ use crate::ws::boundary::Boundary;
 use crate::ws::handshake;
 use crate::ws::inbound::{Decoded, End, Inbound};
 
+mod hixie76;
 mod sockjs;
+pub use hixie76::{hixie76_frames, hixie76_handshake};
 pub use sockjs::{sockjs_frames, sockjs_path};
 
 /// Splits fuzz input into a cut pattern and the stream to cut: `data[0] & 7` pattern bytes

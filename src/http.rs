@@ -13,8 +13,10 @@ use crate::backend::{Admitted, Ask};
 use crate::body::{Body, javascript, text};
 use crate::gateway::Gateway;
 use crate::routes::Route;
+use crate::session::Transport;
 use crate::shutdown::ConnGuard;
 use crate::sockjs::{self, path::Endpoint as At, path::Kind, websocket::Framed};
+use crate::ws::hixie76::{self, handshake::Draft};
 use crate::ws::{self, handshake};
 
 /// Routes one request.
@@ -142,6 +144,11 @@ fn upgrade(
     guard: ConnGuard,
     framing: Framing,
 ) -> Response<Body> {
+    if handshake::is_upgrade(req.headers())
+        && let Some(draft) = hixie76::handshake::draft_of(req.headers())
+    {
+        return upgrade_hixie(req, route, gw, peer, guard, framing, draft);
+    }
     let checked = handshake::check(
         req.method(),
         req.version(),
@@ -208,4 +215,85 @@ fn upgrade(
                 .upgrade_bytes(&mut req, &accepted, relay, client(transport))
         }
     }
+}
+
+/// Answers a hixie-76 (or hixie-75) upgrade request on `route`: its 101 head and a session,
+/// or an error status. As for RFC 6455, but the room comes from the query alone, and a
+/// byte-stream backend is refused: the drafts have text frames only.
+fn upgrade_hixie(
+    mut req: Request<Incoming>,
+    route: &Route,
+    gw: &Gateway,
+    peer: SocketAddr,
+    guard: ConnGuard,
+    framing: Framing,
+    draft: Draft,
+) -> Response<Body> {
+    let resource = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let checked = hixie76::handshake::check(
+        draft,
+        req.method(),
+        req.version(),
+        req.headers(),
+        resource,
+        &gw.allow,
+    )
+    .and_then(|opening| Ok((room_key(route, req.uri().query())?, opening)));
+    let (room, opening) = match checked {
+        Ok(checked) => checked,
+        Err(rejection) => {
+            let origin = req
+                .headers()
+                .get(http::header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::warn!(%peer, transport = %Transport::Hixie76, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+            return closing(rejection.response());
+        }
+    };
+    let ask = Ask {
+        room: &room,
+        target: None,
+    };
+    let backend = route.backend.name();
+    let handler = match route.backend.admit(&ask) {
+        Ok(Admitted::Messages(handler)) => handler,
+        Ok(Admitted::Bytes(_)) => {
+            let refused = handshake::Rejection {
+                status: StatusCode::UPGRADE_REQUIRED,
+                reason: "this route relays bytes in binary messages, which hixie-76 does not have: \
+                         connect with RFC 6455",
+            };
+            tracing::warn!(%peer, transport = %Transport::Hixie76, route = %route.path, backend, "websocket refused: a byte stream needs binary messages");
+            return closing(refused.response());
+        }
+        Err(why) => {
+            tracing::warn!(%peer, transport = %Transport::Hixie76, route = %route.path, backend, "backend refused the client: {why}");
+            return closing(text(StatusCode::FORBIDDEN, &why));
+        }
+    };
+    let transport = Transport::Hixie76;
+    let client = ws::Client {
+        peer,
+        transport,
+        guard,
+    };
+    let sockjs = framing == Framing::Sockjs;
+    tracing::info!(%peer, %transport, draft = ?draft, sockjs, route = %route.path, backend, "websocket handshake");
+    match sockjs {
+        true => {
+            let handler = Framed::new(handler, route.sockjs.heartbeat);
+            gw.sockjs_ws
+                .upgrade_hixie(&mut req, &opening, handler, client)
+        }
+        false => gw.ws.upgrade_hixie(&mut req, &opening, handler, client),
+    }
+}
+
+/// `res`, closing the connection after it: a refused hixie-76 request's 8-byte body follows
+/// its head, and must not be read as the next request.
+fn closing(mut res: Response<Body>) -> Response<Body> {
+    res.headers_mut()
+        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    res
 }

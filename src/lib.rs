@@ -19,6 +19,9 @@
 //! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
 //!   or the socket proxy's byte stream decoded in place; silent clients sleep without a task
 //!   (`ws::hibernate`), their sockets in a table their rooms write through (`ws::asleep`).
+//!   `ws::hixie76`: the hixie-76 and hixie-75 drafts (Safari 5, old WebKit): the key rule
+//!   and MD5 answer, the `0x00 … 0xFF` framing (both pure), and a session over the same
+//!   batched connection, which sleeps as RFC 6455 ones do.
 //!   `sockjs`: SockJS 0.3.3 under every route's path: its framing over the RFC 6455
 //!   transport, and the Comet transports (polling and streaming HTTP responses), whose
 //!   sessions live across requests. A response that waits leaves the HTTP server

@@ -1,6 +1,6 @@
 //! The seam between transports and backends.
 //!
-//! A transport (the RFC 6455 WebSocket today; Comet and hixie-76 later) turns a connection into a
+//! A transport (the RFC 6455 WebSocket, hixie-76, SockJS's Comet) turns a connection into a
 //! [`Session`] (or a [`ByteSession`]), and hands it to a [`Service`] (or a [`ByteService`]): one
 //! backend's handler of that client, made for it by the router. Transports are generic over the
 //! service traits and backends over the session traits, so neither names the other, and the
@@ -68,6 +68,8 @@ pub enum Transport {
     Rfc6455,
     /// web-socket-js running in Flash (or Ruffle): RFC 6455 framing, but text frames only.
     Flash,
+    /// A hixie-76 (or hixie-75) WebSocket: text frames only.
+    Hixie76,
     /// SockJS framing over a WebSocket.
     SockjsWebsocket,
     /// SockJS xhr-polling.
@@ -93,6 +95,7 @@ impl Transport {
         match self {
             Transport::Rfc6455 => "rfc6455",
             Transport::Flash => "flash",
+            Transport::Hixie76 => "hixie76",
             Transport::SockjsWebsocket => "sockjs-websocket",
             Transport::SockjsXhr => "sockjs-xhr-polling",
             Transport::SockjsXhrStreaming => "sockjs-xhr-streaming",
@@ -315,6 +318,8 @@ pub enum Framing {
     Rfc6455,
     /// RFC 6455 text frames only (web-socket-js): binary as [`text_only`] text.
     Rfc6455Text,
+    /// hixie-76 text frames (`0x00 … 0xFF`): binary as [`text_only`] text.
+    Hixie76,
     /// A SockJS xhr-streaming response, chunked: `a[...]` lines.
     SockjsXhrStreaming,
     /// A SockJS eventsource response, chunked: `data:` events.
@@ -325,7 +330,7 @@ pub enum Framing {
 
 impl Framing {
     /// How many framings there are.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
     /// A small index, unique per framing, below [`COUNT`](Self::COUNT).
     pub fn index(self) -> usize {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// Every target, by its directory name, with its entry point.
-const TARGETS: [(&str, Target); 7] = [
+const TARGETS: [(&str, Target); 9] = [
     ("sniff", flashgate::fuzzing::sniff),
     ("policy_file", flashgate::fuzzing::policy_file),
     ("handshake", flashgate::fuzzing::handshake),
@@ -15,6 +15,8 @@ const TARGETS: [(&str, Target); 7] = [
     ("boundary", flashgate::fuzzing::boundary),
     ("sockjs_path", flashgate::fuzzing::sockjs_path),
     ("sockjs_frames", flashgate::fuzzing::sockjs_frames),
+    ("hixie76_handshake", flashgate::fuzzing::hixie76_handshake),
+    ("hixie76_frames", flashgate::fuzzing::hixie76_frames),
 ];
 
 /// The files in `dir`, sorted; none when it does not exist.
@@ -78,6 +80,16 @@ fn inbound_corpus() {
 #[test]
 fn boundary_corpus() {
     corpus("boundary");
+}
+
+#[test]
+fn hixie76_handshake_corpus() {
+    corpus("hixie76_handshake");
+}
+
+#[test]
+fn hixie76_frames_corpus() {
+    corpus("hixie76_frames");
 }
 
 /// Each corpus and regression directory belongs to a target, and each target has a fuzz

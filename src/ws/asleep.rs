@@ -21,7 +21,8 @@ use sharded_slab::Slab;
 use tokio::sync::Notify;
 
 use super::codec;
-use crate::session::{Delivered, Framing, Payload, Sleepers};
+use super::hixie76::frame::encode_text;
+use crate::session::{Delivered, Framing, Payload, Sleepers, text_only};
 
 /// Not in the sleepers' set yet.
 const UNREGISTERED: u32 = u32::MAX;
@@ -111,6 +112,12 @@ impl Beds {
 
 impl Sleepers for Beds {
     fn frame(&self, framing: Framing, messages: &[Payload], out: &mut Vec<u8>) {
+        if framing == Framing::Hixie76 {
+            for message in messages {
+                encode_text(out, &text_only(message.clone()));
+            }
+            return;
+        }
         let text_only = framing == Framing::Rfc6455Text;
         for message in messages {
             codec::encode(out, message, text_only);

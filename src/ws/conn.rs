@@ -102,6 +102,13 @@ impl Conn {
         self.out.len() >= CHUNK
     }
 
+    /// Queues what `frame` writes (a transport that frames by hand: hixie-76); true when a
+    /// full batch is waiting, as for [`queue`](Self::queue).
+    pub fn queue_with(&mut self, frame: impl FnOnce(&mut BytesMut)) -> bool {
+        frame(&mut self.out);
+        self.out.len() >= CHUNK
+    }
+
     /// Queues one frame with `opcode` and `body`.
     pub fn queue_raw(&mut self, opcode: u8, body: &[u8]) {
         super::codec::encode_raw(&mut self.out, opcode, body);

@@ -1,6 +1,7 @@
 //! The WebSocket transport (RFC 6455): the handshake ([`handshake`]), then a
 //! [`MessageSession`] for message clients or a [`ByteStreamSession`] for the socket proxy's,
-//! both over one [`Conn`]. A message client that goes silent sleeps ([`hibernate`]): its
+//! both over one [`Conn`]; and the hixie-76 and hixie-75 drafts ([`hixie76`]), whose
+//! [`HixieSession`] frames by hand over the same connection. A message client that goes silent sleeps ([`hibernate`]): its
 //! socket is shared with its room through a delivery handle ([`asleep`]), and a new session
 //! serves it when it wakes, with the handler it had.
 
@@ -11,8 +12,10 @@ pub(crate) mod codec;
 pub(crate) mod conn;
 pub(crate) mod handshake;
 pub(crate) mod hibernate;
+pub(crate) mod hixie76;
 pub(crate) mod inbound;
 pub(crate) mod message_session;
+pub(crate) mod upgraded;
 
 use std::future::Future;
 use std::io;
@@ -23,7 +26,6 @@ use futures_util::FutureExt;
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::task::TaskTracker;
@@ -31,13 +33,16 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::body::Body;
 use crate::config::Limits;
-use crate::handoff::Handing;
-use crate::session::{ByteService, CloseReason, Delivery, Framing, Service, Session, Woken};
+use crate::session::{
+    ByteService, CloseReason, Delivery, Framing, Service, Session, Transport, Woken,
+};
 use crate::shutdown::Shutdown;
 use byte_session::ByteStreamSession;
 use conn::Conn;
 use handshake::Accepted;
 use hibernate::{Hibernation, Parked, Wake, Watch};
+use hixie76::handshake::Opening;
+use hixie76::session::HixieSession;
 use message_session::MessageSession;
 
 pub use hibernate::Client;
@@ -145,6 +150,49 @@ impl<M: Service> Endpoint<M> {
         switching(accepted)
     }
 
+    /// Answers an accepted hixie handshake with its 101 head at once; once the connection
+    /// is upgraded, reads the 8-byte body and sends the answer (hixie-76), then serves the
+    /// client with `handler`.
+    pub fn upgrade_hixie(
+        self: &Arc<Self>,
+        req: &mut Request<Incoming>,
+        opening: &Opening,
+        handler: M,
+        client: Client,
+    ) -> Response<Body> {
+        let endpoint = self.clone();
+        let keys = opening.keys;
+        let plan = Box::new((client, handler));
+        self.when_upgraded(req, move |conn| async move {
+            let (client, handler) = *plan;
+            let mut session = endpoint.hixie_session(conn, client.peer);
+            let limit = endpoint.limits.handshake_timeout;
+            if let Some(keys) = keys
+                && let Err(why) = session.answer(keys, limit).await
+            {
+                tracing::info!(peer = %client.peer, transport = %client.transport, why, "hixie-76 handshake not finished");
+                return;
+            }
+            serve_hixie(endpoint, session, handler, client).await;
+        });
+        hixie76::switching(opening)
+    }
+
+    /// A hixie session over `conn`, asleep after `--hibernate-after` if this endpoint's
+    /// clients sleep.
+    fn hixie_session(&self, conn: Conn, peer: std::net::SocketAddr) -> HixieSession {
+        let limits = &self.limits;
+        let sleepy = !limits.hibernate_after.is_zero();
+        HixieSession::new(
+            conn,
+            peer,
+            self.shutdown.signal(),
+            limits.idle_timeout,
+            sleepy.then_some(limits.hibernate_after),
+            limits.max_message_size,
+        )
+    }
+
     /// Answers an accepted upgrade request with 101, and relays the connection's byte
     /// stream with `relay` once it is upgraded.
     pub fn upgrade_bytes(
@@ -170,33 +218,7 @@ impl<M: Service> Endpoint<M> {
         F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let on_upgrade = hyper::upgrade::on(req);
-        self.tracker.spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(error) => {
-                    tracing::debug!(%error, "upgrade failed");
-                    return;
-                }
-            };
-            // Back to the TCP stream itself (no boxed I/O on the hot path), with whatever
-            // the client sent after its handshake that the HTTP parser already read.
-            let Ok(parts) = upgraded.downcast::<TokioIo<Handing>>() else {
-                tracing::error!("upgraded connection is not a TCP stream");
-                return;
-            };
-            let Some(io) = parts.io.into_inner().into_inner() else {
-                tracing::error!("upgraded connection was handed off");
-                return;
-            };
-            let (tcp, prefix) = io.into_parts();
-            let pending = if prefix.is_empty() {
-                parts.read_buf
-            } else {
-                [prefix, parts.read_buf].concat().into()
-            };
-            serve(Conn::new(tcp, pending)).await;
-        });
+        upgraded::when_upgraded(&self.tracker, req, serve);
     }
 }
 
@@ -222,6 +244,10 @@ fn switching(accepted: &Accepted) -> Response<Body> {
 /// `start` comes boxed and is unpacked at once: an `async fn` keeps its arguments for its
 /// whole life, and each open connection would carry them twice.
 async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
+    if start.client.transport == Transport::Hixie76 {
+        // Boxed: a hixie session's state should not be part of every connection's.
+        return Box::pin(resume_hixie(endpoint, start)).await;
+    }
     let Start {
         conn,
         client,
@@ -265,16 +291,31 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
         return;
     }
     let pinged = session.pinged();
-    let tcp = match session.into_conn().into_inner().into_std() {
+    let framing = match client.transport.text_only() {
+        true => Framing::Rfc6455Text,
+        false => Framing::Rfc6455,
+    };
+    let conn = session.into_conn();
+    lie_down(endpoint, conn, handler, client, pinged, framing);
+}
+
+/// Puts a connection whose session fell asleep to bed: its socket in the sleepers' table,
+/// its handler told how to reach it (`framing`), and itself in the epoll set; or, when that
+/// cannot be, serves it awake again.
+fn lie_down<M: Service>(
+    endpoint: Arc<Endpoint<M>>,
+    conn: Conn,
+    mut handler: M,
+    client: Client,
+    pinged: bool,
+    framing: Framing,
+) {
+    let tcp = match conn.into_inner().into_std() {
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
             return;
         }
-    };
-    let framing = match client.transport.text_only() {
-        true => Framing::Rfc6455Text,
-        false => Framing::Rfc6455,
     };
     let beds = endpoint.hibernation.beds();
     let (bed, fd) = match beds.put(tcp) {
@@ -304,6 +345,45 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
     };
     let task = resume(endpoint.clone(), parked, Wake::Readable);
     endpoint.tracker.spawn(task);
+}
+
+/// Serves a hixie client until it closes, or falls asleep.
+async fn serve_hixie<M: Service>(
+    endpoint: Arc<Endpoint<M>>,
+    mut session: HixieSession,
+    mut handler: M,
+    client: Client,
+) {
+    handler.serve(&mut session).await;
+    if !session.is_asleep() {
+        tracing::debug!(peer = %client.peer, transport = %client.transport, "websocket closed");
+        return;
+    }
+    lie_down(
+        endpoint,
+        session.into_conn(),
+        handler,
+        client,
+        false,
+        Framing::Hixie76,
+    );
+}
+
+/// Serves a hixie client that slept. Its idle timeout, which would ping an RFC 6455 client,
+/// closes it: the drafts have no pings.
+async fn resume_hixie<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
+    let Start {
+        conn,
+        client,
+        handler,
+        then,
+    } = *start;
+    let mut session = endpoint.hixie_session(conn, client.peer);
+    match then {
+        Then::Serve => serve_hixie(endpoint, session, handler, client).await,
+        Then::Ping | Then::Expire => session.close_idle().await,
+        Then::Drop => session.close(CloseReason::TooSlow).await,
+    }
 }
 
 /// Serves a connection that slept, from where it stopped.

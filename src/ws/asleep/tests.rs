@@ -110,3 +110,20 @@ fn text_only_framing_turns_binary_into_text() {
     );
     assert_eq!(out[0], 0x81, "a text frame");
 }
+
+#[test]
+fn hixie_76_sleepers_get_hixie_text_frames_and_binary_as_text() {
+    let beds = Beds::default();
+    let mut out = Vec::new();
+    let messages = [
+        Payload::Text("h\u{e9}".into()),
+        Payload::Binary(bytes::Bytes::from_static(&[0, 1, 2, 0xFF])),
+    ];
+    beds.frame(Framing::Hixie76, &messages, &mut out);
+    let want = [
+        &b"\x00h\xc3\xa9\xff"[..],
+        b"\x00data:application/octet-stream;base64,AAEC/w==\xff",
+    ]
+    .concat();
+    assert_eq!(out, want);
+}

@@ -137,6 +137,25 @@ impl Conn {
         }
         poll_read_buf(Pin::new(&mut self.inner), cx, into)
     }
+
+    /// As [`poll_read_into`](Self::poll_read_into), but through the thread's scratch
+    /// buffer: `into` grows by what came, not by a whole read's room, so a session that
+    /// waits for its client holds no read buffer.
+    pub fn poll_read_append(
+        &mut self,
+        cx: &mut Context<'_>,
+        into: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        if !self.buf.is_empty() {
+            return self.poll_read_into(cx, into);
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut read = ReadBuf::new(scratch);
+            ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
+            into.extend_from_slice(read.filled());
+            Poll::Ready(Ok(read.filled().len()))
+        })
+    }
 }
 
 impl AsyncRead for Conn {

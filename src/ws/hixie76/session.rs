@@ -29,9 +29,6 @@ use crate::shutdown::Signal;
 use crate::ws::conn::Conn;
 use crate::ws::message_session::{CLOSE_WAIT, idle_timer};
 
-/// The most read from the client at once.
-const READ: usize = 16 * 1024;
-
 /// A read buffer at most this large is kept while the client is silent.
 const KEEP_IN: usize = 4 * 1024;
 
@@ -160,6 +157,9 @@ impl HixieSession {
             .map_err(|_| "no 8-byte key within --handshake-timeout")??;
         let mut body = [0; BODY_LEN];
         self.inbound.copy_to_slice(&mut body);
+        // The handshake is not the client speaking: silence counts from here, as it does
+        // from an RFC 6455 client's 101.
+        self.heard = false;
         let reply = answer(keys.0, keys.1, &body);
         self.conn.owe(&reply);
         match timeout(limit, self.conn.flush()).await {
@@ -174,8 +174,7 @@ impl HixieSession {
             self.stopped = true;
             return Poll::Ready(Event::Stop);
         }
-        self.inbound.reserve(READ);
-        match self.conn.poll_read_into(cx, &mut self.inbound) {
+        match self.conn.poll_read_append(cx, &mut self.inbound) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Event::Ended),
             Poll::Ready(Ok(_)) => {
                 self.heard = true;

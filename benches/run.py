@@ -135,6 +135,8 @@ def servers():
         Server("flashgate", flashgate, "flashgate"),
         # The mixed room's reference: the same room in the same run, every member on WebSocket.
         Server("flashgate-all-ws", flashgate, "flashgate, every member on WebSocket (no SockJS members)"),
+        # The hixie-76 workloads' reference: the same gateway in the same run, on RFC 6455.
+        Server("flashgate-rfc6455", flashgate, "flashgate, RFC 6455 clients (the hixie-76 workloads' reference)"),
         # Idle echo connections sleep after --hibernate-after (1 s); this one never does.
         Server("flashgate-awake", lambda s: flashgate(s) + ["--hibernate-after", "0s"],
                "flashgate, never asleep (--hibernate-after 0s)"),
@@ -231,6 +233,19 @@ def workloads(smoke):
         mixed = [] if server.name == "flashgate-all-ws" else ["--sockjs-streaming", 0.5]
         return loadgen("broadcast", *room, "-m", members, "--interval", 50, *mixed, *d)
 
+    def hixie76(k, size):
+        # flashgate's clients speak hixie-76; the reference's, RFC 6455, to the same route.
+        def run(server):
+            scheme = "ws" if server.name == "flashgate-rfc6455" else "hixie76"
+            return loadgen("echo", "--url", f"{scheme}://127.0.0.1:{server.port}/echo", "-n", n, "-k", k,
+                           "-s", size, *d)
+        return run
+
+    def hixie76_idle(server):
+        scheme = "ws" if server.name == "flashgate-rfc6455" else "hixie76"
+        return loadgen("idle", "--url", f"{scheme}://127.0.0.1:{server.port}/echo", "-c", idle_c,
+                       "--pid", server.pid)
+
     def policy(server):
         port = server.extra.get("policy", server.port)
         return loadgen("policy", "--addr", f"127.0.0.1:{port}", "-c", 32, "--pid", server.pid, *d)
@@ -271,6 +286,12 @@ def workloads(smoke):
          "bytes_per_conn", False, sockjs_idle),
         ("sockjs-mixed-room", f"broadcast, M={members}, 20 msg/s, half the members SockJS xhr-streaming",
          ["flashgate", "flashgate-all-ws", "sockjs-node"], "p99_us", False, mixed_room),
+        ("hixie76-echo-32", f"hixie-76 echo, N={n}, K=16, S=32 B", ["flashgate", "flashgate-rfc6455"],
+         "msgs_per_s", True, hixie76(16, 32)),
+        ("hixie76-echo-16k", f"hixie-76 echo, N={n}, K=16, S=16 KiB", ["flashgate", "flashgate-rfc6455"],
+         "msgs_per_s", True, hixie76(16, 16384)),
+        ("hixie76-idle", f"idle hixie-76 connections, C={idle_c}", ["flashgate", "flashgate-rfc6455"],
+         "bytes_per_conn", False, hixie76_idle),
     ]
 
 
@@ -298,6 +319,10 @@ TARGETS = [
     ("sockjs-websocket", "msgs_per_s", "sockjs-node", 5.0, "≥ 5× sockjs-node"),
     ("sockjs-idle", "bytes_per_conn", None, 2048, "≤ 2 KiB per session"),
     ("sockjs-idle", "bytes_per_conn", "*", 1.0, "below sockjs-node"),
+    ("hixie76-echo-32", "msgs_per_s", "flashgate-rfc6455", 0.9, "≥ 0.9× flashgate's RFC 6455 echo (same run)"),
+    ("hixie76-echo-16k", "msgs_per_s", "flashgate-rfc6455", 0.9, "≥ 0.9× flashgate's RFC 6455 echo (same run)"),
+    ("hixie76-idle", "bytes_per_conn", "flashgate-rfc6455", 1.1,
+     "what an idle RFC 6455 connection costs (≤ 1.1×, same run)"),
     ("sockjs-mixed-room", "p99_us", "flashgate-all-ws", 1.5,
      "p99 ≤ 1.5× the all-WebSocket room's p99 (flashgate both, same run)"),
 ]

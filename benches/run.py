@@ -406,7 +406,7 @@ def run_suite(args):
     for name, title, names, metric, _, run in chosen:
         print(f"== {title}", flush=True)
         results[name] = {s: [] for s in names}
-        fresh = name in ("idle", "sockjs-idle")
+        fresh = name in ("idle", "sockjs-idle", "hixie76-idle")
         needed = set(names) | ({"proxy-target"} if {"flashgate", "websockify", "tcp-relay"} & set(names) else set())
         order = ["proxy-target"] + [s for s in needed if s != "proxy-target"]
         running = []

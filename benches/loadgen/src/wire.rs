@@ -153,7 +153,7 @@ pub fn hixie76_frame(payload: &[u8]) -> Vec<u8> {
 pub fn parse_hixie76_frame(buf: &[u8]) -> anyhow::Result<Option<usize>> {
     match buf.first() {
         None => Ok(None),
-        Some(0x00) => Ok(buf.iter().position(|&b| b == 0xff).map(|end| end + 1)),
+        Some(0x00) => Ok(memchr::memchr(0xff, buf).map(|end| end + 1)),
         Some(0xff) => bail!("the server closed the connection"),
         Some(other) => bail!("unexpected hixie-76 frame type {other:#x}"),
     }

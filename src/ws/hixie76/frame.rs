@@ -127,7 +127,7 @@ impl Decoder {
                 }
                 State::Text { scanned } => {
                     let data = &rest[1..];
-                    match data[scanned..].iter().position(|&b| b == 0xFF) {
+                    match memchr::memchr(0xFF, &data[scanned..]) {
                         Some(i) => {
                             let end = scanned + i;
                             if end > self.max {
@@ -148,7 +148,7 @@ impl Decoder {
                         }
                     }
                 }
-                State::Sentinel { seen } => match rest.iter().position(|&b| b == 0xFF) {
+                State::Sentinel { seen } => match memchr::memchr(0xFF, rest) {
                     Some(i) if seen + i <= self.max => {
                         at += i + 1;
                         self.state = State::Start;

@@ -29,6 +29,9 @@ use crate::shutdown::Signal;
 use crate::ws::conn::Conn;
 use crate::ws::message_session::{CLOSE_WAIT, idle_timer};
 
+/// The room made for a read into a frame under way.
+const READ: usize = 16 * 1024;
+
 /// A read buffer at most this large is kept while the client is silent.
 const KEEP_IN: usize = 4 * 1024;
 
@@ -174,7 +177,16 @@ impl HixieSession {
             self.stopped = true;
             return Poll::Ready(Event::Stop);
         }
-        match self.conn.poll_read_append(cx, &mut self.inbound) {
+        // A frame under way reads straight into its buffer; otherwise the read goes through
+        // the thread's scratch buffer, so that a session waiting for its client holds none.
+        let read = match self.inbound.is_empty() {
+            true => self.conn.poll_read_append(cx, &mut self.inbound),
+            false => {
+                self.inbound.reserve(READ);
+                self.conn.poll_read_into(cx, &mut self.inbound)
+            }
+        };
+        match read {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Event::Ended),
             Poll::Ready(Ok(_)) => {
                 self.heard = true;

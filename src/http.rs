@@ -159,12 +159,7 @@ fn upgrade(
     let accepted = match checked {
         Ok(accepted) => accepted,
         Err(rejection) => {
-            let origin = req
-                .headers()
-                .get(http::header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::warn!(%peer, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+            refused(&req, peer, route, None, &rejection);
             return rejection.response();
         }
     };
@@ -242,12 +237,7 @@ fn upgrade_hixie(
     let (room, opening) = match checked {
         Ok(checked) => checked,
         Err(rejection) => {
-            let origin = req
-                .headers()
-                .get(http::header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::warn!(%peer, transport = %Transport::Hixie76, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+            refused(&req, peer, route, Some(Transport::Hixie76), &rejection);
             return closing(rejection.response());
         }
     };
@@ -296,4 +286,20 @@ fn closing(mut res: Response<Body>) -> Response<Body> {
     res.headers_mut()
         .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     res
+}
+
+/// Logs a refused WebSocket handshake, with the origin it came from (and its transport,
+/// when the handshake tells it).
+fn refused(
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+    route: &Route,
+    transport: Option<Transport>,
+    rejection: &handshake::Rejection,
+) {
+    let origin = (req.headers().get(header::ORIGIN))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let transport = transport.map(tracing::field::display);
+    tracing::warn!(%peer, transport, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
 }

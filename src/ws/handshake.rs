@@ -54,6 +54,23 @@ fn reject(status: StatusCode, reason: &'static str) -> Rejection {
     Rejection { status, reason }
 }
 
+/// Every WebSocket handshake, of every draft, is an HTTP/1.1 (or later) GET.
+pub fn a_get(method: &Method, version: Version) -> Result<(), Rejection> {
+    if method != Method::GET {
+        return Err(reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket handshake is a GET request",
+        ));
+    }
+    if version < Version::HTTP_11 {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket handshake needs HTTP/1.1",
+        ));
+    }
+    Ok(())
+}
+
 /// True when the request asks for a WebSocket upgrade at all.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     has_token(headers, &UPGRADE, "websocket") && has_token(headers, &CONNECTION, "upgrade")
@@ -81,19 +98,8 @@ pub fn check(
     query: Option<&str>,
     allow: &AllowList,
 ) -> Result<Accepted, Rejection> {
-    if method != Method::GET {
-        return Err(reject(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "a WebSocket handshake is a GET request",
-        ));
-    }
     // RFC 6455 4.1: an HTTP/1.1 (or later) GET, with a Host.
-    if version < Version::HTTP_11 {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "a WebSocket handshake needs HTTP/1.1",
-        ));
-    }
+    a_get(method, version)?;
     if !headers.contains_key(http::header::HOST) {
         return Err(reject(
             StatusCode::BAD_REQUEST,

@@ -189,18 +189,7 @@ pub fn check(
     resource: &str,
     allow: &AllowList,
 ) -> Result<Opening, Rejection> {
-    if method != Method::GET {
-        return Err(reject(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "a WebSocket handshake is a GET request",
-        ));
-    }
-    if version < Version::HTTP_11 {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "a WebSocket handshake needs HTTP/1.1",
-        ));
-    }
+    crate::ws::handshake::a_get(method, version)?;
     let host = single(headers, &HOST)
         .and_then(|v| v.to_str().ok())
         .ok_or(reject(

@@ -9,6 +9,7 @@
 pub mod broadcast;
 pub mod echo;
 pub mod proxy;
+pub mod proxy_header;
 
 use std::sync::Arc;
 use std::time::Duration;

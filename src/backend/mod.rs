@@ -10,6 +10,7 @@ pub mod broadcast;
 pub mod echo;
 pub mod proxy;
 pub mod proxy_header;
+pub mod relay;
 pub mod xmlsocket;
 
 use std::sync::Arc;

@@ -9,6 +9,12 @@
 //! client's address. Back-pressure is end to end: the client is read only once what it sent
 //! before is written to the server, and the server is read only once the client has taken
 //! the previous batch.
+//!
+//! Not wired to routes yet. What wiring needs besides the route syntax: a relayed session
+//! must never fall asleep (its server may speak at any time, and a session that sleeps ends
+//! its handler's loop), so the transports must ask the handler whether its sessions may
+//! sleep (a `Service` method) before they let one; and `Ask` must carry the client's
+//! address and the one it connected to, for the PROXY header.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -8,13 +8,8 @@
 //! start with a PROXY protocol header ([`super::proxy_header`]) so that the server sees the
 //! client's address. Back-pressure is end to end: the client is read only once what it sent
 //! before is written to the server, and the server is read only once the client has taken
-//! the previous batch.
-//!
-//! Not wired to routes yet. What wiring needs besides the route syntax: a relayed session
-//! must never fall asleep (its server may speak at any time, and a session that sleeps ends
-//! its handler's loop), so the transports must ask the handler whether its sessions may
-//! sleep (a `Service` method) before they let one; and `Ask` must carry the client's
-//! address and the one it connected to, for the PROXY header.
+//! the previous batch. A relayed session never sleeps ([`Service::sleeps`]): its server may
+//! speak at any time.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +21,8 @@ use tungstenite::Utf8Bytes;
 
 use super::proxy_header;
 use super::xmlsocket::{self, Splitter};
+#[cfg(doc)]
+use crate::session::Service;
 use crate::session::{CloseReason, Payload, Session};
 
 /// Most bytes read from the server at once.
@@ -44,7 +41,7 @@ pub enum Wire {
 #[derive(Clone, Debug)]
 pub struct Upstream {
     /// The server.
-    pub addr: SocketAddr,
+    pub target: super::proxy::ProxyTarget,
     /// Its framing.
     pub wire: Wire,
     /// How long connecting may take.
@@ -63,7 +60,8 @@ pub async fn run<S: Session>(
     client: SocketAddr,
     server: SocketAddr,
 ) {
-    let connect = tokio::time::timeout(upstream.connect_timeout, TcpStream::connect(upstream.addr));
+    let addr = (upstream.target.host.as_str(), upstream.target.port);
+    let connect = tokio::time::timeout(upstream.connect_timeout, TcpStream::connect(addr));
     let mut tcp = match connect.await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(error)) => return refuse(session, upstream, &error.to_string()).await,
@@ -173,7 +171,7 @@ async fn send_all<S: Session>(session: &mut S, pieces: Vec<Bytes>) -> bool {
 
 /// Tells the client its server could not be reached, and logs why.
 async fn refuse<S: Session>(session: &mut S, upstream: &Upstream, why: &str) {
-    tracing::warn!(upstream = %upstream.addr, why, "upstream unreachable");
+    tracing::warn!(upstream = %upstream.target, why, "upstream unreachable");
     let reason = format!("upstream unreachable: {why}");
     session.close(CloseReason::UpstreamFailed(reason)).await;
 }

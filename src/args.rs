@@ -51,7 +51,9 @@ pub struct Args {
 
     /// WebSocket route PATH=BACKEND (repeat, or comma-separate); backends: echo, broadcast,
     /// proxy (the WebSocket-to-TCP socket proxy), close[:CODE[:REASON]] (every session closed
-    /// at once; 3000 "Go away!" unless given) [default: /echo=echo,/chat=broadcast,/socket=proxy].
+    /// at once; 3000 "Go away!" unless given), tcp://HOST:PORT and tcp+xmlsocket://HOST:PORT
+    /// (each client relayed to your TCP or Flash XMLSocket server; ?proxy-protocol=v1|v2 sends
+    /// a PROXY header first) [default: /echo=echo,/chat=broadcast,/socket=proxy].
     #[arg(
         long = "route",
         env = "FLASHGATE_ROUTE",

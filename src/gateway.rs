@@ -20,6 +20,8 @@ use crate::ws::Endpoint;
 pub struct Gateway {
     /// The validated configuration.
     pub config: Config,
+    /// The main listener's address.
+    pub main_addr: std::net::SocketAddr,
     /// Who may connect (resolved against the bound address).
     pub allow: AllowList,
     /// The policy replies.

@@ -24,6 +24,7 @@ pub async fn handle(
     req: Request<Incoming>,
     gw: Arc<Gateway>,
     peer: SocketAddr,
+    local: SocketAddr,
     guard: ConnGuard,
 ) -> Result<Response<Body>, Infallible> {
     // The URI's own bytes are shared, not copied.
@@ -33,7 +34,14 @@ pub async fn handle(
         // `Upgrade: websocket` alone: the handshake checks the rest.
         let upgrading = handshake::has_token(req.headers(), &header::UPGRADE, "websocket");
         if rest.is_empty() && (upgrading || !route.sockjs.enabled) {
-            return Ok(upgrade(req, route, &gw, peer, guard, Framing::Plain));
+            return Ok(upgrade(
+                req,
+                route,
+                &gw,
+                (peer, local),
+                guard,
+                Framing::Plain,
+            ));
         }
         let at = match route.sockjs.enabled {
             true => sockjs::path::parse(rest),
@@ -49,7 +57,7 @@ pub async fn handle(
                 kind: Kind::Websocket,
                 ..
             } => Framing::Sockjs,
-            at => return Ok(comet(req, route, at, &gw, peer).await),
+            at => return Ok(comet(req, route, at, &gw, peer, local).await),
         };
         if !route.sockjs.websocket {
             return Ok(text(
@@ -66,7 +74,7 @@ pub async fn handle(
                 "Can \"Upgrade\" only to \"WebSocket\".",
             ));
         }
-        return Ok(upgrade(req, route, &gw, peer, guard, framing));
+        return Ok(upgrade(req, route, &gw, (peer, local), guard, framing));
     }
     if path == "/assets.json" {
         return Ok(match *req.method() {
@@ -99,6 +107,7 @@ async fn comet(
     at: At<'_>,
     gw: &Gateway,
     peer: SocketAddr,
+    local: SocketAddr,
 ) -> Response<Body> {
     let query = req.uri().query().map(str::to_owned);
     let ask = sockjs::Ask {
@@ -112,6 +121,7 @@ async fn comet(
         match route.backend.admit(&Ask {
             room: &room,
             target: None,
+            addrs: (peer, local),
         })? {
             Admitted::Messages(handler) => Ok(handler),
             Admitted::Bytes(_) => {
@@ -140,14 +150,15 @@ fn upgrade(
     mut req: Request<Incoming>,
     route: &Route,
     gw: &Gateway,
-    peer: SocketAddr,
+    addrs: (SocketAddr, SocketAddr),
     guard: ConnGuard,
     framing: Framing,
 ) -> Response<Body> {
+    let (peer, local) = addrs;
     if handshake::is_upgrade(req.headers())
         && let Some(draft) = hixie76::handshake::draft_of(req.headers())
     {
-        return upgrade_hixie(req, route, gw, peer, guard, framing, draft);
+        return upgrade_hixie(req, route, gw, (peer, local), guard, framing, draft);
     }
     let checked = handshake::check(
         req.method(),
@@ -170,6 +181,7 @@ fn upgrade(
     let ask = Ask {
         room: &room,
         target: accepted.target.as_deref(),
+        addrs: (peer, local),
     };
     let backend = route.backend.name();
     let admitted = match route.backend.admit(&ask) {
@@ -219,11 +231,12 @@ fn upgrade_hixie(
     mut req: Request<Incoming>,
     route: &Route,
     gw: &Gateway,
-    peer: SocketAddr,
+    addrs: (SocketAddr, SocketAddr),
     guard: ConnGuard,
     framing: Framing,
     draft: Draft,
 ) -> Response<Body> {
+    let (peer, local) = addrs;
     let resource = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let checked = hixie76::handshake::check(
         draft,
@@ -244,6 +257,7 @@ fn upgrade_hixie(
     let ask = Ask {
         room: &room,
         target: None,
+        addrs: (peer, local),
     };
     let backend = route.backend.name();
     let handler = match route.backend.admit(&ask) {

@@ -29,8 +29,9 @@
 //!   writing into them (`sockjs::asleep`).
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
-//! - `backend`: `echo`, `broadcast` rooms, the socket `proxy` and `close`, each route's
-//!   `Backend` built once at start-up.
+//! - `backend`: `echo`, `broadcast` rooms, the socket `proxy`, `close`, and the `relay` to
+//!   the user's own TCP or XMLSocket server (`xmlsocket` framing, `proxy_header`), each
+//!   route's `Backend` built once at start-up.
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies.
 //!
@@ -219,6 +220,15 @@ fn routes(config: &Config, main: SocketAddr) -> routes::Routes {
                 BackendSpec::Close { code, reason } => {
                     Backend::Close(Arc::new(session::CloseReason::Peer(*code, reason.clone())))
                 }
+                BackendSpec::Upstream(upstream) => {
+                    Backend::Relay(Arc::new(backend::relay::Upstream {
+                        target: upstream.target.clone(),
+                        wire: upstream.wire,
+                        connect_timeout: limits.handshake_timeout,
+                        proxy_header: upstream.proxy_header,
+                        max_message_size: limits.max_message_size,
+                    }))
+                }
             },
             sockjs: spec.sockjs.clone(),
         })
@@ -279,6 +289,7 @@ pub async fn run(
     );
     let routes = routes(&config, main_addr);
     let gw = Arc::new(Gateway {
+        main_addr,
         ws: ws.clone(),
         sockjs: sockjs.clone(),
         sockjs_ws: sockjs_ws.clone(),

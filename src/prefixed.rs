@@ -35,6 +35,11 @@ impl<S> Prefixed<S> {
         }
     }
 
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
     /// The stream and the bytes of the prefix not handed out yet.
     pub fn into_parts(self) -> (S, bytes::Bytes) {
         let rest = bytes::Bytes::copy_from_slice(&self.prefix[self.start..self.end]);

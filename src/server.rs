@@ -121,6 +121,8 @@ async fn serve_http(
     adoptable: bool,
 ) {
     let limits = gw.config.limits;
+    // The address the client reached: a relay's PROXY header tells it to the upstream.
+    let local = stream.get_ref().local_addr().unwrap_or(gw.main_addr);
     let handoff = Handoff::new(gw.clone(), peer, guard.clone(), adoptable);
     let io = TokioIo::new(Handing::new(stream, handoff.clone()));
     let service = {
@@ -128,7 +130,7 @@ async fn serve_http(
         let handoff = handoff.clone();
         service_fn(move |mut req| {
             req.extensions_mut().insert(handoff.clone());
-            crate::http::handle(req, gw.clone(), peer, guard.clone())
+            crate::http::handle(req, gw.clone(), peer, local, guard.clone())
         })
     };
     let mut stop = gw.shutdown.signal();

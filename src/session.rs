@@ -277,6 +277,13 @@ pub trait Service: Send + 'static {
     /// Serves `session` until it ends or falls asleep ([`Session::is_asleep`]).
     fn serve<S: Session>(&mut self, session: &mut S) -> impl Future<Output = ()> + Send;
 
+    /// True when the client's connection may fall asleep while it is silent: the service
+    /// keeps nothing that speaks on its own (a relay's far end does, so its sessions never
+    /// sleep). Transports ask before they let a session sleep.
+    fn sleeps(&self) -> bool {
+        true
+    }
+
     /// The client's connection fell asleep and `delivery` now reaches it. A service that
     /// delivers to sleepers keeps the handle (a room does); `Err` hands it back when something
     /// came for the client meanwhile, and the transport serves it awake.

@@ -9,7 +9,11 @@
 pub mod broadcast;
 pub mod echo;
 pub mod proxy;
+pub mod proxy_header;
+pub mod relay;
+pub mod xmlsocket;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +35,8 @@ pub enum Backend {
     /// Every session is closed at once with this code and reason, passed on as they are
     /// ([`CloseReason::Peer`]): a route under maintenance, say.
     Close(Arc<CloseReason>),
+    /// Each client is relayed to the user's own TCP (or XMLSocket) server.
+    Relay(Arc<relay::Upstream>),
 }
 
 /// What a client asks of its route's backend.
@@ -39,6 +45,8 @@ pub struct Ask<'a> {
     pub room: &'a str,
     /// The socket proxy target the client named, if any.
     pub target: Option<&'a str>,
+    /// The client's address, and the gateway's address it reached.
+    pub addrs: (SocketAddr, SocketAddr),
 }
 
 /// How a backend serves a client it admitted.
@@ -51,20 +59,30 @@ pub enum Admitted {
 
 /// One message client's handler.
 pub enum Handler {
-    /// The backend keeps nothing of the client's own.
-    Stateless(Stateless),
+    /// The backend serves the client on its own, not in a room.
+    Solo(Solo),
     /// It is a member of a room.
     Broadcast(broadcast::Membership),
 }
 
-/// A handler that keeps nothing of its client's. Its own enum, inside [`Handler`], so that a
+/// A relayed client: where to, and the addresses its PROXY header tells.
+pub struct RelayTo {
+    /// The upstream.
+    upstream: Arc<relay::Upstream>,
+    /// The client's address, and the gateway's address it reached.
+    addrs: (SocketAddr, SocketAddr),
+}
+
+/// A handler of a client served on its own. Its own enum, inside [`Handler`], so that a
 /// handler stays as small as a room membership (every sleeping connection holds one): a
 /// membership has one spare value to tell another variant by, not two.
-pub enum Stateless {
+pub enum Solo {
     /// Its messages come back to it.
     Echo,
     /// It is closed at once, for this reason (its route's, shared).
     Close(Arc<CloseReason>),
+    /// It is relayed to an upstream server (boxed: rare, and larger than a membership).
+    Relay(Box<RelayTo>),
 }
 
 impl Backend {
@@ -75,13 +93,17 @@ impl Backend {
             Backend::Broadcast(_) => "broadcast",
             Backend::Proxy { .. } => "proxy",
             Backend::Close(_) => "close",
+            Backend::Relay(upstream) => match upstream.wire {
+                relay::Wire::Raw => "tcp",
+                relay::Wire::XmlSocket => "tcp+xmlsocket",
+            },
         }
     }
 
     /// The handler for a new client, or why it is refused.
     pub fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, String> {
         Ok(match self {
-            Backend::Echo => Admitted::Messages(Handler::Stateless(Stateless::Echo)),
+            Backend::Echo => Admitted::Messages(Handler::Solo(Solo::Echo)),
             Backend::Broadcast(rooms) => {
                 Admitted::Messages(Handler::Broadcast(rooms.enter(ask.room)))
             }
@@ -93,7 +115,13 @@ impl Backend {
                 connect_timeout: *connect_timeout,
             }),
             Backend::Close(reason) => {
-                Admitted::Messages(Handler::Stateless(Stateless::Close(reason.clone())))
+                Admitted::Messages(Handler::Solo(Solo::Close(reason.clone())))
+            }
+            Backend::Relay(upstream) => {
+                Admitted::Messages(Handler::Solo(Solo::Relay(Box::new(RelayTo {
+                    upstream: upstream.clone(),
+                    addrs: ask.addrs,
+                }))))
             }
         })
     }
@@ -102,29 +130,38 @@ impl Backend {
 impl Service for Handler {
     async fn serve<S: Session>(&mut self, session: &mut S) {
         match self {
-            Handler::Stateless(Stateless::Echo) => echo::run(session).await,
-            Handler::Stateless(Stateless::Close(reason)) => {
-                session.close(CloseReason::clone(reason)).await
-            }
+            Handler::Solo(Solo::Echo) => echo::run(session).await,
+            Handler::Solo(Solo::Close(reason)) => session.close(CloseReason::clone(reason)).await,
             // Boxed: a member's loop is the largest, and every echo client's task would
             // otherwise be as large.
             Handler::Broadcast(member) => Box::pin(broadcast::run(session, member)).await,
+            Handler::Solo(Solo::Relay(to)) => {
+                let (client, server) = to.addrs;
+                Box::pin(relay::run(session, &to.upstream, client, server)).await
+            }
         }
+    }
+
+    fn sleeps(&self) -> bool {
+        // The upstream may speak at any time, and the relay's loop holds its connection.
+        !matches!(self, Handler::Solo(Solo::Relay(_)))
     }
 
     fn sleep(&mut self, delivery: Delivery) -> Result<(), Delivery> {
         match self {
             // A closed client never sleeps: its session ends as soon as it is served.
-            Handler::Stateless(_) => Ok(()),
+            Handler::Solo(Solo::Echo | Solo::Close(_)) => Ok(()),
             Handler::Broadcast(member) => member.sleep(delivery),
+            Handler::Solo(Solo::Relay(_)) => Err(delivery),
         }
     }
 
     fn wake(&mut self) -> Woken {
         match self {
-            Handler::Stateless(Stateless::Echo) => Woken::Resumed,
-            Handler::Stateless(Stateless::Close(_)) => Woken::Gone,
+            Handler::Solo(Solo::Echo) => Woken::Resumed,
+            Handler::Solo(Solo::Close(_)) => Woken::Gone,
             Handler::Broadcast(member) => member.wake(),
+            Handler::Solo(Solo::Relay(_)) => Woken::Resumed,
         }
     }
 }

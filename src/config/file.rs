@@ -275,6 +275,17 @@ fn backend(src: &Source<'_>, route: &Route) -> anyhow::Result<BackendSpec> {
                     .to_string(),
             });
         }
+        other if routes::parse_upstream(other).ok().flatten().is_some() => {
+            let upstream = routes::parse_upstream(other)
+                .ok()
+                .flatten()
+                .expect("checked");
+            BackendSpec::Upstream(upstream)
+        }
+        other if other.starts_with("tcp") && other.contains("://") => {
+            let why = routes::parse_upstream(other).err().unwrap_or_default();
+            return Err(src.error(name.span(), format!("backend: {why}")));
+        }
         other => {
             let known = BackendSpec::NAMES.join(", ");
             let why = format!("backend: unknown backend {other:?} (known: {known})");

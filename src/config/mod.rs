@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::args::{Args, Given};
-use crate::backend::proxy::TargetSpec;
+use crate::backend::proxy::{ProxyTarget, TargetSpec};
+use crate::backend::proxy_header;
+use crate::backend::relay::Wire;
 use crate::origin::AllowList;
 use crate::policy::xml::{self, Grant};
 
@@ -149,6 +151,8 @@ pub enum BackendSpec {
     Broadcast,
     /// Binary messages are relayed to a TCP target and back (the socket proxy).
     Proxy,
+    /// Each client is relayed to the user's own TCP or XMLSocket server.
+    Upstream(UpstreamSpec),
     /// Every session is closed at once with this code and reason (a route under
     /// maintenance, say). Built by [`BackendSpec::close`], which checks both.
     Close {
@@ -157,6 +161,18 @@ pub enum BackendSpec {
         /// Why, at most [`MAX_CLOSE_REASON`] bytes.
         reason: String,
     },
+}
+
+/// An upstream route's server: `tcp://HOST:PORT` or `tcp+xmlsocket://HOST:PORT`, with
+/// `?proxy-protocol=v1` (or `v2`) for a PROXY header first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSpec {
+    /// The server.
+    pub target: ProxyTarget,
+    /// How it frames messages.
+    pub wire: Wire,
+    /// The PROXY header it is sent first, if any.
+    pub proxy_header: Option<proxy_header::Version>,
 }
 
 /// The longest close reason, in bytes: what a close frame carries.
@@ -173,6 +189,10 @@ impl BackendSpec {
             BackendSpec::Broadcast => "broadcast",
             BackendSpec::Proxy => "proxy",
             BackendSpec::Close { .. } => "close",
+            BackendSpec::Upstream(upstream) => match upstream.wire {
+                Wire::Raw => "tcp",
+                Wire::XmlSocket => "tcp+xmlsocket",
+            },
         }
     }
 

@@ -125,6 +125,9 @@ impl<M: Service> Endpoint<M> {
         self.tracker.spawn(async move {
             tracing::info!(%peer, %transport, "sockjs session opened");
             let mut session = CometSession::new(comet.clone(), peer);
+            if !handler.sleeps() {
+                session = session.awake();
+            }
             loop {
                 handler.serve(&mut session).await;
                 if !session.is_asleep() {

@@ -165,7 +165,7 @@ impl<M: Service> Endpoint<M> {
         let plan = Box::new((client, handler));
         self.when_upgraded(req, move |conn| async move {
             let (client, handler) = *plan;
-            let mut session = endpoint.hixie_session(conn, client.peer);
+            let mut session = endpoint.hixie_session(conn, client.peer, handler.sleeps());
             let limit = endpoint.limits.handshake_timeout;
             if let Some(keys) = keys
                 && let Err(why) = session.answer(keys, limit).await
@@ -180,9 +180,9 @@ impl<M: Service> Endpoint<M> {
 
     /// A hixie session over `conn`, asleep after `--hibernate-after` if this endpoint's
     /// clients sleep.
-    fn hixie_session(&self, conn: Conn, peer: std::net::SocketAddr) -> HixieSession {
+    fn hixie_session(&self, conn: Conn, peer: std::net::SocketAddr, sleeps: bool) -> HixieSession {
         let limits = &self.limits;
-        let sleepy = !limits.hibernate_after.is_zero();
+        let sleepy = !limits.hibernate_after.is_zero() && sleeps;
         HixieSession::new(
             conn,
             peer,
@@ -255,7 +255,7 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
         then,
     } = *start;
     let limits = &endpoint.limits;
-    let sleepy = !limits.hibernate_after.is_zero();
+    let sleepy = !limits.hibernate_after.is_zero() && handler.sleeps();
     let owes = conn.has_unsent();
     // Ready at once (no handshake to wait for): not awaited, so not part of the state.
     let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(limits)))
@@ -378,7 +378,7 @@ async fn resume_hixie<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M
         handler,
         then,
     } = *start;
-    let mut session = endpoint.hixie_session(conn, client.peer);
+    let mut session = endpoint.hixie_session(conn, client.peer, handler.sleeps());
     match then {
         Then::Serve => serve_hixie(endpoint, session, handler, client).await,
         Then::Ping | Then::Expire => session.close_idle().await,

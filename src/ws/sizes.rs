@@ -55,7 +55,7 @@ async fn an_awake_connection_holds_its_task_and_session_once() {
     let start = Start {
         conn: Conn::new(tcp, Bytes::new()),
         client,
-        handler: Handler::Stateless(crate::backend::Stateless::Echo),
+        handler: Handler::Solo(crate::backend::Solo::Echo),
         then: Then::Serve,
     };
     let task = serve(endpoint.clone(), Box::new(start));

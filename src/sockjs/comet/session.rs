@@ -14,6 +14,8 @@ pub struct CometSession {
     peer: std::net::SocketAddr,
     /// `recv` ended so that the session can sleep.
     asleep: bool,
+    /// Its backend lets it sleep ([`Service::sleeps`](crate::session::Service::sleeps)).
+    sleeps: bool,
 }
 
 impl CometSession {
@@ -23,7 +25,14 @@ impl CometSession {
             comet,
             peer,
             asleep: false,
+            sleeps: true,
         }
+    }
+
+    /// The session never sleeps: its backend keeps something that speaks on its own.
+    pub fn awake(mut self) -> CometSession {
+        self.sleeps = false;
+        self
     }
 
     /// Serves the session awake again, after `recv` ended for it to sleep.
@@ -78,7 +87,7 @@ impl Session for CometSession {
                     return None;
                 }
                 state.idle = true;
-                if std::mem::take(&mut state.drowsy) && state.sleepable().is_some() {
+                if std::mem::take(&mut state.drowsy) && self.sleeps && state.sleepable().is_some() {
                     self.asleep = true;
                     return None;
                 }

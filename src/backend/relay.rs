@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tungstenite::Utf8Bytes;
 
@@ -75,7 +75,8 @@ pub async fn run<S: Session>(
             return refuse(session, upstream, &error.to_string()).await;
         }
     }
-    let (mut from_server, mut to_server) = tcp.split();
+    let (from_server, mut to_server) = tcp.into_split();
+    // Bytes of an XMLSocket message not ended yet: nothing while the server is quiet.
     let mut inbound = BytesMut::new();
     let mut splitter = Splitter::new(upstream.max_message_size);
     let mut out = Vec::new();
@@ -83,36 +84,42 @@ pub async fn run<S: Session>(
         tokio::select! {
             message = session.recv() => {
                 let Some(message) = message else { return };
-                out.clear();
                 let bytes: &[u8] = match &message {
                     Payload::Text(text) => text.as_bytes(),
                     Payload::Binary(bytes) => bytes,
                 };
-                match upstream.wire {
-                    Wire::Raw => out.extend_from_slice(bytes),
+                let written = match upstream.wire {
+                    // As it is: no copy.
+                    Wire::Raw => to_server.write_all(bytes).await,
                     Wire::XmlSocket => {
                         if xmlsocket::encode(bytes, &mut out).is_err() {
                             let why = "a message with a NUL byte: XMLSocket would read it as two";
                             return session.close(CloseReason::Peer(1003, why.into())).await;
                         }
+                        let written = to_server.write_all(&out).await;
+                        out = Vec::new();
+                        written
                     }
-                }
-                if let Err(error) = to_server.write_all(&out).await {
+                };
+                if let Err(error) = written {
                     return session.close(CloseReason::UpstreamFailed(error.to_string())).await;
                 }
             }
-            read = from_server.read_buf(reserve(&mut inbound)) => {
-                match read {
+            ready = from_server.readable() => {
+                if let Err(error) = ready {
+                    return session.close(CloseReason::UpstreamFailed(error.to_string())).await;
+                }
+                // Memory for a read only once there is something to read.
+                let mut chunk = BytesMut::with_capacity(CHUNK);
+                match from_server.try_read_buf(&mut chunk) {
                     Ok(0) => return session.close(CloseReason::UpstreamClosed).await,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(error) => return session.close(CloseReason::UpstreamFailed(error.to_string())).await,
                     Ok(_) => {}
                 }
                 let sent = match upstream.wire {
-                    Wire::Raw => {
-                        let chunk = inbound.split().freeze();
-                        session.send(Payload::Binary(chunk)).await.is_ok()
-                    }
-                    Wire::XmlSocket => match pieces(&mut inbound, &mut splitter) {
+                    Wire::Raw => session.send(Payload::Binary(chunk.freeze())).await.is_ok(),
+                    Wire::XmlSocket => match pieces(append(&mut inbound, chunk), &mut splitter) {
                         Ok(pieces) => send_all(session, pieces).await,
                         Err(why) => {
                             return session.close(CloseReason::UpstreamFailed(why.into())).await;
@@ -130,10 +137,13 @@ pub async fn run<S: Session>(
     }
 }
 
-/// `buf` with room for a read.
-fn reserve(buf: &mut BytesMut) -> &mut BytesMut {
-    buf.reserve(CHUNK);
-    buf
+/// `inbound` with `chunk` after it (`chunk` itself when nothing was pending).
+fn append(inbound: &mut BytesMut, chunk: BytesMut) -> &mut BytesMut {
+    match inbound.is_empty() {
+        true => *inbound = chunk,
+        false => inbound.extend_from_slice(&chunk),
+    }
+    inbound
 }
 
 /// The whole XMLSocket messages at the start of `inbound`, taken out of it.

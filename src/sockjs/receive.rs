@@ -90,46 +90,57 @@ impl Drop for Receiving {
 /// The first chunks of a receiver's response: `prelude`, the open frame when `open`, and
 /// what was `waiting`, as `wrap` frames them; and the frame bytes among them.
 pub fn first(prelude: &str, wrap: &Wrap, open: bool, waiting: &[Utf8Bytes]) -> (Chunks, usize) {
-    let mut chunks = VecDeque::new();
-    if !prelude.is_empty() {
-        chunks.push_back(Bytes::from(prelude.to_owned()));
-    }
+    let mut chunks = Chunks::with(prelude);
     let mut sent = 0;
-    let mut push = |frame: &str| {
-        let mut out = String::new();
-        wrap.frame(frame, &mut out);
-        sent += out.len();
-        chunks.push_back(Bytes::from(out));
-    };
     if open {
-        push(frames::OPEN);
+        sent += chunks.frame(wrap, frames::OPEN);
     }
     if !waiting.is_empty() {
-        let mut messages = String::new();
-        frames::messages(waiting.iter().map(|m| m.as_str()), &mut messages);
-        push(&messages);
+        sent += chunks.messages(wrap, waiting);
     }
-    (Chunks(chunks), sent)
+    (chunks, sent)
 }
 
 /// A response that is whole at once: `prelude`, what still `waiting` for the client, and
 /// `frame`, each its own chunk.
 pub fn once(prelude: &str, wrap: &Wrap, waiting: &[Utf8Bytes], frame: &str) -> Chunks {
-    let mut chunks = VecDeque::new();
-    if !prelude.is_empty() {
-        chunks.push_back(Bytes::from(prelude.to_owned()));
-    }
+    let mut chunks = Chunks::with(prelude);
     if !waiting.is_empty() {
-        let mut messages = String::new();
-        frames::messages(waiting.iter().map(|m| m.as_str()), &mut messages);
-        let mut out = String::new();
-        wrap.frame(&messages, &mut out);
-        chunks.push_back(Bytes::from(out));
+        chunks.messages(wrap, waiting);
     }
-    let mut out = String::new();
-    wrap.frame(frame, &mut out);
-    chunks.push_back(Bytes::from(out));
-    Chunks(chunks)
+    chunks.frame(wrap, frame);
+    chunks
+}
+
+impl Chunks {
+    /// The body, starting with `prelude` unless it is empty.
+    fn with(prelude: &str) -> Chunks {
+        let mut chunks = VecDeque::with_capacity(3);
+        if !prelude.is_empty() {
+            chunks.push_back(Bytes::copy_from_slice(prelude.as_bytes()));
+        }
+        Chunks(chunks)
+    }
+
+    /// Appends `frame`, wrapped, as a chunk; how long it is wrapped.
+    fn frame(&mut self, wrap: &Wrap, frame: &str) -> usize {
+        self.put(wrap, |out| out.extend_from_slice(frame.as_bytes()))
+    }
+
+    /// Appends the frame of `messages`, wrapped, as a chunk; how long it is wrapped.
+    fn messages(&mut self, wrap: &Wrap, messages: &[Utf8Bytes]) -> usize {
+        self.put(wrap, |out| {
+            frames::messages(messages.iter().map(|m| m.as_str()), out)
+        })
+    }
+
+    /// Appends the frame `write` writes, wrapped (the HTTP server chunks the body itself).
+    fn put(&mut self, wrap: &Wrap, write: impl FnOnce(&mut Vec<u8>)) -> usize {
+        let mut out = Vec::new();
+        let len = wrap.put(false, &mut out, write);
+        self.0.push_back(Bytes::from(out));
+        len
+    }
 }
 
 /// A body of a few chunks known in advance.

@@ -9,6 +9,7 @@ use http::header;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::backend::relay::Hello;
 use crate::backend::{Admitted, Ask};
 use crate::body::{Body, javascript, text};
 use crate::gateway::Gateway;
@@ -34,14 +35,7 @@ pub async fn handle(
         // `Upgrade: websocket` alone: the handshake checks the rest.
         let upgrading = handshake::has_token(req.headers(), &header::UPGRADE, "websocket");
         if rest.is_empty() && (upgrading || !route.sockjs.enabled) {
-            return Ok(upgrade(
-                req,
-                route,
-                &gw,
-                (peer, local),
-                guard,
-                Framing::Plain,
-            ));
+            return Ok(upgrade(req, route, &gw, (peer, local), guard, Framing::Plain).await);
         }
         let at = match route.sockjs.enabled {
             true => sockjs::path::parse(rest),
@@ -74,7 +68,7 @@ pub async fn handle(
                 "Can \"Upgrade\" only to \"WebSocket\".",
             ));
         }
-        return Ok(upgrade(req, route, &gw, (peer, local), guard, framing));
+        return Ok(upgrade(req, route, &gw, (peer, local), guard, framing).await);
     }
     if path == "/assets.json" {
         return Ok(match *req.method() {
@@ -110,18 +104,23 @@ async fn comet(
     local: SocketAddr,
 ) -> Response<Body> {
     let query = req.uri().query().map(str::to_owned);
+    // SockJS's URLs carry its own query: the server is told none.
+    let hello = (route.backend.wants_hello())
+        .then(|| Hello::from_headers(Transport::SockjsXhr, req.headers()));
     let ask = sockjs::Ask {
         route: &route.path,
         options: &route.sockjs,
         allow: &gw.allow,
         peer,
     };
-    let admit = || {
+    let admit = |transport| {
         let room = room_key(route, query.as_deref()).map_err(|why| why.reason.to_string())?;
-        match route.backend.admit(&Ask {
+        let hello = hello.map(|hello| Hello { transport, ..hello });
+        match route.backend.admit(Ask {
             room: &room,
             target: None,
             addrs: (peer, local),
+            hello,
         })? {
             Admitted::Messages(handler) => Ok(handler),
             Admitted::Bytes(_) => {
@@ -146,7 +145,9 @@ fn room_key(route: &Route, query: Option<&str>) -> Result<String, handshake::Rej
 }
 
 /// Answers a WebSocket upgrade request on `route`: 101 and a session, or an error status.
-fn upgrade(
+/// A relayed client's server is connected first, so that its choice of subprotocol is the
+/// client's.
+async fn upgrade(
     mut req: Request<Incoming>,
     route: &Route,
     gw: &Gateway,
@@ -158,7 +159,7 @@ fn upgrade(
     if handshake::is_upgrade(req.headers())
         && let Some(draft) = hixie76::handshake::draft_of(req.headers())
     {
-        return upgrade_hixie(req, route, gw, (peer, local), guard, framing, draft);
+        return upgrade_hixie(req, route, gw, (peer, local), guard, framing, draft).await;
     }
     let checked = handshake::check(
         req.method(),
@@ -167,7 +168,7 @@ fn upgrade(
         req.uri().query(),
         &gw.allow,
     );
-    let accepted = match checked {
+    let mut accepted = match checked {
         Ok(accepted) => accepted,
         Err(rejection) => {
             refused(&req, peer, route, None, &rejection);
@@ -178,16 +179,28 @@ fn upgrade(
         Some(name) => format!("{}?room={name}", route.path),
         None => route.path.clone(),
     };
+    let transport = match framing {
+        Framing::Sockjs => Transport::SockjsWebsocket,
+        Framing::Plain => accepted.transport,
+    };
+    let hello = route.backend.wants_hello().then(|| Hello {
+        query: (framing == Framing::Plain)
+            .then(|| req.uri().query().map(str::to_owned))
+            .flatten(),
+        ..Hello::from_headers(transport, req.headers())
+    });
+    let requested = accepted.target.as_deref();
     let ask = Ask {
         room: &room,
-        target: accepted.target.as_deref(),
+        target: requested,
         addrs: (peer, local),
+        hello,
     };
     let backend = route.backend.name();
-    let admitted = match route.backend.admit(&ask) {
+    let admitted = match route.backend.admit(ask) {
         Ok(admitted) => admitted,
         Err(why) => {
-            tracing::warn!(%peer, route = %route.path, backend, requested = ask.target.unwrap_or(""), "backend refused the client: {why}");
+            tracing::warn!(%peer, route = %route.path, backend, requested = requested.unwrap_or(""), "backend refused the client: {why}");
             return text(StatusCode::FORBIDDEN, &why);
         }
     };
@@ -197,18 +210,21 @@ fn upgrade(
         guard,
     };
     match admitted {
-        Admitted::Messages(handler) if framing == Framing::Sockjs => {
-            let transport = crate::session::Transport::SockjsWebsocket;
+        Admitted::Messages(mut handler) => {
+            let protocol = handler.connect().await;
             tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
-            let handler = Framed::new(handler, route.sockjs.heartbeat);
-            gw.sockjs_ws
-                .upgrade(&mut req, &accepted, handler, client(transport))
-        }
-        Admitted::Messages(handler) => {
-            let transport = accepted.transport;
-            tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
-            gw.ws
-                .upgrade(&mut req, &accepted, handler, client(transport))
+            match framing {
+                Framing::Sockjs => {
+                    let handler = Framed::new(handler, route.sockjs.heartbeat);
+                    gw.sockjs_ws
+                        .upgrade(&mut req, &accepted, handler, client(transport))
+                }
+                Framing::Plain => {
+                    accepted.protocol = protocol;
+                    gw.ws
+                        .upgrade(&mut req, &accepted, handler, client(transport))
+                }
+            }
         }
         Admitted::Bytes(_) if framing == Framing::Sockjs => text(
             StatusCode::FORBIDDEN,
@@ -227,7 +243,7 @@ fn upgrade(
 /// Answers a hixie-76 (or hixie-75) upgrade request on `route`: its 101 head and a session,
 /// or an error status. As for RFC 6455, but the room comes from the query alone, and a
 /// byte-stream backend is refused: the drafts have text frames only.
-fn upgrade_hixie(
+async fn upgrade_hixie(
     mut req: Request<Incoming>,
     route: &Route,
     gw: &Gateway,
@@ -254,13 +270,20 @@ fn upgrade_hixie(
             return closing(rejection.response());
         }
     };
+    let hello = route.backend.wants_hello().then(|| Hello {
+        query: (framing == Framing::Plain)
+            .then(|| req.uri().query().map(str::to_owned))
+            .flatten(),
+        ..Hello::from_headers(Transport::Hixie76, req.headers())
+    });
     let ask = Ask {
         room: &room,
         target: None,
         addrs: (peer, local),
+        hello,
     };
     let backend = route.backend.name();
-    let handler = match route.backend.admit(&ask) {
+    let mut handler = match route.backend.admit(ask) {
         Ok(Admitted::Messages(handler)) => handler,
         Ok(Admitted::Bytes(_)) => {
             let refused = handshake::Rejection {
@@ -276,6 +299,8 @@ fn upgrade_hixie(
             return closing(text(StatusCode::FORBIDDEN, &why));
         }
     };
+    // The drafts' answer names the subprotocol the client asked for, as it is.
+    let _ = handler.connect().await;
     let transport = Transport::Hixie76;
     let client = ws::Client {
         peer,

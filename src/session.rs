@@ -230,6 +230,13 @@ pub trait Session: Send {
     /// Ends the session with the given reason, telling the client when the transport can.
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
 
+    /// The close code and reason the client ended with, once [`recv`](Self::recv) has
+    /// returned `None`: `None` when it gave none (its transport has no close codes, it went
+    /// away, or the gateway ended the session).
+    fn farewell(&mut self) -> Option<(u16, Utf8Bytes)> {
+        None
+    }
+
     /// True when [`recv`](Self::recv) ended only so that the connection can sleep: the
     /// client is still there, and the transport serves it again when it wakes. A backend
     /// then keeps the client's place (a room membership, say) for the transport to sleep with.

@@ -35,7 +35,7 @@ pub enum Backend {
     /// Every session is closed at once with this code and reason, passed on as they are
     /// ([`CloseReason::Peer`]): a route under maintenance, say.
     Close(Arc<CloseReason>),
-    /// Each client is relayed to the user's own TCP (or XMLSocket) server.
+    /// Each client is relayed to the user's own WebSocket, TCP or XMLSocket server.
     Relay(Arc<relay::Upstream>),
 }
 
@@ -47,6 +47,9 @@ pub struct Ask<'a> {
     pub target: Option<&'a str>,
     /// The client's address, and the gateway's address it reached.
     pub addrs: (SocketAddr, SocketAddr),
+    /// What the client said, for a route that relays to a WebSocket server
+    /// ([`Backend::wants_hello`]).
+    pub hello: Option<relay::Hello>,
 }
 
 /// How a backend serves a client it admitted.
@@ -65,12 +68,28 @@ pub enum Handler {
     Broadcast(broadcast::Membership),
 }
 
-/// A relayed client: where to, and the addresses its PROXY header tells.
+/// A relayed client: where to, and what the server is to be told of it.
 pub struct RelayTo {
     /// The upstream.
     upstream: Arc<relay::Upstream>,
     /// The client's address, and the gateway's address it reached.
     addrs: (SocketAddr, SocketAddr),
+    /// What the client said, until the connection is made.
+    hello: Option<relay::Hello>,
+    /// The connection, once made ([`Handler::connect`]).
+    connected: Option<Result<relay::Connected, String>>,
+}
+
+impl RelayTo {
+    /// Connects to the server, once.
+    async fn connect(&mut self) -> Result<relay::Connected, String> {
+        let transport = crate::session::Transport::Rfc6455;
+        let hello = self
+            .hello
+            .take()
+            .unwrap_or_else(|| relay::Hello::new(transport));
+        relay::connect(&self.upstream, &hello, self.addrs).await
+    }
 }
 
 /// A handler of a client served on its own. Its own enum, inside [`Handler`], so that a
@@ -93,15 +112,23 @@ impl Backend {
             Backend::Broadcast(_) => "broadcast",
             Backend::Proxy { .. } => "proxy",
             Backend::Close(_) => "close",
-            Backend::Relay(upstream) => match upstream.wire {
-                relay::Wire::Raw => "tcp",
-                relay::Wire::XmlSocket => "tcp+xmlsocket",
+            Backend::Relay(upstream) => match (upstream.wire, upstream.tls.is_some()) {
+                (relay::Wire::Raw, _) => "tcp",
+                (relay::Wire::XmlSocket, _) => "tcp+xmlsocket",
+                (relay::Wire::WebSocket, false) => "ws",
+                (relay::Wire::WebSocket, true) => "wss",
             },
         }
     }
 
+    /// True when a client's [`Ask`] should carry what it said ([`relay::Hello`]): its
+    /// server is a WebSocket server, which is told.
+    pub fn wants_hello(&self) -> bool {
+        matches!(self, Backend::Relay(upstream) if upstream.wire == relay::Wire::WebSocket)
+    }
+
     /// The handler for a new client, or why it is refused.
-    pub fn admit(&self, ask: &Ask<'_>) -> Result<Admitted, String> {
+    pub fn admit(&self, ask: Ask<'_>) -> Result<Admitted, String> {
         Ok(match self {
             Backend::Echo => Admitted::Messages(Handler::Solo(Solo::Echo)),
             Backend::Broadcast(rooms) => {
@@ -121,9 +148,25 @@ impl Backend {
                 Admitted::Messages(Handler::Solo(Solo::Relay(Box::new(RelayTo {
                     upstream: upstream.clone(),
                     addrs: ask.addrs,
+                    hello: ask.hello,
+                    connected: None,
                 }))))
             }
         })
+    }
+}
+
+impl Handler {
+    /// Connects a relayed client to its server now, before its handshake is answered, and
+    /// returns the subprotocol the server chose for it. Other handlers have nothing to do.
+    pub async fn connect(&mut self) -> Option<http::HeaderValue> {
+        let Handler::Solo(Solo::Relay(to)) = self else {
+            return None;
+        };
+        let connected = to.connect().await;
+        let protocol = connected.as_ref().ok().and_then(|c| c.protocol().cloned());
+        to.connected = Some(connected);
+        protocol
     }
 }
 
@@ -136,8 +179,14 @@ impl Service for Handler {
             // otherwise be as large.
             Handler::Broadcast(member) => Box::pin(broadcast::run(session, member)).await,
             Handler::Solo(Solo::Relay(to)) => {
-                let (client, server) = to.addrs;
-                Box::pin(relay::run(session, &to.upstream, client, server)).await
+                Box::pin(async {
+                    let connected = match to.connected.take() {
+                        Some(connected) => connected,
+                        None => to.connect().await,
+                    };
+                    relay::run(session, &to.upstream, connected).await
+                })
+                .await
             }
         }
     }

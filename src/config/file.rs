@@ -20,6 +20,7 @@ use crate::origin::AllowList;
 use span::Source;
 
 mod span;
+mod upstream;
 
 /// The file as written: every key optional, none unknown.
 #[derive(Deserialize)]
@@ -79,6 +80,8 @@ struct Route {
     reason: Option<Spanned<String>>,
     /// `[route.sockjs]`: SockJS on this route.
     sockjs: Option<Sockjs>,
+    /// `[route.upstream]`: an upstream backend's settings.
+    upstream: Option<upstream::Table>,
 }
 
 /// A `[route.sockjs]` table: each key replaces one of [`SockjsOptions::for_backend`].
@@ -253,6 +256,10 @@ fn route_list(src: &Source<'_>, list: Vec<Route>) -> anyhow::Result<Vec<RouteSpe
 /// A route's backend, with a `close` backend's code and reason (which no other takes).
 fn backend(src: &Source<'_>, route: &Route) -> anyhow::Result<BackendSpec> {
     let name = &route.backend;
+    if route.upstream.is_some() && super::upstream::parse(name.get_ref()) == Ok(None) {
+        let why = "upstream: only an upstream backend (ws://, wss://, tcp://, tcp+xmlsocket://) takes this table";
+        return Err(src.error(name.span(), why));
+    }
     let backend = match name.get_ref().as_str() {
         "echo" => BackendSpec::Echo,
         "broadcast" => BackendSpec::Broadcast,
@@ -275,22 +282,22 @@ fn backend(src: &Source<'_>, route: &Route) -> anyhow::Result<BackendSpec> {
                     .to_string(),
             });
         }
-        other if routes::parse_upstream(other).ok().flatten().is_some() => {
-            let upstream = routes::parse_upstream(other)
-                .ok()
-                .flatten()
-                .expect("checked");
-            BackendSpec::Upstream(upstream)
-        }
-        other if other.starts_with("tcp") && other.contains("://") => {
-            let why = routes::parse_upstream(other).err().unwrap_or_default();
-            return Err(src.error(name.span(), format!("backend: {why}")));
-        }
-        other => {
-            let known = BackendSpec::NAMES.join(", ");
-            let why = format!("backend: unknown backend {other:?} (known: {known})");
-            return Err(src.error(name.span(), why));
-        }
+        other => match super::upstream::parse(other) {
+            Ok(Some(mut spec)) => {
+                if let Some(table) = &route.upstream {
+                    upstream::apply(src, table, &mut spec)?;
+                }
+                BackendSpec::Upstream(spec)
+            }
+            Err(why) => return Err(src.error(name.span(), format!("backend: {why}"))),
+            Ok(None) => {
+                let known = BackendSpec::NAMES.join(", ");
+                let why = format!(
+                    "backend: unknown backend {other:?} (known: {known}, or an upstream's ws://, wss://, tcp:// or tcp+xmlsocket:// URL)"
+                );
+                return Err(src.error(name.span(), why));
+            }
+        },
     };
     let extra = route.code.as_ref().map(|c| ("code", c.span()));
     let extra = extra.or(route.reason.as_ref().map(|r| ("reason", r.span())));

@@ -10,16 +10,16 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 
 use crate::args::{Args, Given};
-use crate::backend::proxy::{ProxyTarget, TargetSpec};
-use crate::backend::proxy_header;
-use crate::backend::relay::Wire;
+use crate::backend::proxy::TargetSpec;
 use crate::origin::AllowList;
 use crate::policy::xml::{self, Grant};
 
 mod file;
 mod routes;
+mod upstream;
 
 pub use routes::{CLOSE_CODE, CLOSE_REASON};
+pub use upstream::{UpstreamOptions, UpstreamSpec};
 
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
@@ -163,18 +163,6 @@ pub enum BackendSpec {
     },
 }
 
-/// An upstream route's server: `tcp://HOST:PORT` or `tcp+xmlsocket://HOST:PORT`, with
-/// `?proxy-protocol=v1` (or `v2`) for a PROXY header first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamSpec {
-    /// The server.
-    pub target: ProxyTarget,
-    /// How it frames messages.
-    pub wire: Wire,
-    /// The PROXY header it is sent first, if any.
-    pub proxy_header: Option<proxy_header::Version>,
-}
-
 /// The longest close reason, in bytes: what a close frame carries.
 pub const MAX_CLOSE_REASON: usize = 123;
 
@@ -189,10 +177,7 @@ impl BackendSpec {
             BackendSpec::Broadcast => "broadcast",
             BackendSpec::Proxy => "proxy",
             BackendSpec::Close { .. } => "close",
-            BackendSpec::Upstream(upstream) => match upstream.wire {
-                Wire::Raw => "tcp",
-                Wire::XmlSocket => "tcp+xmlsocket",
-            },
+            BackendSpec::Upstream(upstream) => upstream.scheme(),
         }
     }
 

@@ -3,10 +3,7 @@
 
 use anyhow::{Context, bail};
 
-use super::{BackendSpec, MAX_CLOSE_REASON, RouteSpec, UpstreamSpec};
-use crate::backend::proxy::ProxyTarget;
-use crate::backend::proxy_header;
-use crate::backend::relay::Wire;
+use super::{BackendSpec, MAX_CLOSE_REASON, RouteSpec};
 
 /// The routes when none are configured.
 pub fn defaults() -> Vec<RouteSpec> {
@@ -38,10 +35,11 @@ pub fn parse(specs: &[String]) -> anyhow::Result<Vec<RouteSpec>> {
     Ok(routes)
 }
 
-/// A backend as `--route` names it: `echo`, `broadcast`, `proxy`, or
-/// `close[:CODE[:REASON]]` (3000 and "Go away!" unless given).
+/// A backend as `--route` names it: `echo`, `broadcast`, `proxy`,
+/// `close[:CODE[:REASON]]` (3000 and "Go away!" unless given), or an upstream's URL
+/// ([`super::upstream::parse`]).
 pub fn parse_backend(text: &str) -> Result<BackendSpec, String> {
-    if let Some(upstream) = parse_upstream(text)? {
+    if let Some(upstream) = super::upstream::parse(text)? {
         return Ok(BackendSpec::Upstream(upstream));
     }
     let mut parts = text.splitn(3, ':');
@@ -65,37 +63,6 @@ pub fn parse_backend(text: &str) -> Result<BackendSpec, String> {
             BackendSpec::NAMES.join(", ")
         )),
     }
-}
-
-/// An upstream server, `tcp://HOST:PORT` or `tcp+xmlsocket://HOST:PORT`, with
-/// `?proxy-protocol=v1|v2`; `None` when `text` names no upstream.
-pub fn parse_upstream(text: &str) -> Result<Option<UpstreamSpec>, String> {
-    let (wire, rest) = if let Some(rest) = text.strip_prefix("tcp://") {
-        (Wire::Raw, rest)
-    } else if let Some(rest) = text.strip_prefix("tcp+xmlsocket://") {
-        (Wire::XmlSocket, rest)
-    } else {
-        return Ok(None);
-    };
-    let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let target = ProxyTarget::parse(addr).map_err(|why| format!("upstream {text:?}: {why}"))?;
-    let mut proxy_header = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        proxy_header = Some(match pair {
-            "proxy-protocol=v1" => proxy_header::Version::V1,
-            "proxy-protocol=v2" => proxy_header::Version::V2,
-            other => {
-                return Err(format!(
-                    "upstream {text:?}: unknown setting {other:?} (known: proxy-protocol=v1, proxy-protocol=v2)"
-                ));
-            }
-        });
-    }
-    Ok(Some(UpstreamSpec {
-        target,
-        wire,
-        proxy_header,
-    }))
 }
 
 /// The code a `close` backend closes with unless told otherwise.
@@ -194,37 +161,6 @@ mod tests {
         assert!(parse_backend(&format!("close:4000:{}", "x".repeat(123))).is_ok());
         let long = parse_backend(&format!("close:4000:{}", "é".repeat(62))).unwrap_err();
         assert!(long.contains("124 bytes"), "{long}");
-    }
-
-    #[test]
-    fn upstream_routes_name_their_server_and_its_proxy_header() {
-        let BackendSpec::Upstream(up) = parse_backend("tcp://10.0.0.5:5000").unwrap() else {
-            panic!("an upstream");
-        };
-        assert_eq!(
-            (up.target.to_string(), up.wire, up.proxy_header),
-            ("10.0.0.5:5000".into(), Wire::Raw, None)
-        );
-        let BackendSpec::Upstream(up) =
-            parse_backend("tcp+xmlsocket://chat.example:9000?proxy-protocol=v2").unwrap()
-        else {
-            panic!("an upstream");
-        };
-        assert_eq!(up.target.to_string(), "chat.example:9000");
-        assert_eq!(
-            (up.wire, up.proxy_header),
-            (Wire::XmlSocket, Some(proxy_header::Version::V2))
-        );
-        assert!(
-            parse_backend("tcp://nowhere")
-                .unwrap_err()
-                .contains("HOST:PORT")
-        );
-        assert!(
-            parse_backend("tcp://h:1?proxy-protocol=v3")
-                .unwrap_err()
-                .contains("v3")
-        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::body::Body;
 use crate::config::{Limits, SockjsOptions};
 use crate::handoff::Handoff;
 use crate::origin::AllowList;
-use crate::session::Service;
+use crate::session::{Service, Transport};
 use crate::shutdown::Shutdown;
 use frames::Wrap;
 use path::{Endpoint as At, Kind};
@@ -117,7 +117,7 @@ impl<M: Service> Endpoint<M> {
         req: Request<Incoming>,
         at: At<'_>,
         ask: Ask<'_>,
-        admit: impl FnOnce() -> Result<M, String>,
+        admit: impl FnOnce(Transport) -> Result<M, String>,
     ) -> Response<Body> {
         let headers = req.headers();
         let origin = headers.get(header::ORIGIN).cloned();

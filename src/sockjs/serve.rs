@@ -25,7 +25,7 @@ impl<M: Service> Endpoint<M> {
         id: &str,
         ask: &Ask<'_>,
         reply: Reply,
-        admit: impl FnOnce() -> Result<M, String>,
+        admit: impl FnOnce(Transport) -> Result<M, String>,
     ) -> Response<Body> {
         let Reply {
             wrap,
@@ -47,18 +47,14 @@ impl<M: Service> Endpoint<M> {
                     (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
                 })?),
             };
-            let handler = admit().map_err(|why| (StatusCode::FORBIDDEN, why))?;
+            let transport = wrap_transport(&wrap, limit);
+            let handler = admit(transport).map_err(|why| (StatusCode::FORBIDDEN, why))?;
             let comet = Comet::new(
                 self.limits.send_backlog,
                 self.limits.max_message_size,
                 ask.options.heartbeat,
             );
-            self.start(
-                comet.clone(),
-                handler,
-                ask.peer,
-                wrap_transport(&wrap, limit),
-            );
+            self.start(comet.clone(), handler, ask.peer, transport);
             Ok((comet, ask.options.disconnect_delay, slot))
         });
         let (comet, slot) = match made {

@@ -105,4 +105,8 @@ impl<S: Session> Session for FramedSession<'_, S> {
     fn is_asleep(&self) -> bool {
         self.inner.is_asleep()
     }
+
+    fn farewell(&mut self) -> Option<(u16, tungstenite::Utf8Bytes)> {
+        self.inner.farewell()
+    }
 }

@@ -24,6 +24,8 @@ pub struct Accepted {
     pub room: Option<String>,
     /// The `?target=` of a socket-proxy request (percent-decoded), if any.
     pub target: Option<String>,
+    /// The subprotocol to answer with: the one a relayed client's server chose.
+    pub protocol: Option<HeaderValue>,
 }
 
 /// Why a request is not upgraded: an HTTP status and a reason for the body and the log.
@@ -171,6 +173,7 @@ pub fn check(
         },
         room,
         target,
+        protocol: None,
     })
 }
 

@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Error, Message};
+use tungstenite::{Error, Message, Utf8Bytes};
 
 mod closing;
 
@@ -67,6 +67,9 @@ pub struct MessageSession {
     unchecked: u32,
     /// The session is over (not asleep): nothing more may be sent.
     closed: bool,
+    /// The code and reason of the client's close frame (boxed: rare, and every open
+    /// connection holds the field).
+    farewell: Option<Box<(u16, Utf8Bytes)>>,
 }
 
 /// What woke the session up.
@@ -111,6 +114,7 @@ impl MessageSession {
             max_message_size,
             unchecked: 0,
             closed: false,
+            farewell: None,
         }
     }
 
@@ -295,10 +299,14 @@ impl Session for MessageSession {
                     match message {
                         Message::Text(text) => return Some(Payload::Text(text)),
                         Message::Binary(bytes) => return Some(Payload::Binary(bytes)),
+                        Message::Close(Some(frame)) => {
+                            self.farewell = Some(Box::new((frame.code.into(), frame.reason)));
+                            self.dirty = true;
+                        }
                         // tungstenite has queued the pong or the close reply: flush it.
                         Message::Ping(_)
                         | Message::Pong(_)
-                        | Message::Close(_)
+                        | Message::Close(None)
                         | Message::Frame(_) => self.dirty = true,
                     }
                 }
@@ -333,6 +341,10 @@ impl Session for MessageSession {
         }
         self.dirty = false;
         self.push(true).await
+    }
+
+    fn farewell(&mut self) -> Option<(u16, Utf8Bytes)> {
+        self.farewell.take().map(|farewell| *farewell)
     }
 
     async fn close(&mut self, reason: CloseReason) {

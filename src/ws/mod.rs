@@ -236,6 +236,9 @@ fn switching(accepted: &Accepted) -> Response<Body> {
             .parse()
             .expect("base64 is a valid header value"),
     );
+    if let Some(protocol) = &accepted.protocol {
+        headers.insert(http::header::SEC_WEBSOCKET_PROTOCOL, protocol.clone());
+    }
     res
 }
 

@@ -1,0 +1,197 @@
+//! `relay`: a message client in front of the user's own server: a WebSocket server
+//! (`ws://`, `wss://`), a TCP server (`tcp://`) or a Flash XMLSocket server
+//! (`tcp+xmlsocket://`). Every client family reaches it the same way, and the server never
+//! learns which era its client is from.
+//!
+//! - WebSocket ([`websocket`]): message for message; text stays text and binary binary
+//!   (text-only clients get binary by the documented text rule). The server learns the
+//!   client's address, origin, family, query, subprotocols and (when the route says)
+//!   cookies from the handshake ([`handshake`]); close codes pass both ways.
+//! - TCP ([`tcp`]): a client message's bytes are written as they are (XMLSocket: ended by a
+//!   NUL); what the server sends comes back as binary messages (XMLSocket: each NUL-ended
+//!   piece one text message).
+//!
+//! The connection is made when the client arrives, bounded by the connect timeout, and may
+//! start with a PROXY protocol header ([`super::proxy_header`]). The RFC 6455 and hixie
+//! routes connect before they answer the client ([`connect`]), so that the server's choice of
+//! subprotocol is the client's; SockJS sessions connect when they start.
+//!
+//! Back-pressure is end to end and each direction goes on while the other waits: a client is
+//! read only while what it sent before is being written (at most a batch), and the server is
+//! read only once the client has taken the previous batch. A write the server does not take
+//! within the write timeout ends the session. A relayed session never sleeps
+//! ([`Service::sleeps`]): its server may speak at any time.
+
+pub mod handshake;
+mod link;
+mod tcp;
+mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+
+use super::proxy::ProxyTarget;
+use super::proxy_header;
+#[cfg(doc)]
+use crate::session::Service;
+use crate::session::{CloseReason, Session, Transport};
+use link::Link;
+
+/// The most bytes of client messages written to the server in one go.
+const BATCH: usize = 64 * 1024;
+
+/// How the server frames its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// A byte stream: reads become binary messages as they come.
+    Raw,
+    /// Flash XMLSocket: NUL-ended text messages.
+    XmlSocket,
+    /// RFC 6455 WebSocket messages.
+    WebSocket,
+}
+
+/// Where a relay goes, and how.
+#[derive(Debug)]
+pub struct Upstream {
+    /// The server.
+    pub target: ProxyTarget,
+    /// Its framing.
+    pub wire: Wire,
+    /// `wss://`: the TLS client settings.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// A WebSocket server's path and query.
+    pub resource: String,
+    /// How long connecting may take, handshakes included.
+    pub connect_timeout: Duration,
+    /// How long a write to the server may wait before the session ends.
+    pub write_timeout: Duration,
+    /// The PROXY protocol header to send first, if any.
+    pub proxy_header: Option<proxy_header::Version>,
+    /// What a WebSocket server is told of the client.
+    pub tell: handshake::Tell,
+    /// The largest message, either way.
+    pub max_message_size: usize,
+}
+
+/// What a client said when it arrived that a WebSocket server may be told. Made only for
+/// routes that relay to one: everything here is owned, and copied once per client.
+#[derive(Debug)]
+pub struct Hello {
+    /// How the client is connected (`X-Flashgate-Transport`).
+    pub transport: Transport,
+    /// Its `Origin`.
+    pub origin: Option<HeaderValue>,
+    /// The subprotocols it offered.
+    pub protocols: Option<HeaderValue>,
+    /// Its `Cookie`.
+    pub cookie: Option<HeaderValue>,
+    /// Its `Host`.
+    pub host: Option<HeaderValue>,
+    /// Its query, if any.
+    pub query: Option<String>,
+    /// It came over TLS.
+    pub tls: bool,
+}
+
+impl Hello {
+    /// A client of `transport` that said nothing more.
+    pub fn new(transport: Transport) -> Hello {
+        Hello {
+            transport,
+            origin: None,
+            protocols: None,
+            cookie: None,
+            host: None,
+            query: None,
+            tls: false,
+        }
+    }
+
+    /// What the request's `headers` say, for a client of `transport`.
+    pub fn from_headers(transport: Transport, headers: &http::HeaderMap) -> Hello {
+        use http::header::{COOKIE, HOST, ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+        let get = |name| headers.get(name).cloned();
+        Hello {
+            origin: get(ORIGIN),
+            protocols: get(SEC_WEBSOCKET_PROTOCOL),
+            cookie: get(COOKIE),
+            host: get(HOST),
+            ..Hello::new(transport)
+        }
+    }
+}
+
+/// A connection to the server, open and ready to relay.
+pub enum Connected {
+    /// A TCP (or XMLSocket) server's.
+    Tcp(TcpStream),
+    /// A WebSocket server's, after its handshake.
+    WebSocket {
+        /// The connection.
+        ws: Box<WebSocketStream<Link>>,
+        /// The subprotocol the server chose.
+        protocol: Option<HeaderValue>,
+    },
+}
+
+impl Connected {
+    /// The subprotocol the server chose, to answer the client with.
+    pub fn protocol(&self) -> Option<&HeaderValue> {
+        match self {
+            Connected::WebSocket { protocol, .. } => protocol.as_ref(),
+            Connected::Tcp(_) => None,
+        }
+    }
+}
+
+/// Connects to `upstream` for `hello`'s client at `addrs` (its address, and the gateway's it
+/// reached), within the connect timeout; or says why not.
+pub async fn connect(
+    upstream: &Upstream,
+    hello: &Hello,
+    addrs: (SocketAddr, SocketAddr),
+) -> Result<Connected, String> {
+    let open = async {
+        let addr = (upstream.target.host.as_str(), upstream.target.port);
+        let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        if let Some(version) = upstream.proxy_header {
+            let mut header = Vec::new();
+            proxy_header::write(version, addrs.0, addrs.1, &mut header);
+            tcp.write_all(&header).await.map_err(|e| e.to_string())?;
+        }
+        match upstream.wire {
+            Wire::Raw | Wire::XmlSocket => Ok(Connected::Tcp(tcp)),
+            Wire::WebSocket => websocket::open(tcp, upstream, hello, addrs).await,
+        }
+    };
+    match tokio::time::timeout(upstream.connect_timeout, open).await {
+        Ok(connected) => connected,
+        Err(_) => Err("connect timed out".into()),
+    }
+}
+
+/// Relays `session` to `upstream` over `connected` (or a connection made now) until either
+/// side ends.
+pub async fn run<S: Session>(
+    session: &mut S,
+    upstream: &Upstream,
+    connected: Result<Connected, String>,
+) {
+    match connected {
+        Ok(Connected::Tcp(tcp)) => tcp::run(session, tcp, upstream).await,
+        Ok(Connected::WebSocket { ws, .. }) => websocket::run(session, *ws, upstream).await,
+        Err(why) => {
+            tracing::warn!(upstream = %upstream.target, why, "upstream unreachable");
+            let reason = format!("upstream unreachable: {why}");
+            session.close(CloseReason::UpstreamFailed(reason)).await;
+        }
+    }
+}

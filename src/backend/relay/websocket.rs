@@ -1,0 +1,271 @@
+//! The relay to a WebSocket server: its handshake ([`open`]), then message for message both
+//! ways ([`run`]), close codes and reasons passed on as they are.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::Message;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use super::handshake::{self, Target};
+use super::link::Link;
+use super::{BATCH, Connected, Hello, Upstream};
+use crate::session::{CloseReason, Payload, Session, close_code};
+
+/// Most messages from the server handed to the client before they are flushed.
+const BURST: usize = 64;
+
+/// How long the close handshake with the server may take once the client has gone.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the WebSocket over `tcp` (TLS first for `wss://`): the handshake for `hello`'s
+/// client, and the server's answer checked.
+pub(super) async fn open(
+    tcp: TcpStream,
+    upstream: &Upstream,
+    hello: &Hello,
+    addrs: (SocketAddr, SocketAddr),
+) -> Result<Connected, String> {
+    let host = &upstream.target.host;
+    let mut link = match &upstream.tls {
+        None => Link::Plain(tcp),
+        Some(config) => {
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| format!("{host:?} is not a TLS server name ({e})"))?;
+            let connector = tokio_rustls::TlsConnector::from(config.clone());
+            let tls = connector.connect(name, tcp).await;
+            Link::Tls(Box::new(tls.map_err(|e| format!("TLS: {e}"))?))
+        }
+    };
+    let default_port = if upstream.tls.is_some() { 443 } else { 80 };
+    let host = match upstream.target.port == default_port {
+        true if host.contains(':') => format!("[{host}]"),
+        true => host.clone(),
+        false => upstream.target.to_string(),
+    };
+    let target = Target {
+        host: &host,
+        resource: &upstream.resource,
+    };
+    let key = handshake::new_key();
+    let mut request = Vec::new();
+    handshake::request(&target, hello, addrs, upstream.tell, &key, &mut request);
+    let io = |e: std::io::Error| e.to_string();
+    link.write_all(&request).await.map_err(io)?;
+    link.flush().await.map_err(io)?;
+    let mut head = BytesMut::with_capacity(1024);
+    let answer = loop {
+        if link.read_buf(&mut head).await.map_err(io)? == 0 {
+            return Err("it closed the connection during the handshake".into());
+        }
+        if let Some(answer) = handshake::answer(&head, &key, hello.protocols.as_ref())? {
+            break answer;
+        }
+    };
+    let early = head.split_off(answer.head_len).to_vec();
+    let ws =
+        WebSocketStream::from_partially_read(link, early, Role::Client, Some(config(upstream)));
+    Ok(Connected::WebSocket {
+        ws: Box::new(ws.await),
+        protocol: answer.protocol,
+    })
+}
+
+/// tungstenite's settings: a small read buffer while the server is quiet, and client
+/// messages batched up to [`BATCH`] bytes before they are written.
+fn config(upstream: &Upstream) -> WebSocketConfig {
+    let max = upstream.max_message_size;
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(BATCH)
+        .max_write_buffer_size(BATCH + max.saturating_mul(2).max(1 << 20))
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// Where the writes to the server stand.
+#[derive(Default)]
+struct Writes {
+    /// Bytes of client messages queued since the last flush.
+    queued: usize,
+    /// Something queued (a message, or a pong or close reply) waits to be flushed.
+    pending: bool,
+    /// The server has not taken the last flush yet.
+    blocked: bool,
+}
+
+/// What the server side did.
+enum Up {
+    /// A message came.
+    Message(Message),
+    /// A flush finished, or stopped on a server that does not read: look again.
+    Moved,
+    /// The connection failed.
+    Failed(String),
+    /// It ended without a close frame.
+    Ended,
+}
+
+/// Waits for the server side: flushes what is pending, and reads.
+async fn server(ws: &mut WebSocketStream<Link>, writes: &mut Writes) -> Up {
+    poll_fn(|cx| {
+        let mut moved = false;
+        if writes.pending {
+            match ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    *writes = Writes::default();
+                    moved = true;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Up::Failed(error.to_string())),
+                Poll::Pending if !writes.blocked => {
+                    writes.blocked = true;
+                    moved = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+        match ws.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(message))) => Poll::Ready(Up::Message(message)),
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Up::Failed(error.to_string())),
+            Poll::Ready(None) => Poll::Ready(Up::Ended),
+            Poll::Pending if moved => Poll::Ready(Up::Moved),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Relays `session` to the server over `ws` until either side ends.
+pub(super) async fn run<S: Session>(
+    session: &mut S,
+    mut ws: WebSocketStream<Link>,
+    upstream: &Upstream,
+) {
+    let mut writes = Writes::default();
+    let stalled = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(stalled);
+    let mut armed = false;
+    loop {
+        let up = tokio::select! {
+            biased;
+            message = session.recv(), if !writes.blocked && writes.queued < BATCH => {
+                let Some(payload) = message else {
+                    return goodbye(session, ws).await;
+                };
+                writes.queued += payload.len().max(1);
+                writes.pending = true;
+                let message = match payload {
+                    Payload::Text(text) => Message::Text(text),
+                    Payload::Binary(bytes) => Message::Binary(bytes),
+                };
+                match ws.start_send_unpin(message) {
+                    Ok(()) => continue,
+                    Err(error) => Up::Failed(error.to_string()),
+                }
+            }
+            up = server(&mut ws, &mut writes) => up,
+            () = &mut stalled, if armed => {
+                let why = format!("the upstream server read nothing for {:?}", upstream.write_timeout);
+                tracing::warn!(upstream = %upstream.target, "{why}");
+                return session.close(CloseReason::UpstreamFailed(why)).await;
+            }
+        };
+        match up {
+            Up::Moved => {
+                if writes.blocked && !armed {
+                    let deadline = tokio::time::Instant::now() + upstream.write_timeout;
+                    stalled.as_mut().reset(deadline);
+                }
+                armed = writes.blocked;
+            }
+            Up::Message(message) => {
+                if !deliver(session, &mut ws, &mut writes, message).await {
+                    return;
+                }
+            }
+            Up::Failed(why) => {
+                let why = format!("upstream connection lost: {why}");
+                return session.close(CloseReason::UpstreamFailed(why)).await;
+            }
+            Up::Ended => {
+                let why = "upstream connection lost: it closed without a close frame".into();
+                return session.close(CloseReason::UpstreamFailed(why)).await;
+            }
+        }
+    }
+}
+
+/// Hands `message`, and what else the server has sent already (up to [`BURST`]), to the
+/// client, then flushes: false when the session is over.
+async fn deliver<S: Session>(
+    session: &mut S,
+    ws: &mut WebSocketStream<Link>,
+    writes: &mut Writes,
+    mut message: Message,
+) -> bool {
+    for _ in 0..BURST {
+        let sent = match message {
+            Message::Text(text) => session.send(Payload::Text(text)).await,
+            Message::Binary(bytes) => session.send(Payload::Binary(bytes)).await,
+            Message::Close(frame) => {
+                let reason = match frame {
+                    Some(frame) => CloseReason::Peer(frame.code.into(), frame.reason.to_string()),
+                    None => CloseReason::Peer(close_code::NORMAL, String::new()),
+                };
+                session.close(reason).await;
+                // tungstenite has queued the reply.
+                let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
+                return false;
+            }
+            // tungstenite has queued the pong: the next flush sends it.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                writes.pending = true;
+                Ok(())
+            }
+        };
+        if sent.is_err() {
+            let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(Some(went_away()))).await;
+            return false;
+        }
+        // What has come already, without waiting.
+        match poll_fn(|cx| Poll::Ready(ws.poll_next_unpin(cx))).await {
+            Poll::Ready(Some(Ok(next))) => message = next,
+            Poll::Ready(Some(Err(_)) | None) | Poll::Pending => break,
+        }
+    }
+    session.flush().await.is_ok()
+}
+
+/// The client's session is over: the server is told with the client's own close code and
+/// reason, or 1001, and the close handshake is finished within [`CLOSE_WAIT`].
+async fn goodbye<S: Session>(session: &mut S, mut ws: WebSocketStream<Link>) {
+    let frame = match session.farewell() {
+        Some((code, reason)) if close_code::may_receive(code) => CloseFrame {
+            code: CloseCode::from(code),
+            reason,
+        },
+        _ => went_away(),
+    };
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        let _ = ws.close(Some(frame)).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// The close frame for a client that left without saying why.
+fn went_away() -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::Away,
+        reason: "the client went away".into(),
+    }
+}

@@ -133,4 +133,4 @@ function crossOrigin() {
   return setup;
 }
 
-module.exports = { startClientPages, gatewayPage, startClient, settled, openClient, send, messages, crossOrigin };
+module.exports = { TRACK, startClientPages, gatewayPage, startClient, settled, openClient, send, messages, crossOrigin };

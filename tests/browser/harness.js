@@ -17,11 +17,13 @@ const CHROMIUM_ARGS = [
 ];
 
 // Runs flashgate with `args` on `listen` (127.0.0.1:0); resolves once it logs its address.
+// The pages are the repository's web/ unless `args` has a --web-dir of its own.
 function startGateway(args = [], listen = '127.0.0.1:0') {
   if (!fs.existsSync(bin)) throw new Error(`no flashgate binary at ${bin} (cargo build --release, or set FLASHGATE_BIN)`);
+  const webDir = args.includes('--web-dir') ? [] : ['--web-dir', path.join(repo, 'web')];
   const child = spawn(bin, [
     '--listen', listen, '--policy-listen', 'off',
-    '--web-dir', path.join(repo, 'web'), '--assets-dir', path.join(repo, 'assets'),
+    ...webDir, '--assets-dir', path.join(repo, 'assets'),
     ...args,
   ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, RUST_LOG: 'info' } });
   // Never left running: not by a failed start, nor by a test process that exits early.

@@ -109,10 +109,15 @@ pub fn request(
             std::net::IpAddr::V6(v6) => format!("\"[{v6}]:{}\"", client.port()),
         };
         let mut forwarded = format!("for={node};proto={proto}");
-        if let Some(host) = host.as_deref().and_then(|h| std::str::from_utf8(h).ok())
-            && is_token(host)
-        {
-            let _ = write!(forwarded, ";host={host}");
+        match host.as_deref().and_then(|h| std::str::from_utf8(h).ok()) {
+            Some(host) if is_token(host) => {
+                let _ = write!(forwarded, ";host={host}");
+            }
+            // `host:port`: a quoted string (a Host header holds no quote or backslash).
+            Some(host) if !host.contains(['"', '\\']) => {
+                let _ = write!(forwarded, ";host=\"{host}\"");
+            }
+            _ => {}
         }
         header("Forwarded", forwarded.as_bytes());
     }
@@ -120,8 +125,8 @@ pub fn request(
     out.extend_from_slice(head.as_bytes());
 }
 
-/// True when `text` may stand unquoted in a `Forwarded` parameter (an RFC 9110 token, or
-/// `host:port`, which has a `:`: quoted then).
+/// True when `text` may stand unquoted in a `Forwarded` parameter: an RFC 9110 token
+/// (`host:port` is not one, for its `:`).
 fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text

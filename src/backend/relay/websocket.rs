@@ -212,7 +212,7 @@ async fn deliver<S: Session>(
     writes: &mut Writes,
     mut message: Message,
 ) -> bool {
-    for _ in 0..BURST {
+    for taken in 1.. {
         let sent = match message {
             Message::Text(text) => session.send(Payload::Text(text)).await,
             Message::Binary(bytes) => session.send(Payload::Binary(bytes)).await,
@@ -235,6 +235,9 @@ async fn deliver<S: Session>(
         if sent.is_err() {
             let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(Some(went_away()))).await;
             return false;
+        }
+        if taken == BURST {
+            break;
         }
         // What has come already, without waiting.
         match poll_fn(|cx| Poll::Ready(ws.poll_next_unpin(cx))).await {

@@ -53,6 +53,7 @@ pub(crate) mod http;
 pub(crate) mod origin;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
+pub(crate) mod reach;
 pub(crate) mod routes;
 pub(crate) mod ruffle;
 pub(crate) mod server;
@@ -166,9 +167,12 @@ fn check_listeners(config: &Config) -> Vec<String> {
     problems
 }
 
-/// Problems that would make the gateway start without what it promises; empty when fine.
-pub fn check(config: &Config) -> Vec<String> {
+/// What `--check` lists (each route, the servers it connects to, the Flash policy), and the
+/// problems that would make the gateway start without what it promises (none when fine).
+pub fn check(config: &Config) -> (String, Vec<String>) {
     let mut problems = Vec::new();
+    let survey = reach::survey(config, &allow_list(config, config.listen));
+    problems.extend(survey.problems);
     let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
     problems.extend(files.problems());
     let (_, warnings) = policy::Policies::new(
@@ -179,7 +183,7 @@ pub fn check(config: &Config) -> Vec<String> {
     );
     problems.extend(warnings);
     problems.extend(check_listeners(config));
-    problems
+    (survey.report, problems)
 }
 
 /// The `/ruffle-config.js` script for this configuration and main listener address.

@@ -30,7 +30,8 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if args.check {
-        let problems = flashgate::check(&config);
+        let (report, problems) = flashgate::check(&config);
+        print!("{report}");
         for problem in &problems {
             tracing::error!("{problem}");
         }

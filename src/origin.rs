@@ -157,6 +157,12 @@ impl AllowList {
         Origin::parse(origin).is_ok_and(|origin| host.is_some_and(|h| origin.is_host(h)))
     }
 
+    /// The origins' hosts, when the list names every origin it allows (not `*`, nor the
+    /// default's "the host the request names").
+    pub fn listed_hosts(&self) -> Option<Vec<&str>> {
+        (!self.any && !self.same_host).then(|| self.origins.iter().map(|o| o.host()).collect())
+    }
+
     /// The `frame-ancestors` sources of a Content-Security-Policy that lets only allowed
     /// origins (and the gateway's own pages) frame a page; `None` when any origin is allowed.
     pub fn frame_ancestors(&self) -> Option<String> {

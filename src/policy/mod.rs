@@ -24,6 +24,22 @@ pub struct Policies {
     pub inline: Bytes,
 }
 
+/// What the policy grants Flash: the policy file's grants, or one per allowed origin's
+/// host (`*` when any may connect) to the main port.
+pub fn grants(config: &Config, allow: &AllowList, main: SocketAddr) -> Vec<Grant> {
+    match &config.policy_file {
+        Some(file) => file.grants.clone(),
+        None => allow
+            .policy_domains(main)
+            .into_iter()
+            .map(|domain| Grant {
+                domain,
+                to_ports: main.port().to_string(),
+            })
+            .collect(),
+    }
+}
+
 impl Policies {
     /// Builds the replies from the allow-list and the bound ports, or takes the hand-written
     /// file. Also returns warnings about grants Flash Player will refuse.
@@ -33,23 +49,10 @@ impl Policies {
         main: SocketAddr,
         policy: Option<SocketAddr>,
     ) -> (Policies, Vec<String>) {
-        let (master, inline, grants) = match &config.policy_file {
-            Some(file) => (file.reply.clone(), file.reply.clone(), file.grants.clone()),
-            None => {
-                let grants: Vec<Grant> = allow
-                    .policy_domains(main)
-                    .into_iter()
-                    .map(|domain| Grant {
-                        domain,
-                        to_ports: main.port().to_string(),
-                    })
-                    .collect();
-                (
-                    xml::build(&grants, true),
-                    xml::build(&grants, false),
-                    grants,
-                )
-            }
+        let grants = grants(config, allow, main);
+        let (master, inline) = match &config.policy_file {
+            Some(file) => (file.reply.clone(), file.reply.clone()),
+            None => (xml::build(&grants, true), xml::build(&grants, false)),
         };
         let mut warnings = Vec::new();
         let served_from = std::iter::once(main.port()).chain(policy.map(|p| p.port()));

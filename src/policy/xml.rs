@@ -270,9 +270,45 @@ pub fn lowest_port(to_ports: &str) -> u16 {
         .unwrap_or(u16::MAX)
 }
 
+/// True when a `to-ports` value (`*`, or ports and ranges separated by commas) grants `port`.
+pub fn grants_port(to_ports: &str, port: u16) -> bool {
+    to_ports.split(',').map(str::trim).any(|part| {
+        let (low, high) = part.split_once('-').unwrap_or((part, part));
+        part == "*"
+            || matches!((low.trim().parse::<u16>(), high.trim().parse::<u16>()), (Ok(low), Ok(high)) if (low..=high).contains(&port))
+    })
+}
+
+/// True when a policy's `domain` value (`*`, `*.example.com` or a host) grants pages from
+/// `host`.
+pub fn grants_domain(domain: &str, host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match domain.strip_prefix("*.") {
+        _ if domain == "*" => true,
+        Some(parent) => {
+            let parent = parent.to_ascii_lowercase();
+            let host = host.to_ascii_lowercase();
+            host == parent || host.ends_with(&format!(".{parent}"))
+        }
+        None => domain.eq_ignore_ascii_case(host),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_and_domains_granted_read_as_flash_reads_them() {
+        assert!(grants_port("*", 8080));
+        assert!(grants_port("80, 8000-9000", 8443));
+        assert!(!grants_port("80,443", 8080));
+        assert!(grants_domain("*.example.com", "play.example.com"));
+        assert!(grants_domain("*.example.com", "example.com"));
+        assert!(!grants_domain("*.example.com", "badexample.com"));
+        assert!(grants_domain("Kiosk.Local", "kiosk.local"));
+        assert!(grants_domain("::1", "[::1]"));
+    }
 
     fn grant(domain: &str, to_ports: &str) -> Grant {
         Grant {

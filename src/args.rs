@@ -51,9 +51,10 @@ pub struct Args {
 
     /// WebSocket route PATH=BACKEND (repeat, or comma-separate); backends: echo, broadcast,
     /// proxy (the WebSocket-to-TCP socket proxy), close[:CODE[:REASON]] (every session closed
-    /// at once; 3000 "Go away!" unless given), tcp://HOST:PORT and tcp+xmlsocket://HOST:PORT
-    /// (each client relayed to your TCP or Flash XMLSocket server; ?proxy-protocol=v1|v2 sends
-    /// a PROXY header first) [default: /echo=echo,/chat=broadcast,/socket=proxy].
+    /// at once; 3000 "Go away!" unless given), or your own server's URL, to which each client
+    /// is relayed: ws://HOST[:PORT]/PATH, wss://…, tcp://HOST:PORT, tcp+xmlsocket://HOST:PORT
+    /// (a TCP one's ?proxy-protocol=v1|v2 sends a PROXY header first)
+    /// [default: /echo=echo,/chat=broadcast,/socket=proxy].
     #[arg(
         long = "route",
         env = "FLASHGATE_ROUTE",
@@ -161,7 +162,8 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub drain_timeout: Duration,
 
-    /// Check the configuration (policy, routes, origins, assets) and exit: 0 if usable, 1 if not.
+    /// Check the configuration (policy, routes, origins, assets), list each route and the
+    /// servers it connects to, and exit: 0 if usable, 1 if not.
     #[arg(long)]
     pub check: bool,
 

@@ -30,10 +30,12 @@
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
 //! - `backend`: `echo`, `broadcast` rooms, the socket `proxy`, `close`, and the `relay` to
-//!   the user's own TCP or XMLSocket server (`xmlsocket` framing, `proxy_header`), each
-//!   route's `Backend` built once at start-up.
+//!   the user's own WebSocket, TCP or XMLSocket server (its client handshake, pure;
+//!   `xmlsocket` framing, `proxy_header`), each route's `Backend` built once at start-up.
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
-//!   HTTP bodies.
+//!   HTTP bodies; `tls`: rustls settings (the `wss://` client side); `reach`: what
+//!   `--check` lists of routes, the servers they connect to and the Flash policy, and where
+//!   they contradict.
 //!
 //! The library takes bound listeners and a shutdown future ([`run`]), so tests run the real
 //! gateway on port 0.

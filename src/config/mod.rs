@@ -285,7 +285,7 @@ impl Config {
 /// too small, if it is.
 fn at_least(option: &str, value: usize) -> Result<(), String> {
     let (least, unit) = match option {
-        "max-message-size" => (125, " bytes"),
+        "max-message-size" | "upstream.max-message-size" => (125, " bytes"),
         "send-backlog" => (1024, " bytes"),
         "max-connections" => (1, ""),
         _ => (0, ""),

@@ -26,8 +26,10 @@ use crate::ws::inbound::{Decoded, End, Inbound};
 
 mod hixie76;
 mod sockjs;
+mod upstream;
 pub use hixie76::{hixie76_frames, hixie76_handshake};
 pub use sockjs::{sockjs_frames, sockjs_path};
+pub use upstream::{upstream_answer, upstream_request};
 
 /// Splits fuzz input into a cut pattern and the stream to cut: `data[0] & 7` pattern bytes
 /// follow the first byte, each the length of one piece (0: an empty read), repeated until

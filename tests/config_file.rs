@@ -519,22 +519,61 @@ fn an_upstream_table_takes_only_what_its_server_can_use() {
         format!("[[route]]\npath = \"/up\"\nbackend = \"{backend}\"\n[route.upstream]\n{table}\n")
     };
     for (backend, table, why) in [
-        ("echo", "cookies = true", "3:11: upstream: only an upstream backend"),
-        ("tcp://h:1", "cookies = true", "5:11: upstream.cookies: only a WebSocket upstream"),
-        ("tcp://h:1", "forwarded = false", "upstream.forwarded: only a WebSocket upstream"),
-        ("ws://h/", "ca_file = \"x.pem\"", "upstream.ca_file: only a wss:// upstream"),
-        ("wss://h/", "ca_file = \"/nowhere/ca.pem\"", "upstream.ca_file: cannot read /nowhere/ca.pem"),
-        ("ws://h/", "proxy_protocol = \"v3\"", "upstream.proxy_protocol: PROXY protocol \"v3\" is not v1 or v2"),
-        ("ws://h/", "connect_timeout = \"0s\"", "upstream.connect_timeout must be more than 0s"),
-        ("ws://h/", "max_message_size = 1", "upstream.max_message_size"),
+        (
+            "echo",
+            "cookies = true",
+            "3:11: upstream: only an upstream backend",
+        ),
+        (
+            "tcp://h:1",
+            "cookies = true",
+            "5:11: upstream.cookies: only a WebSocket upstream",
+        ),
+        (
+            "tcp://h:1",
+            "forwarded = false",
+            "upstream.forwarded: only a WebSocket upstream",
+        ),
+        (
+            "ws://h/",
+            "ca_file = \"x.pem\"",
+            "upstream.ca_file: only a wss:// upstream",
+        ),
+        (
+            "wss://h/",
+            "ca_file = \"/nowhere/ca.pem\"",
+            "upstream.ca_file: cannot read /nowhere/ca.pem",
+        ),
+        (
+            "ws://h/",
+            "proxy_protocol = \"v3\"",
+            "upstream.proxy_protocol: PROXY protocol \"v3\" is not v1 or v2",
+        ),
+        (
+            "ws://h/",
+            "connect_timeout = \"0s\"",
+            "upstream.connect_timeout must be more than 0s",
+        ),
+        (
+            "ws://h/",
+            "max_message_size = 1",
+            "upstream.max_message_size",
+        ),
         ("ws://h/", "tls = true", "unknown key `tls`"),
-        ("ws://h/a b", "", "backend: upstream \"ws://h/a b\": the path may not hold spaces"),
+        (
+            "ws://h/a b",
+            "",
+            "backend: upstream \"ws://h/a b\": the path may not hold spaces",
+        ),
     ] {
         let (path, error) = error_of(&route(backend, table));
         assert!(error.starts_with(&path), "{error}");
         assert!(error.contains(why), "{backend} {table}: {error}");
     }
-    let (_dir, _, config) = load_file(&route("tcp+xmlsocket://h:9", "proxy_protocol = \"v1\""), &[]);
+    let (_dir, _, config) = load_file(
+        &route("tcp+xmlsocket://h:9", "proxy_protocol = \"v1\""),
+        &[],
+    );
     let config = config.unwrap();
     let BackendSpec::Upstream(up) = &config.route("/up").unwrap().backend else {
         panic!("an upstream");

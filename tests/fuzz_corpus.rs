@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// Every target, by its directory name, with its entry point.
-const TARGETS: [(&str, Target); 9] = [
+const TARGETS: [(&str, Target); 11] = [
     ("sniff", flashgate::fuzzing::sniff),
     ("policy_file", flashgate::fuzzing::policy_file),
     ("handshake", flashgate::fuzzing::handshake),
@@ -17,6 +17,8 @@ const TARGETS: [(&str, Target); 9] = [
     ("sockjs_frames", flashgate::fuzzing::sockjs_frames),
     ("hixie76_handshake", flashgate::fuzzing::hixie76_handshake),
     ("hixie76_frames", flashgate::fuzzing::hixie76_frames),
+    ("upstream_answer", flashgate::fuzzing::upstream_answer),
+    ("upstream_request", flashgate::fuzzing::upstream_request),
 ];
 
 /// The files in `dir`, sorted; none when it does not exist.
@@ -90,6 +92,16 @@ fn hixie76_handshake_corpus() {
 #[test]
 fn hixie76_frames_corpus() {
     corpus("hixie76_frames");
+}
+
+#[test]
+fn upstream_answer_corpus() {
+    corpus("upstream_answer");
+}
+
+#[test]
+fn upstream_request_corpus() {
+    corpus("upstream_request");
 }
 
 /// Each corpus and regression directory belongs to a target, and each target has a fuzz

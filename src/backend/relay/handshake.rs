@@ -57,40 +57,37 @@ pub fn request(
         .resource
         .split_once('?')
         .unwrap_or((target.resource, ""));
-    let mut head = String::with_capacity(512);
-    head.push_str("GET ");
-    head.push_str(path);
+    out.extend_from_slice(b"GET ");
+    out.extend_from_slice(path.as_bytes());
     let queries = [route_query, hello.query.as_deref().unwrap_or("")];
-    let mut first = true;
-    for query in queries.into_iter().filter(|q| !q.is_empty()) {
-        head.push(if first { '?' } else { '&' });
-        head.push_str(query);
-        first = false;
+    for (i, query) in queries.into_iter().filter(|q| !q.is_empty()).enumerate() {
+        out.push(if i == 0 { b'?' } else { b'&' });
+        out.extend_from_slice(query.as_bytes());
     }
-    let _ = write!(
-        head,
-        " HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n",
-        target.host
-    );
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    // Values as they came, byte for byte: a parsed request's hold no CR or LF, and may hold
+    // bytes that are not UTF-8.
     let mut header = |name: &str, value: &[u8]| {
-        head.push_str(name);
-        head.push_str(": ");
-        // Header values came from a parsed request: no CR or LF can be in them.
-        head.push_str(&String::from_utf8_lossy(value));
-        head.push_str("\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
     };
-    let value = |v: &Option<HeaderValue>| v.as_ref().map(|v| v.as_bytes().to_vec());
-    if let Some(origin) = value(&hello.origin) {
-        header("Origin", &origin);
+    header("Host", target.host.as_bytes());
+    header("Upgrade", b"websocket");
+    header("Connection", b"Upgrade");
+    header("Sec-WebSocket-Version", b"13");
+    header("Sec-WebSocket-Key", key.as_bytes());
+    if let Some(origin) = bytes(&hello.origin) {
+        header("Origin", origin);
     }
-    if let Some(protocols) = value(&hello.protocols) {
-        header("Sec-WebSocket-Protocol", &protocols);
+    if let Some(protocols) = bytes(&hello.protocols) {
+        header("Sec-WebSocket-Protocol", protocols);
     }
     if tell.cookies
-        && let Some(cookie) = value(&hello.cookie)
+        && let Some(cookie) = bytes(&hello.cookie)
     {
-        header("Cookie", &cookie);
+        header("Cookie", cookie);
     }
     header("X-Flashgate-Transport", hello.transport.as_str().as_bytes());
     if tell.forwarded {
@@ -99,17 +96,17 @@ pub fn request(
         let ip = client.ip().to_canonical().to_string();
         header("X-Forwarded-For", ip.as_bytes());
         header("X-Forwarded-Proto", proto.as_bytes());
-        let host = value(&hello.host);
-        if let Some(host) = &host {
+        let host = bytes(&hello.host);
+        if let Some(host) = host {
             header("X-Forwarded-Host", host);
         }
         // RFC 7239: a node with a port is quoted, an IPv6 one in brackets.
-        let node = match client.ip().to_canonical() {
-            std::net::IpAddr::V4(v4) => format!("\"{v4}:{}\"", client.port()),
-            std::net::IpAddr::V6(v6) => format!("\"[{v6}]:{}\"", client.port()),
+        let mut forwarded = match client.ip().to_canonical() {
+            std::net::IpAddr::V4(v4) => format!("for=\"{v4}:{}\"", client.port()),
+            std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]:{}\"", client.port()),
         };
-        let mut forwarded = format!("for={node};proto={proto}");
-        match host.as_deref().and_then(|h| std::str::from_utf8(h).ok()) {
+        let _ = write!(forwarded, ";proto={proto}");
+        match host.and_then(|h| std::str::from_utf8(h).ok()) {
             Some(host) if is_token(host) => {
                 let _ = write!(forwarded, ";host={host}");
             }
@@ -121,8 +118,12 @@ pub fn request(
         }
         header("Forwarded", forwarded.as_bytes());
     }
-    head.push_str("\r\n");
-    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A header value's bytes.
+fn bytes(value: &Option<HeaderValue>) -> Option<&[u8]> {
+    value.as_ref().map(HeaderValue::as_bytes)
 }
 
 /// True when `text` may stand unquoted in a `Forwarded` parameter: an RFC 9110 token

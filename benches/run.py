@@ -20,10 +20,14 @@ import sys
 import time
 from pathlib import Path
 
+import upstream
+
 REPO = Path(__file__).resolve().parent.parent
 BENCHES = REPO / "benches"
-LOADGEN = REPO / "target" / "release" / "loadgen"
-FLASHGATE = REPO / "target" / "release" / "flashgate"
+# Where `benches/run` built the binaries: cargo's target directory.
+TARGET = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
+LOADGEN = TARGET / "release" / "loadgen"
+FLASHGATE = TARGET / "release" / "flashgate"
 PYTHON = BENCHES / ".venv" / "bin" / "python"
 SERVER_CPU = "0"
 LOAD_CPU = "1"
@@ -48,8 +52,11 @@ class Server:
         self.port = None
         self.extra = {}
         self.log = None
+        self.logdir = None
+        self.workload = None  # set by run_suite: a server's configuration may depend on it
 
     def start(self, logdir):
+        self.logdir = logdir
         self.port = free_port()
         argv = self.argv_for_port(self)
         self.log = open(logdir / f"{self.name}.log", "w")
@@ -104,10 +111,14 @@ def servers():
     """Every server of the suite, by name."""
     def flashgate(s):
         s.extra["policy"] = free_port()
-        s.extra["echo_target"] = s.shared["proxy-target"].port
+        # The socket proxy's target, the TCP echo, when it runs (an upstream workload may
+        # relay to other far ends only); in the upstream workloads, routes to their far ends.
+        target = s.shared["proxy-target"]
+        if target.proc:
+            s.extra["echo_target"] = target.port
+        proxy = ["--proxy-target", f"self,127.0.0.1:{target.port}"] if target.proc else []
         return [str(FLASHGATE), "--listen", f"127.0.0.1:{s.port}",
-                "--policy-listen", f"127.0.0.1:{s.extra['policy']}",
-                "--proxy-target", f"self,127.0.0.1:{s.extra['echo_target']}",
+                "--policy-listen", f"127.0.0.1:{s.extra['policy']}", *proxy, *upstream.routes(s),
                 "--max-connections", "50000", "--web-dir", str(REPO / "web"),
                 "--assets-dir", str(REPO / "assets")]
 
@@ -159,6 +170,7 @@ def servers():
         Server("node-policy", node("policy-server.js"), "Node policy server"),
         # The SockJS reference server as its README sets it up (every option at its default).
         Server("sockjs-node", node("sockjs-server.js"), "sockjs-node 0.3.24"),
+        *upstream.servers(Server, LOADGEN, flashgate, LOAD_CPU),
     ]
     by_name = {s.name: s for s in table}
     for s in table:
@@ -292,6 +304,7 @@ def workloads(smoke):
          "msgs_per_s", True, hixie76(16, 16384)),
         ("hixie76-idle", f"idle hixie-76 connections, C={idle_c}", ["flashgate", "flashgate-rfc6455"],
          "bytes_per_conn", False, hixie76_idle),
+        *upstream.workloads(loadgen, url, d, n, idle_c),
     ]
 
 
@@ -325,6 +338,13 @@ TARGETS = [
      "about what an idle RFC 6455 connection costs (≤ 1.3×, same run)"),
     ("sockjs-mixed-room", "p99_us", "flashgate-all-ws", 1.5,
      "p99 ≤ 1.5× the all-WebSocket room's p99 (flashgate both, same run)"),
+    ("upstream-ws", "msgs_per_s", "nginx", 0.8, "≥ 0.8× nginx"),
+    ("upstream-tcp", "msgs_per_s", "tcp-relay", 1.0, "≥ 1.0× the raw TCP relay floor"),
+    ("upstream-tcp", "msgs_per_s", "websockify", 10.0, "≥ 10× websockify"),
+    ("upstream-xmlsocket", "msgs_per_s", "flashgate-tcp-relay", 0.9,
+     "≥ 0.9× flashgate's tcp:// relay (same run)"),
+    ("upstream-idle", "bytes_per_conn", None, 8192, "≤ 8 KiB per session"),
+    ("upstream-idle-ws", "bytes_per_conn", None, 8192, "≤ 8 KiB per session"),
 ]
 
 LOWER_IS_BETTER = {"p50_us", "p99_us", "p999_us", "bytes_per_conn"}
@@ -386,6 +406,8 @@ def context(results, workload, other, metric):
         relay, raw = med("tcp-relay", "msgs_per_s"), med("tcp-echo", "msgs_per_s")
         if relay and raw:
             return f"a raw TCP relay (no WebSocket at all) reaches {relay / raw:.2f}× the raw TCP echo"
+    if workload in upstream.UPSTREAMS:
+        return upstream.context(lambda w, s, m: median(results, w, s, m), workload, other)
     return ""
 
 
@@ -397,6 +419,30 @@ def fmt_ms(us):
     return f"{us / 1000:.0f} ms" if us >= 10_000 else f"{us / 1000:.1f} ms"
 
 
+def far_ends(workload, names):
+    """The servers beside the load generator that the workload's servers relay to."""
+    if workload in upstream.UPSTREAMS:
+        return upstream.UPSTREAMS[workload]
+    return ["proxy-target"] if {"flashgate", "websockify", "tcp-relay"} & set(names) else []
+
+
+def refused(server):
+    """Why this build of flashgate refuses `server`'s configuration (a route to a backend it
+    does not know yet: `flashgate --check` says "unknown backend"), or None. Such a row is
+    reported as not supported by this build, loudly, and not run; any other problem fails
+    the run as it would have anyway."""
+    if not server.name.startswith("flashgate"):
+        return None
+    server.port = free_port()
+    argv = server.argv_for_port(server)
+    out = subprocess.run([*argv, "--check"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+    found = re.search(r"unknown backend [^(\n]*", text)
+    if out.returncode != 0 and found:
+        return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", found.group(0).strip())
+    return None
+
+
 def run_suite(args):
     logdir = Path(args.logs)
     logdir.mkdir(parents=True, exist_ok=True)
@@ -406,21 +452,39 @@ def run_suite(args):
     for name, title, names, metric, _, run in chosen:
         print(f"== {title}", flush=True)
         results[name] = {s: [] for s in names}
-        fresh = name in ("idle", "sockjs-idle", "hixie76-idle")
-        needed = set(names) | ({"proxy-target"} if {"flashgate", "websockify", "tcp-relay"} & set(names) else set())
-        order = ["proxy-target"] + [s for s in needed if s != "proxy-target"]
+        fresh = name in ("idle", "sockjs-idle", "hixie76-idle") or name in upstream.FRESH
+        ends = far_ends(name, names)
+        needed = set(names) | set(ends)
+        order = ends + [s for s in needed if s not in ends]
+        for s in needed:
+            table[s].workload = name
+        unsupported = {}  # server -> why this build cannot run it
         running = []
         try:
             if not fresh:
                 for s in order:
-                    if s in needed:
+                    if why := refused(table[s]):
+                        unsupported[s] = why
+                    else:
                         running.append(table[s].start(logdir))
             for rep in range(args.reps):
                 for s in names:
                     server = table[s]
-                    if fresh:  # memory is measured on a server that has served nothing yet
-                        deps = [table["proxy-target"].start(logdir)] if s.startswith("flashgate") or s == "websockify" else []
-                        server.start(logdir)
+                    deps = []
+                    if fresh and s not in unsupported:  # memory is measured on a server that has served nothing yet
+                        if name in upstream.UPSTREAMS or s.startswith("flashgate") or s == "websockify":
+                            deps = [table[e].start(logdir) for e in ends]
+                        if why := refused(server):
+                            unsupported[s] = why
+                        else:
+                            server.start(logdir)
+                    if s in unsupported:
+                        for dep in deps:
+                            dep.stop()
+                        results[name][s].append({"unsupported": unsupported[s]})
+                        print(f"   {s:17} run {rep + 1}: NOT SUPPORTED by this build of flashgate, not run "
+                              f"({unsupported[s]})", flush=True)
+                        continue
                     settle(running)
                     try:
                         result = run(server)
@@ -513,7 +577,10 @@ def check_targets(results):
         ours = median(results, workload, "flashgate", metric)
         note = context(results, workload, other, metric)
         if ours is None:
-            rows.append((workload, text, "no result", False, note))
+            why = unsupported(results, workload, "flashgate")
+            # ok None: not judged, since this build cannot run the workload at all.
+            rows.append((workload, text, f"not run: not supported by this build ({why})" if why else "no result",
+                         None if why else False, note))
             continue
         if other is None:
             ok = ours <= factor if metric in LOWER_IS_BETTER else ours >= factor
@@ -545,6 +612,16 @@ def check_targets(results):
     return rows
 
 
+def unsupported(results, workload, server):
+    """Why this build could not run `server` in `workload` (see `refused`), or None."""
+    runs = results.get(workload, {}).get(server, [])
+    return next((r["unsupported"] for r in runs if "unsupported" in r), None)
+
+
+def met(ok):
+    return "yes" if ok else "not run" if ok is None else "**no**"
+
+
 def chart(results, path):
     """A horizontal bar chart per workload: each server's primary metric relative to
     flashgate's (log scale; right of 1 is better than flashgate)."""
@@ -554,7 +631,10 @@ def chart(results, path):
             continue
         bars = []
         for s in names:
-            rel = 1.0 if s == "flashgate" else paired(results, name, s, metric, higher)
+            if s == "flashgate":
+                rel = 1.0 if values(results, name, s, metric) else None
+            else:
+                rel = paired(results, name, s, metric, higher)
             if rel:
                 bars.append((s, 1 / rel))
         groups.append((title, metric, bars))
@@ -619,7 +699,7 @@ def report(results, args, started):
         "  marked *floor* (a minimal WebSocket echo, a raw TCP relay, a minimal WebSocket fan-out)",
         "  are the same for echo, the socket proxy and the broadcast room: the least any such",
         "  server can do, nothing checked.",
-        "- **Command:** `benches/run` (all of it, ~22 min) or `benches/run --only echo-32 proxy`.",
+        "- **Command:** `benches/run` (all of it, ~26 min) or `benches/run --only echo-32 proxy`.",
         "",
         "## Targets",
         "",
@@ -627,7 +707,7 @@ def report(results, args, started):
         "|---|---|---|---|---|",
     ]
     for workload, text, shown, ok, note in targets:
-        lines.append(f"| {workload} | {text} | {shown} | {'yes' if ok else '**no**'} | {note} |")
+        lines.append(f"| {workload} | {text} | {shown} | {met(ok)} | {note} |")
     lines += ["", "![flashgate relative to each peer](benchmarks.svg)", ""]
     for name, title, names, metric, higher, _ in workloads(False):
         if name not in results:
@@ -638,6 +718,9 @@ def report(results, args, started):
         for s in names:
             v = values(results, name, s, metric)
             label = servers()[s].label
+            if not v and unsupported(results, name, s):
+                lines.append(f"| {label} | not supported by this build: {unsupported(results, name, s)} | | | | |")
+                continue
             if not v:
                 errors = [r.get("error", "") for r in results[name][s]]
                 lines.append(f"| {label} | failed: {errors[-1][:80] if errors else ''} | | | | |")
@@ -664,7 +747,7 @@ def summary(targets, started, reps, readme):
         return
     rows = [f"Last full run: {started:%Y-%m-%d}, {reps} rounds; each ratio is the median of the rounds' ratios.",
             "", "| workload | target | flashgate | met |", "|---|---|---|---|"]
-    rows += [f"| {w} | {t} | {s} | {'yes' if ok else '**no**'} |" for w, t, s, ok, _ in targets]
+    rows += [f"| {w} | {t} | {s} | {met(ok)} |" for w, t, s, ok, _ in targets]
     head, rest = text.split(start, 1)
     tail = rest.split(end, 1)[1]
     readme.write_text(f"{head}{start}\n{chr(10).join(rows)}\n{end}{tail}")
@@ -708,7 +791,12 @@ def main():
         readme = args.readme or (str(REPO / "README.md") if Path(args.out) == REPO / "docs" / "BENCHMARKS.md" else "")
         if readme:
             summary(targets, started, args.reps, Path(readme))
-        print("\n".join(f"{'met    ' if ok else 'MISSED '} {w}: {t} ({s})" for w, t, s, ok, _ in targets))
+        print("\n".join(f"{'met    ' if ok else 'NOT RUN' if ok is None else 'MISSED '} {w}: {t} ({s})"
+                        for w, t, s, ok, _ in targets))
+    skipped = [(w, s, unsupported(results, w, s)) for w in results for s in results[w] if unsupported(results, w, s)]
+    for w, s, why in skipped:
+        # Loud, not silent: a row that needs a backend this build does not have yet.
+        print(f"NOT RUN: {w} / {s}: not supported by this build of flashgate ({why})")
     failed = [(w, s) for w in results for s in results[w] if any("error" in r for r in results[w][s])]
     if failed:
         print(f"runs that failed: {failed}")

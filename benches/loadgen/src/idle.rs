@@ -1,9 +1,11 @@
 //! `idle`: hold C connections open and read the server's resident memory before and after:
-//! bytes per idle connection.
+//! bytes per idle connection. Every connection must still be open when the memory is read:
+//! one the server closed (a relay whose upstream refused it) holds nothing and would make the
+//! rest look cheap.
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::wire::{self, Target};
 
@@ -51,6 +53,13 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss(args.pid)?;
     let per = after.saturating_sub(before) as f64 / args.connections as f64;
+    let closed = held.iter().filter(|stream| closed(stream)).count();
+    if closed > 0 {
+        bail!(
+            "the server closed {closed} of the {} connections before the memory was read",
+            args.connections
+        );
+    }
     drop(held);
     Ok(serde_json::json!({
         "mode": "idle",
@@ -59,4 +68,20 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         "rss_after": after,
         "bytes_per_conn": per,
     }))
+}
+
+/// Whether the server has closed `stream` or begun to: its end of the stream has arrived, the
+/// connection failed, or what it sent starts with a WebSocket close frame (a server that
+/// closes waits a while for the client's answer before it ends the stream).
+fn closed(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    for round in 0..64 {
+        match stream.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) if round == 0 && buf[0] == 0x88 => return true,
+            Ok(_) => {}
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+    false
 }

@@ -43,7 +43,7 @@ enum Mode {
     /// second and round-trip latency; or memory per idle streaming session (--idle).
     Sockjs(sockjs::Args),
     /// Run a reference server (tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo,
-    /// tungstenite-echo, tungstenite-echo-naive).
+    /// xmlsocket-echo, tungstenite-echo, tungstenite-echo-naive).
     Serve(serve::Args),
 }
 

@@ -1,8 +1,8 @@
 //! Reference servers the suite compares against: a raw TCP echo (the limit for any framing),
 //! a raw TCP accept+reply+close loop (the limit for a policy server), a raw TCP relay (the
 //! limit for a socket proxy), a minimal WebSocket fan-out (the limit for a broadcast room,
-//! in [`crate::fanout`]), a minimal WebSocket echo (the limit for a WebSocket echo), and
-//! tokio-tungstenite echoes: as the crate's own example writes one (what a plain Rust server
+//! in [`crate::fanout`]), a minimal WebSocket echo (the limit for a WebSocket echo), an
+//! XMLSocket echo (the far end of an XMLSocket relay), and tokio-tungstenite echoes: as the crate's own example writes one (what a plain Rust server
 //! gets), and a naive loop that awaits `send()` per message.
 
 use std::future::ready;
@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo, tungstenite-echo or
-    /// tungstenite-echo-naive.
+    /// tcp-echo, tcp-reply, tcp-relay, ws-fanout, ws-echo, xmlsocket-echo, tungstenite-echo
+    /// or tungstenite-echo-naive.
     pub kind: String,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -131,6 +131,44 @@ async fn ws_echo(mut stream: tokio::net::TcpStream) {
     }
 }
 
+/// The XMLSocket echo: every NUL-ended piece is written back as it came, NUL and all, built
+/// as the raw TCP echo is (the thread's read buffer; everything up to the last NUL of a read
+/// written back at once): only a piece the read cut in two, and bytes the socket cannot take
+/// yet, are kept.
+async fn xmlsocket_echo(mut stream: tokio::net::TcpStream) {
+    let mut cut = Vec::new();
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let rest = SCRATCH.with(|scratch| {
+            let mut buf = scratch.borrow_mut();
+            if cut.len() * 2 > buf.len() {
+                let len = cut.len() * 2;
+                buf.resize(len, 0);
+            }
+            buf[..cut.len()].copy_from_slice(&cut);
+            let filled = match stream.try_read(&mut buf[cut.len()..]) {
+                Ok(0) => return Err(()),
+                Ok(n) => cut.len() + n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+                Err(_) => return Err(()),
+            };
+            // Only the new bytes can hold a NUL: what was kept had none.
+            let end = memchr::memrchr(0, &buf[cut.len()..filled]).map_or(0, |i| cut.len() + i + 1);
+            cut.clear();
+            cut.extend_from_slice(&buf[end..filled]);
+            if end == 0 {
+                return Ok(None);
+            }
+            write_now(&stream, &buf[..end])
+        });
+        if !finish_round(&mut stream, rest).await {
+            return;
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&args.listen).await?;
     println!("listening {}", listener.local_addr()?);
@@ -148,6 +186,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         match args.kind.as_str() {
             "tcp-echo" => tokio::spawn(tcp_echo(stream)),
             "ws-echo" => tokio::spawn(ws_echo(stream)),
+            "xmlsocket-echo" => tokio::spawn(xmlsocket_echo(stream)),
             "tcp-reply" => tokio::spawn(async move {
                 // Read the request up to its NUL, answer a fixed policy, close.
                 let mut buf = [0u8; 64];

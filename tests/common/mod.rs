@@ -18,7 +18,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod family;
 pub mod http_stream;
+pub mod upstream;
 
 use flashgate::config::Config;
 

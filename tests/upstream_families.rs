@@ -2,13 +2,14 @@
 //! hixie-76, each SockJS transport) against each upstream kind (`tcp://`,
 //! `tcp+xmlsocket://`), through real servers started here: what the server reads, what the
 //! client gets back, refusals, PROXY headers, and routes from a configuration file.
+//! (tests/upstream_flow.rs has the servers that end, reset or read slowly.)
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::family::{Client, FAMILIES, Family, Got};
+use common::family::{Client, FAMILIES, Family, Got, assert_close};
 use common::upstream::{Echo, proxy_header_addrs, recording_echo};
 use common::*;
 
@@ -104,16 +105,6 @@ async fn every_family_through_a_tcp_echo() {
 #[tokio::test]
 async fn every_family_through_an_xmlsocket_echo() {
     every_family_through(Kind::XmlSocket).await;
-}
-
-/// Checks a close: `code` and a reason holding `why`, as the family can tell them
-/// (hixie-76's close has neither).
-fn assert_close(family: Family, got: (Option<u16>, String), code: u16, why: &str) {
-    if family == Family::Hixie76 {
-        return assert_eq!(got, (None, String::new()), "hixie-76's closing handshake");
-    }
-    assert_eq!(got.0, Some(code), "{family:?}: {}", got.1);
-    assert!(got.1.contains(why), "{family:?}: {:?}", got.1);
 }
 
 /// Every family of every kind, at once, connects to `path{kind}` and gets closed: the
@@ -249,23 +240,4 @@ async fn upstream_routes_from_a_configuration_file_relay_every_family() {
     assert_eq!(tcp.record.wait_for(want.len()).await, want);
     want = Kind::XmlSocket.wire(&MESSAGES).repeat(FAMILIES.len());
     assert_eq!(xml.record.wait_for(want.len()).await, want);
-}
-
-#[tokio::test]
-async fn every_family_gets_what_the_upstream_sent_then_1000_when_it_ends() {
-    // A server that says one thing and ends the connection once it has read one.
-    let (addr, _) = common::upstream::server(|mut tcp| async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut byte = [0u8; 1];
-        tcp.read_exact(&mut byte).await.unwrap();
-        tcp.write_all("bye ☃".as_bytes()).await.unwrap();
-    })
-    .await;
-    let gw = TestGateway::start(&["--route", &format!("/Tcp=tcp://{addr}")]).await;
-    for family in FAMILIES {
-        let mut client = family.connect(gw.main, "/Tcp").await;
-        client.send("x").await;
-        assert_eq!(client.recv_len(7).await, "bye ☃".as_bytes(), "{family:?}");
-        assert_close(family, client.closed().await, 1000, "target closed");
-    }
 }

@@ -12,7 +12,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::http_stream::{Stream, rand_u16};
+mod sockjs_http;
+
+use sockjs_http::{Http, decode_frame};
+
+use super::http_stream::rand_u16;
 use super::{Ws, parse_response, within};
 
 /// The text a text-only client gets binary as.
@@ -66,6 +70,16 @@ pub enum Got {
     Closed(Option<u16>, String),
 }
 
+/// Checks a close: `code` and a reason holding `why`, as `family` can tell them
+/// (hixie-76's close has neither).
+pub fn assert_close(family: Family, got: (Option<u16>, String), code: u16, why: &str) {
+    if family == Family::Hixie76 {
+        return assert_eq!(got, (None, String::new()), "hixie-76's closing handshake");
+    }
+    assert_eq!(got.0, Some(code), "{family:?}: {}", got.1);
+    assert!(got.1.contains(why), "{family:?}: {:?}", got.1);
+}
+
 /// A connected client of some family.
 pub struct Client {
     pub family: Family,
@@ -78,12 +92,8 @@ pub struct Client {
 enum Conn {
     Ws(Box<Ws>),
     Hixie(TcpStream),
-    /// A SockJS session over HTTP, its URL base and the receiving response that streams.
-    Http {
-        gw: SocketAddr,
-        base: String,
-        stream: Option<Stream>,
-    },
+    /// A SockJS session over HTTP.
+    Http(Http),
 }
 
 impl Family {
@@ -127,12 +137,8 @@ impl Family {
                 if transport == Sockjs::WebSocket {
                     ws(gw, &format!("{base}/websocket"), false).await
                 } else {
-                    let conn = Conn::Http {
-                        gw,
-                        base,
-                        stream: None,
-                    };
-                    (conn, gw) // the address of the first request, just below
+                    // The address is the first request's, just below.
+                    (Conn::Http(Http::new(gw, base)), gw)
                 }
             }
         };
@@ -146,7 +152,10 @@ impl Family {
             let first = match transport {
                 Sockjs::WebSocket => vec![client.ws_text().await],
                 _ => {
-                    let (first, addr) = client.frames(transport).await;
+                    let Conn::Http(http) = &mut client.conn else {
+                        unreachable!()
+                    };
+                    let (first, addr) = http.frames(transport).await;
                     client.addr = addr.expect("the first request's address");
                     first
                 }
@@ -180,28 +189,6 @@ async fn ws(gw: SocketAddr, path: &str, flash: bool) -> (Conn, SocketAddr) {
     (Conn::Ws(Box::new(ws)), addr)
 }
 
-/// The messages and the close in one SockJS frame (`h` and `o` carry none).
-fn decode_frame(frame: &str) -> Vec<Got> {
-    match frame.split_at(1) {
-        ("h" | "o", "") => Vec::new(),
-        ("a", json) => serde_json::from_str::<Vec<String>>(json)
-            .unwrap_or_else(|e| panic!("{e}: {frame:?}"))
-            .into_iter()
-            .map(Got::Text)
-            .collect(),
-        ("c", json) => {
-            let (code, reason): (u16, String) = serde_json::from_str(json).unwrap();
-            vec![Got::Closed(Some(code), reason)]
-        }
-        _ => panic!("not a SockJS frame: {frame:?}"),
-    }
-}
-
-/// A JavaScript string literal's value (the JSON subset the gateway writes).
-fn js_string(literal: &str) -> String {
-    serde_json::from_str(literal).unwrap_or_else(|e| panic!("{e}: {literal}"))
-}
-
 impl Client {
     /// Sends `text`: as a binary message from [`Family::NativeBinary`], else as text.
     pub async fn send(&mut self, text: &str) {
@@ -221,33 +208,11 @@ impl Client {
                     tcp.write_all(&frame).await.unwrap();
                     Ok(())
                 }
-                (Conn::Http { gw, base, .. }, family) => {
-                    let json = serde_json::to_string(&[text]).unwrap();
-                    let (target, headers, body, status) =
-                        match family == Family::Sockjs(Sockjs::JsonpPolling) {
-                            true => {
-                                let form = percent_encoding::utf8_percent_encode(
-                                    &json,
-                                    percent_encoding::NON_ALPHANUMERIC,
-                                );
-                                let form = format!("d={form}");
-                                let kind = ("Content-Type", "application/x-www-form-urlencoded");
-                                (format!("{base}/jsonp_send"), vec![kind], form, 200)
-                            }
-                            false => (format!("{base}/xhr_send"), vec![], json, 204),
-                        };
-                    let sent = Stream::open_from(
-                        "127.0.0.1",
-                        *gw,
-                        "POST",
-                        &target,
-                        &headers,
-                        body.as_bytes(),
-                    )
-                    .await;
-                    assert_eq!(sent.head.status, status, "{target}");
+                (Conn::Http(http), Family::Sockjs(transport)) => {
+                    http.send(transport, text).await;
                     Ok(())
                 }
+                (Conn::Http(_), _) => unreachable!(),
             }
         })
         .await
@@ -317,76 +282,13 @@ impl Client {
                 }
                 other => panic!("hixie-76: not a frame: {other:#x}"),
             },
-            Conn::Http { .. } => {
+            Conn::Http(http) => {
                 let Family::Sockjs(transport) = family else {
                     unreachable!()
                 };
-                let frames = self.frames(transport).await.0;
+                let frames = http.frames(transport).await.0;
                 frames.iter().flat_map(|f| decode_frame(f)).collect()
             }
-        }
-    }
-
-    /// The next SockJS frames over HTTP: a streaming response's next chunk (opening one when
-    /// none is open, or the last one ended), or a polling request's answer; and the client's
-    /// address on a request opened for it.
-    async fn frames(&mut self, transport: Sockjs) -> (Vec<String>, Option<SocketAddr>) {
-        let Conn::Http { gw, base, stream } = &mut self.conn else {
-            unreachable!()
-        };
-        let (method, target) = match transport {
-            Sockjs::XhrStreaming => ("POST", format!("{base}/xhr_streaming")),
-            Sockjs::XhrPolling => ("POST", format!("{base}/xhr")),
-            Sockjs::EventSource => ("GET", format!("{base}/eventsource")),
-            Sockjs::HtmlFile => ("GET", format!("{base}/htmlfile?c=cb")),
-            Sockjs::JsonpPolling => ("GET", format!("{base}/jsonp?c=cb")),
-            Sockjs::WebSocket => unreachable!("a WebSocket"),
-        };
-        let mut opened = None;
-        if matches!(transport, Sockjs::XhrPolling | Sockjs::JsonpPolling) {
-            let poll = Stream::open(*gw, method, &target, b"").await;
-            let addr = poll.tcp.local_addr().unwrap();
-            assert_eq!(poll.head.status, 200, "{target}");
-            let body = poll.body().await;
-            let frames = match transport {
-                Sockjs::XhrPolling => body.lines().map(str::to_string).collect(),
-                // One call a frame (a closing session's last messages and its close).
-                _ => body
-                    .split_terminator(");\r\n")
-                    .map(|call| js_string(call.strip_prefix("/**/cb(").expect("a jsonp call")))
-                    .collect(),
-            };
-            return (frames, Some(addr));
-        }
-        loop {
-            if stream.is_none() {
-                let mut open = Stream::open(*gw, method, &target, b"").await;
-                opened = Some(open.tcp.local_addr().unwrap());
-                assert_eq!(open.head.status, 200, "{target}");
-                open.chunk().await.expect("a prelude"); // the prelude, or the page's head
-                *stream = Some(open);
-            }
-            let Some(chunk) = stream.as_mut().unwrap().chunk().await else {
-                *stream = None; // past the response limit: the next one
-                continue;
-            };
-            let frames = match transport {
-                Sockjs::XhrStreaming => chunk.lines().map(str::to_string).collect(),
-                Sockjs::EventSource => chunk
-                    .split("\r\n\r\n")
-                    .filter_map(|event| event.strip_prefix("data: "))
-                    .map(str::to_string)
-                    .collect(),
-                _ => chunk
-                    .split("</script>\r\n")
-                    .filter(|s| !s.is_empty())
-                    .map(|script| {
-                        let call = script.strip_prefix("<script>\np(").expect("a script");
-                        js_string(call.strip_suffix(");\n").expect("a call"))
-                    })
-                    .collect(),
-            };
-            return (frames, opened);
         }
     }
 

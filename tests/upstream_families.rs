@@ -241,3 +241,42 @@ async fn upstream_routes_from_a_configuration_file_relay_every_family() {
     want = Kind::XmlSocket.wire(&MESSAGES).repeat(FAMILIES.len());
     assert_eq!(xml.record.wait_for(want.len()).await, want);
 }
+
+#[tokio::test]
+async fn a_jsonp_poll_after_the_upstream_ended_calls_back_once_with_what_waited() {
+    // A server that greets and ends its connection at once.
+    let (gone, ended) = tokio::sync::oneshot::channel();
+    let gone = std::sync::Mutex::new(Some(gone));
+    let (addr, _) = common::upstream::server(move |mut tcp| {
+        let gone = gone.lock().unwrap().take();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            tcp.write_all(b"bye").await.unwrap();
+            drop(tcp);
+            let _ = gone.map(|gone| gone.send(()));
+        }
+    })
+    .await;
+    let gw = TestGateway::start(&["--route", &format!("/tcp=tcp://{addr}")]).await;
+    let s = format!("/tcp/000/{}", common::http_stream::rand_u16());
+    let poll = || async {
+        let target = format!("{s}/jsonp?c=cb");
+        let poll = common::http_stream::Stream::open(gw.main, "GET", &target, b"").await;
+        poll.body().await
+    };
+    assert_eq!(poll().await, "/**/cb(\"o\");\r\n");
+    within("the server to end", ended).await.unwrap();
+    // Time for the gateway to see the end: the session is closing, "bye" waiting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // sockjs-client's callback is gone once called: a second call in one script would
+    // throw, and lose the frame it carried.
+    let bye = "\"a[\\\"data:application/octet-stream;base64,Ynll\\\"]\"";
+    assert_eq!(poll().await, format!("/**/cb({bye});\r\n"));
+    let close = "\"c[1000,\\\"target closed\\\"]\"";
+    assert_eq!(poll().await, format!("/**/cb({close});\r\n"));
+    assert_eq!(
+        poll().await,
+        format!("/**/cb({close});\r\n"),
+        "every later poll"
+    );
+}

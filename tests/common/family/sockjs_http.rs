@@ -63,13 +63,19 @@ impl Http {
             let addr = poll.tcp.local_addr().unwrap();
             assert_eq!(poll.head.status, 200, "{target}");
             let body = poll.body().await;
-            let frames = match transport {
+            let frames: Vec<String> = match transport {
                 Sockjs::XhrPolling => body.lines().map(str::to_string).collect(),
-                // One call a frame (a closing session's last messages and its close).
-                _ => body
-                    .split_terminator(");\r\n")
-                    .map(|call| js_string(call.strip_prefix("/**/cb(").expect("a jsonp call")))
-                    .collect(),
+                // One call a script: sockjs-client's callback is gone once it was called.
+                _ => {
+                    let call = body
+                        .strip_prefix("/**/cb(")
+                        .and_then(|c| c.strip_suffix(");\r\n"));
+                    let end = tail(&body);
+                    let call = call.filter(|c| !c.contains(");\r\n"));
+                    vec![js_string(
+                        call.unwrap_or_else(|| panic!("not one call: …{end:?}")),
+                    )]
+                }
             };
             return (frames, Some(addr));
         }
@@ -126,4 +132,10 @@ pub fn decode_frame(frame: &str) -> Vec<Got> {
 /// A JavaScript string literal's value (the JSON subset the gateway writes).
 fn js_string(literal: &str) -> String {
     serde_json::from_str(literal).unwrap_or_else(|e| panic!("{e}: {literal}"))
+}
+
+/// The last hundred characters of `text`: where a second frame would be.
+fn tail(text: &str) -> String {
+    let start = text.char_indices().rev().nth(99).map_or(0, |(i, _)| i);
+    text[start..].to_string()
 }

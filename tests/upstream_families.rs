@@ -107,8 +107,14 @@ async fn every_family_through_an_xmlsocket_echo() {
     every_family_through(Kind::XmlSocket).await;
 }
 
-/// Every family of every kind, at once, connects to `path{kind}` and gets closed: the
-/// closes, in the order of the families and kinds.
+/// A route for each kind, `/{kind:?}`, to the server at `addr`.
+fn every_kind_to(addr: SocketAddr) -> String {
+    let routes = KINDS.map(|kind| format!("/{kind:?}={}", kind.backend(addr, "")));
+    routes.join(",")
+}
+
+/// Every family of every kind, at once, connects to its route of [`every_kind_to`] and is
+/// closed: the closes.
 async fn closes(gw: &TestGateway) -> Vec<(Family, (Option<u16>, String))> {
     let clients = KINDS.iter().flat_map(|kind| {
         FAMILIES.iter().map(move |family| async move {
@@ -127,8 +133,7 @@ async fn every_family_is_told_an_unreachable_upstream_with_1011() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let routes = format!("/Tcp=tcp://{addr},/XmlSocket=tcp+xmlsocket://{addr}");
-    let gw = TestGateway::start(&["--route", &routes]).await;
+    let gw = TestGateway::start(&["--route", &every_kind_to(addr)]).await;
     for (family, close) in closes(&gw).await {
         assert_close(family, close, 1011, "upstream unreachable: ");
     }
@@ -148,7 +153,7 @@ fn black_hole() -> (SocketAddr, Vec<socket2::Socket>) {
     loop {
         assert!(kept.len() < 64, "the listen queue never fills");
         let filler = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        match filler.connect_timeout(&addr.into(), Duration::from_millis(300)) {
+        match filler.connect_timeout(&addr.into(), Duration::from_millis(500)) {
             Ok(()) => kept.push(filler),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return (addr, kept),
             Err(e) => panic!("filling the listen queue: {e}"),
@@ -159,8 +164,8 @@ fn black_hole() -> (SocketAddr, Vec<socket2::Socket>) {
 #[tokio::test]
 async fn every_family_is_told_an_upstream_that_never_answers_after_the_connect_timeout() {
     let (addr, _kept) = black_hole();
-    let routes = format!("/Tcp=tcp://{addr},/XmlSocket=tcp+xmlsocket://{addr}");
     let timeout = Duration::from_secs(2);
+    let routes = every_kind_to(addr);
     let gw = TestGateway::start(&["--route", &routes, "--handshake-timeout", "2s"]).await;
     let started = Instant::now();
     for (family, close) in closes(&gw).await {
@@ -196,50 +201,56 @@ async fn proxy_header_from_every_family(kind: Kind, version: &str) {
 
 #[tokio::test]
 async fn a_proxy_header_v1_names_every_familys_client() {
-    proxy_header_from_every_family(Kind::Tcp, "v1").await;
-    proxy_header_from_every_family(Kind::XmlSocket, "v1").await;
+    for kind in KINDS {
+        proxy_header_from_every_family(kind, "v1").await;
+    }
 }
 
 #[tokio::test]
 async fn a_proxy_header_v2_names_every_familys_client() {
-    proxy_header_from_every_family(Kind::Tcp, "v2").await;
-    proxy_header_from_every_family(Kind::XmlSocket, "v2").await;
+    for kind in KINDS {
+        proxy_header_from_every_family(kind, "v2").await;
+    }
 }
 
 #[tokio::test]
 async fn upstream_routes_from_a_configuration_file_relay_every_family() {
-    let tcp = Kind::Tcp.echo(false).await;
-    let mut xml = Kind::XmlSocket.echo(true).await;
-    // A small response limit: the streaming transports' responses end and are reopened
-    // while the relay goes on.
-    let toml = format!(
-        "[[route]]\npath = \"/x\"\nbackend = \"tcp://{}\"\n[route.sockjs]\nresponse_limit = 64\n\n\
-         [[route]]\npath = \"/xml\"\nbackend = \"tcp+xmlsocket://{}?proxy-protocol=v2\"\n",
-        tcp.addr, xml.addr
-    );
+    // A route of each kind, with a PROXY header (v2) after every other one and a small
+    // response limit: the streaming transports' responses end and are reopened while the
+    // relay goes on.
+    let (mut echoes, mut toml) = (Vec::new(), String::new());
+    for (i, kind) in KINDS.into_iter().enumerate() {
+        let proxied = i % 2 == 1;
+        let echo = kind.echo(proxied).await;
+        let query = if proxied { "?proxy-protocol=v2" } else { "" };
+        toml += &format!(
+            "[[route]]\npath = \"/{kind:?}\"\nbackend = \"{}\"\n\
+             [route.sockjs]\nresponse_limit = 64\n\n",
+            kind.backend(echo.addr, query)
+        );
+        echoes.push((kind, proxied, echo));
+    }
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), toml).unwrap();
     let path = file.path().display().to_string();
     let gw = TestGateway::start(&["--config", &path]).await;
     for family in FAMILIES {
-        let mut client = family.connect(gw.main, "/x").await;
-        for message in MESSAGES {
-            client.send(message).await;
+        for (kind, proxied, echo) in &mut echoes {
+            let mut client = family.connect(gw.main, &format!("/{kind:?}")).await;
+            if *proxied {
+                let header = within("a PROXY header", echo.headers.recv()).await.unwrap();
+                assert_eq!(proxy_header_addrs(&header), (client.addr, gw.main));
+            }
+            for message in MESSAGES {
+                client.send(message).await;
+            }
+            kind.echoed(&mut client, &MESSAGES).await;
         }
-        Kind::Tcp.echoed(&mut client, &MESSAGES).await;
-
-        let mut client = family.connect(gw.main, "/xml").await;
-        let header = within("a PROXY header", xml.headers.recv()).await.unwrap();
-        assert_eq!(proxy_header_addrs(&header), (client.addr, gw.main));
-        for message in MESSAGES {
-            client.send(message).await;
-        }
-        Kind::XmlSocket.echoed(&mut client, &MESSAGES).await;
     }
-    let mut want = Kind::Tcp.wire(&MESSAGES).repeat(FAMILIES.len());
-    assert_eq!(tcp.record.wait_for(want.len()).await, want);
-    want = Kind::XmlSocket.wire(&MESSAGES).repeat(FAMILIES.len());
-    assert_eq!(xml.record.wait_for(want.len()).await, want);
+    for (kind, _, echo) in &echoes {
+        let want = kind.wire(&MESSAGES).repeat(FAMILIES.len());
+        assert_eq!(echo.record.wait_for(want.len()).await, want, "{kind:?}");
+    }
 }
 
 #[tokio::test]

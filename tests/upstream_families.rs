@@ -2,7 +2,8 @@
 //! hixie-76, each SockJS transport) against each upstream kind (`tcp://`,
 //! `tcp+xmlsocket://`), through real servers started here: what the server reads, what the
 //! client gets back, refusals, PROXY headers, and routes from a configuration file.
-//! (tests/upstream_flow.rs has the servers that end, reset or read slowly.)
+//! Bulk transfers and servers that end, reset or read slowly are in tests/upstream_flow.rs;
+//! a side that stops reading, with the gateway's memory measured, in tests/upstream_memory.rs.
 
 mod common;
 

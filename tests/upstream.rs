@@ -4,16 +4,15 @@
 mod common;
 
 use common::http_stream::{Stream, post, rand_u16};
+use common::upstream::{read_proxy_header, server, tcp_echo, xmlsocket_chat};
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::SinkExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+use tokio::net::TcpListener;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -25,35 +24,6 @@ fn client_addr(ws: &Ws) -> SocketAddr {
         MaybeTlsStream::Plain(tcp) => tcp.local_addr().unwrap(),
         _ => unreachable!("the tests speak plain WebSocket"),
     }
-}
-
-/// A TCP server on its own port serving each connection with `serve`; the connections it
-/// accepted are counted in the second value.
-async fn server<F, Fut>(serve: F) -> (SocketAddr, Arc<AtomicUsize>)
-where
-    F: Fn(TcpStream) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(serve(tcp));
-        }
-    });
-    (addr, accepted)
-}
-
-/// A TCP echo server.
-async fn tcp_echo() -> (SocketAddr, Arc<AtomicUsize>) {
-    server(|mut tcp| async move {
-        let (mut read, mut write) = tcp.split();
-        let _ = tokio::io::copy(&mut read, &mut write).await;
-    })
-    .await
 }
 
 /// Binary messages from `ws` until `want` bytes have come.
@@ -151,28 +121,6 @@ async fn proxied_echo() -> (SocketAddr, tokio::sync::mpsc::Receiver<Vec<u8>>) {
     (addr, rx)
 }
 
-/// The PROXY header at the start of `tcp`, version 1 or 2, as it came.
-async fn read_proxy_header(tcp: &mut TcpStream) -> Vec<u8> {
-    let mut header = vec![0u8; 16];
-    tcp.read_exact(&mut header).await.unwrap();
-    if header.starts_with(b"PROXY ") {
-        while !header.ends_with(b"\r\n") {
-            header.push(tcp.read_u8().await.unwrap());
-        }
-        return header;
-    }
-    assert_eq!(
-        &header[..12],
-        b"\r\n\r\n\0\r\nQUIT\n",
-        "a version 2 signature"
-    );
-    let len = u16::from_be_bytes([header[14], header[15]]) as usize;
-    let mut rest = vec![0u8; len];
-    tcp.read_exact(&mut rest).await.unwrap();
-    header.extend(rest);
-    header
-}
-
 #[tokio::test]
 async fn the_upstream_learns_the_clients_address_from_a_proxy_header_v1_and_v2() {
     let (v1, mut headers_v1) = proxied_echo().await;
@@ -214,41 +162,6 @@ async fn the_upstream_learns_the_clients_address_from_a_proxy_header_v1_and_v2()
     );
     send_text(&mut ws, "v2").await;
     assert_eq!(binary_bytes(&mut ws, 2).await, b"v2");
-}
-
-/// An XMLSocket chat server: each NUL-ended message from one connection goes to every
-/// connection, the sender's included.
-async fn xmlsocket_chat() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, _) = broadcast::channel::<Vec<u8>>(64);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (tx, mut rx) = (tx.clone(), tx.subscribe());
-            let (mut read, mut write) = tcp.into_split();
-            tokio::spawn(async move {
-                while let Ok(message) = rx.recv().await {
-                    if write.write_all(&message).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                let (mut buf, mut chunk) = (Vec::new(), [0u8; 1024]);
-                while let Ok(n) = read.read(&mut chunk).await {
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.iter().position(|&b| b == 0) {
-                        let message: Vec<u8> = buf.drain(..=end).collect();
-                        let _ = tx.send(message);
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 #[tokio::test]

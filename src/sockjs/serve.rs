@@ -99,6 +99,13 @@ impl<M: Service> Endpoint<M> {
                 let busy = frames::close(2010, "Another connection still open");
                 crate::body::boxed(receive::once(prelude, &wrap, &[], &busy))
             }
+            // A jsonp script calls back once (sockjs-client drops its callback then): what
+            // waited, and the close frame for the next poll (each gets it until expiry).
+            Arrival::Closing(waiting, _)
+                if matches!(wrap, Wrap::Callback(_)) && !waiting.is_empty() =>
+            {
+                crate::body::boxed(receive::first(prelude, &wrap, false, &waiting).0)
+            }
             Arrival::Closing(waiting, frame) => {
                 crate::body::boxed(receive::once(prelude, &wrap, &waiting, &frame))
             }

@@ -18,7 +18,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+pub mod family;
 pub mod http_stream;
+pub mod upstream;
 
 use flashgate::config::Config;
 
@@ -507,7 +509,12 @@ pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 /// A WebSocket on `path` by hand: the socket, past the 101 answer.
 pub async fn raw_ws(gw: &TestGateway, path: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(gw.main).await.unwrap();
+    raw_ws_to(gw.main, path).await
+}
+
+/// [`raw_ws`] to the gateway at `addr`.
+pub async fn raw_ws_to(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
     let headers = [
         ("Host", "127.0.0.1"),
         ("Upgrade", "websocket"),

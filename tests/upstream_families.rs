@@ -1,6 +1,6 @@
 //! Upstream routes with every client family (RFC 6455 text and binary, web-socket-js,
 //! hixie-76, each SockJS transport) against each upstream kind (`tcp://`,
-//! `tcp+xmlsocket://`), through real servers started here: what the server reads, what the
+//! `tcp+xmlsocket://`, `ws://`), through real servers started here: what the server reads, what the
 //! client gets back, refusals, PROXY headers, and routes from a configuration file.
 //! Bulk transfers and servers that end, reset or read slowly are in tests/upstream_flow.rs;
 //! a side that stops reading, with the gateway's memory measured, in tests/upstream_memory.rs.
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::family::{Client, FAMILIES, Family, Got, assert_close};
-use common::upstream::{Echo, proxy_header_addrs, recording_echo};
+use common::upstream::{Echo, proxy_header_addrs, recording_echo, recording_ws_echo};
 use common::*;
 
 /// An upstream kind: how its server frames messages, and so what it reads and sends back.
@@ -19,9 +19,14 @@ use common::*;
 enum Kind {
     Tcp,
     XmlSocket,
+    WebSocket,
 }
 
-const KINDS: [Kind; 2] = [Kind::Tcp, Kind::XmlSocket];
+const KINDS: [Kind; 3] = [Kind::Tcp, Kind::XmlSocket, Kind::WebSocket];
+
+/// The kinds whose URL takes `?proxy-protocol=` (a WebSocket server's query is its own: its
+/// PROXY header is set in the configuration file's `[route.upstream]`).
+const TCP_KINDS: [Kind; 2] = [Kind::Tcp, Kind::XmlSocket];
 
 /// What each client sends: non-ASCII, markup, a JSON-looking string, an empty message.
 const MESSAGES: [&str; 4] = [
@@ -34,7 +39,10 @@ const MESSAGES: [&str; 4] = [
 impl Kind {
     /// A recording echo server of this kind.
     async fn echo(self, proxied: bool) -> Echo {
-        recording_echo(self == Kind::XmlSocket, proxied).await
+        match self {
+            Kind::WebSocket => recording_ws_echo(proxied).await,
+            _ => recording_echo(self == Kind::XmlSocket, proxied).await,
+        }
     }
 
     /// The route's backend for the server at `addr`, with `query` after it.
@@ -42,13 +50,14 @@ impl Kind {
         match self {
             Kind::Tcp => format!("tcp://{addr}{query}"),
             Kind::XmlSocket => format!("tcp+xmlsocket://{addr}{query}"),
+            Kind::WebSocket => format!("ws://{addr}/{query}"),
         }
     }
 
     /// What the server reads for `messages`.
     fn wire(self, messages: &[&str]) -> Vec<u8> {
         let end: &[u8] = match self {
-            Kind::Tcp => b"",
+            Kind::Tcp | Kind::WebSocket => b"",
             Kind::XmlSocket => b"\0",
         };
         messages
@@ -58,7 +67,8 @@ impl Kind {
     }
 
     /// Checks that `client` gets `messages` back from the echo: as bytes however the server
-    /// cut them (`tcp://`), or each as one text message (XMLSocket).
+    /// cut them (`tcp://`), each as one text message (XMLSocket), or each as the message
+    /// it sent (WebSocket).
     async fn echoed(self, client: &mut Client, messages: &[&str]) {
         match self {
             Kind::Tcp => {
@@ -70,6 +80,15 @@ impl Kind {
                 for message in messages {
                     let got = client.recv().await;
                     assert_eq!(got, Got::Text(message.to_string()), "{:?}", client.family);
+                }
+            }
+            Kind::WebSocket => {
+                for message in messages {
+                    let want = match client.family {
+                        Family::NativeBinary => Got::Binary(message.as_bytes().to_vec()),
+                        _ => Got::Text(message.to_string()),
+                    };
+                    assert_eq!(client.recv().await, want, "{:?}", client.family);
                 }
             }
         }
@@ -106,6 +125,11 @@ async fn every_family_through_a_tcp_echo() {
 #[tokio::test]
 async fn every_family_through_an_xmlsocket_echo() {
     every_family_through(Kind::XmlSocket).await;
+}
+
+#[tokio::test]
+async fn every_family_through_a_websocket_echo() {
+    every_family_through(Kind::WebSocket).await;
 }
 
 /// A route for each kind, `/{kind:?}`, to the server at `addr`.
@@ -202,32 +226,36 @@ async fn proxy_header_from_every_family(kind: Kind, version: &str) {
 
 #[tokio::test]
 async fn a_proxy_header_v1_names_every_familys_client() {
-    for kind in KINDS {
+    for kind in TCP_KINDS {
         proxy_header_from_every_family(kind, "v1").await;
     }
 }
 
 #[tokio::test]
 async fn a_proxy_header_v2_names_every_familys_client() {
-    for kind in KINDS {
+    for kind in TCP_KINDS {
         proxy_header_from_every_family(kind, "v2").await;
     }
 }
 
 #[tokio::test]
 async fn upstream_routes_from_a_configuration_file_relay_every_family() {
-    // A route of each kind, with a PROXY header (v2) after every other one and a small
+    // A route of each kind, with a PROXY header (v2) on all but the first and a small
     // response limit: the streaming transports' responses end and are reopened while the
     // relay goes on.
     let (mut echoes, mut toml) = (Vec::new(), String::new());
     for (i, kind) in KINDS.into_iter().enumerate() {
-        let proxied = i % 2 == 1;
+        let proxied = i > 0;
         let echo = kind.echo(proxied).await;
-        let query = if proxied { "?proxy-protocol=v2" } else { "" };
+        let upstream = if proxied {
+            "[route.upstream]\nproxy_protocol = \"v2\"\n"
+        } else {
+            ""
+        };
         toml += &format!(
-            "[[route]]\npath = \"/{kind:?}\"\nbackend = \"{}\"\n\
+            "[[route]]\npath = \"/{kind:?}\"\nbackend = \"{}\"\n{upstream}\
              [route.sockjs]\nresponse_limit = 64\n\n",
-            kind.backend(echo.addr, query)
+            kind.backend(echo.addr, "")
         );
         echoes.push((kind, proxied, echo));
     }

@@ -1,5 +1,5 @@
-//! The upstream servers the relay tests start: TCP and XMLSocket echoes that record what
-//! they read, an XMLSocket chat, the PROXY header's reader and parser, and a deterministic
+//! The upstream servers the relay tests start: TCP, XMLSocket and WebSocket echoes that
+//! record what they read, an XMLSocket chat, the PROXY header's reader and parser, and a deterministic
 //! byte stream to send and check in bulk.
 
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +76,43 @@ pub struct Echo {
     pub addr: SocketAddr,
     pub record: Record,
     pub headers: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+/// Starts a recording WebSocket echo (tokio-tungstenite): each message back as it came,
+/// its bytes recorded; `proxied` reads a PROXY header before the handshake.
+pub async fn recording_ws_echo(proxied: bool) -> Echo {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let record = Record::default();
+    let (tx, headers) = mpsc::unbounded_channel();
+    let rec = record.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let (rec, tx) = (rec.clone(), tx.clone());
+            tokio::spawn(async move {
+                if proxied {
+                    let _ = tx.send(read_proxy_header(&mut tcp).await);
+                }
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_text() || message.is_binary() {
+                        rec.push(&message.clone().into_data());
+                        if ws.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Echo {
+        addr,
+        record,
+        headers,
+    }
 }
 
 /// Starts a recording echo: `xmlsocket` echoes each whole NUL-ended message (and nothing

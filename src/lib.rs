@@ -46,6 +46,7 @@ pub mod args;
 pub(crate) mod assets;
 pub(crate) mod backend;
 pub(crate) mod body;
+pub(crate) mod codec;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -56,6 +57,7 @@ pub(crate) mod origin;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
 pub(crate) mod reach;
+pub(crate) mod readahead;
 pub(crate) mod routes;
 pub(crate) mod ruffle;
 pub(crate) mod server;
@@ -71,7 +73,7 @@ pub use assets::VENDOR_FILES;
 /// integration tests and its load generator build client frames with the same code.
 #[doc(hidden)]
 pub mod wire {
-    pub use crate::ws::codec::{Header, client_frame, encode_raw, head_len, opcode};
+    pub use crate::codec::{Header, client_frame, encode_raw, head_len, opcode};
 }
 
 use std::future::Future;

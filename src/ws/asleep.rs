@@ -20,8 +20,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use sharded_slab::Slab;
 use tokio::sync::Notify;
 
-use super::codec;
 use super::hixie76::frame::encode_text;
+use crate::codec;
 use crate::session::{Delivered, Framing, Payload, Sleepers, text_only};
 
 /// Not in the sleepers' set yet.

@@ -5,7 +5,7 @@
 //! lost with it. [`Boundary`] follows the frame headers of the bytes handed to tungstenite
 //! (a few comparisons per frame; payloads are skipped, not looked at) to know when that is.
 
-use super::codec::{HeadBuf, Header, opcode};
+use crate::codec::{HeadBuf, Header, opcode};
 
 /// The frame boundary tracker. Fed every byte given to the WebSocket parser, in order.
 #[derive(Debug, Default)]
@@ -62,7 +62,7 @@ mod tests {
 
     /// A masked client frame of `len` bytes.
     fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
-        super::super::codec::client_frame(fin, opcode, &vec![b'x'; len], [1, 2, 3, 4])
+        crate::codec::client_frame(fin, opcode, &vec![b'x'; len], [1, 2, 3, 4])
     }
 
     /// Feeds `stream` in pieces of `piece` bytes; returns `at_rest` after each piece.

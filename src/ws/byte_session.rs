@@ -16,10 +16,10 @@ use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Interval, timeout};
 
-use super::codec::opcode;
 use super::conn::Conn;
 use super::inbound::{End, Inbound};
 use super::message_session::{CLOSE_WAIT, idle_timer};
+use crate::codec::opcode;
 use crate::session::close_code::AWAY;
 use crate::session::{ByteSession, CloseReason, Closed};
 use crate::shutdown::Signal;

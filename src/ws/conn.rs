@@ -1,16 +1,8 @@
 //! The TCP connection under tungstenite: reads and writes batched while data flows, with
 //! buffers that exist only while it does.
 //!
-//! tungstenite reads at most its read-buffer size per `read` call and allocates that buffer
-//! for every connection up front. A small one keeps idle connections cheap but turns a large
-//! message into many system calls; a large one costs its size on every idle connection.
-//! [`Conn`] lets tungstenite keep a small buffer. A read takes everything the socket
-//! holds in one system call, into a scratch buffer shared by the thread's connections,
-//! however little room tungstenite has left; tungstenite gets what fits and the rest is kept
-//! with the connection. While more keeps coming (a large message, a burst), the socket is
-//! read in large chunks into that buffer of the connection's, which tungstenite's small
-//! reads copy from; it is freed as soon as the socket runs dry, so an idle connection holds
-//! none.
+//! Reads go through [`ReadAhead`]: batched while data flows, with no buffer while the
+//! client is quiet.
 //!
 //! Writes are the mirror image: the session frames each message straight into the queue
 //! here ([`Conn::queue`]), tungstenite hands over its control frames as it writes them (its
@@ -28,30 +20,18 @@ use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 use super::boundary::Boundary;
+use crate::readahead::{CHUNK, ReadAhead, with_scratch};
 use crate::session::Payload;
-
-/// Bytes read from the socket at once while a large message or a burst is arriving, and
-/// the most queued before a write.
-const CHUNK: usize = 64 * 1024;
 
 /// An emptied write queue at most this large is kept for the next burst.
 const KEEP_OUT: usize = 4 * 1024;
-
-thread_local! {
-    /// Where direct reads land before they are handed out: one per thread, not one per
-    /// connection.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
-}
 
 /// A TCP stream whose reads are batched while data keeps coming; writes pass through.
 pub struct Conn {
     /// The socket.
     inner: TcpStream,
-    /// Bytes read and not handed out yet. Read into without zeroing; empty (no allocation)
-    /// unless the last read brought more than tungstenite could take.
-    buf: BytesMut,
-    /// Reading ahead into `buf` (the last direct read brought more than the caller took).
-    ahead: bool,
+    /// Bytes read and not handed out yet.
+    reader: ReadAhead,
     /// Frames waiting to be sent.
     out: BytesMut,
     /// Where the bytes handed out stand between frames.
@@ -64,8 +44,7 @@ impl Conn {
     pub fn new(inner: TcpStream, pending: Bytes) -> Self {
         Conn {
             inner,
-            buf: BytesMut::from(&pending[..]),
-            ahead: false,
+            reader: ReadAhead::new(pending),
             out: BytesMut::new(),
             boundary: Boundary::default(),
         }
@@ -76,7 +55,7 @@ impl Conn {
     /// then be taken apart ([`into_inner`](Self::into_inner)) and rebuilt later without a
     /// byte lost, provided its reader has nothing buffered either (it waits to read).
     pub fn at_rest(&self) -> bool {
-        self.buf.is_empty() && self.out.is_empty() && self.boundary.at_rest()
+        self.reader.is_empty() && self.out.is_empty() && self.boundary.at_rest()
     }
 
     /// The socket.
@@ -98,7 +77,7 @@ impl Conn {
     /// when a full batch is waiting and should be sent ([`poll_send`](Self::poll_send))
     /// before more is queued.
     pub fn queue(&mut self, payload: &Payload, flash: bool) -> bool {
-        super::codec::encode(&mut self.out, payload, flash);
+        crate::codec::encode(&mut self.out, payload, flash);
         self.out.len() >= CHUNK
     }
 
@@ -111,12 +90,12 @@ impl Conn {
 
     /// Queues one frame with `opcode` and `body`.
     pub fn queue_raw(&mut self, opcode: u8, body: &[u8]) {
-        super::codec::encode_raw(&mut self.out, opcode, body);
+        crate::codec::encode_raw(&mut self.out, opcode, body);
     }
 
     /// Queues a close frame with `code` and `reason`.
     pub fn queue_close(&mut self, code: u16, reason: &str) {
-        super::codec::encode_close(&mut self.out, code, reason);
+        crate::codec::encode_close(&mut self.out, code, reason);
     }
 }
 
@@ -128,12 +107,8 @@ impl Conn {
         cx: &mut Context<'_>,
         into: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        if !self.buf.is_empty() {
-            let n = self.buf.len();
-            into.extend_from_slice(&self.buf);
-            self.buf = BytesMut::new();
-            self.ahead = false;
-            return Poll::Ready(Ok(n));
+        if !self.reader.is_empty() {
+            return Poll::Ready(Ok(self.reader.drain_into(into)));
         }
         poll_read_buf(Pin::new(&mut self.inner), cx, into)
     }
@@ -146,10 +121,10 @@ impl Conn {
         cx: &mut Context<'_>,
         into: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        if !self.buf.is_empty() {
+        if !self.reader.is_empty() {
             return self.poll_read_into(cx, into);
         }
-        SCRATCH.with_borrow_mut(|scratch| {
+        with_scratch(|scratch| {
             let mut read = ReadBuf::new(scratch);
             ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
             into.extend_from_slice(read.filled());
@@ -165,46 +140,9 @@ impl AsyncRead for Conn {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.buf.is_empty() {
-            if !this.ahead {
-                // One read into the thread's scratch buffer takes everything the socket
-                // holds (tungstenite's own buffer may have room for a few bytes only); what
-                // the caller cannot take is kept, and means more may be waiting, so the
-                // next reads go ahead in large chunks.
-                return SCRATCH.with_borrow_mut(|scratch| {
-                    let mut read = ReadBuf::new(scratch);
-                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
-                    let got = read.filled();
-                    let n = got.len().min(out.remaining());
-                    out.put_slice(&got[..n]);
-                    this.boundary.feed(&got[..n]);
-                    if got.len() > n {
-                        this.buf.extend_from_slice(&got[n..]);
-                        this.ahead = true;
-                    }
-                    Poll::Ready(Ok(()))
-                });
-            }
-            this.buf.reserve(CHUNK);
-            match poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buf) {
-                Poll::Ready(Ok(0)) => {
-                    this.ahead = false; // end of stream
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    // Dry: give the memory back until data flows again.
-                    this.buf = BytesMut::new();
-                    this.ahead = false;
-                    return Poll::Pending;
-                }
-            }
-        }
-        let n = out.remaining().min(this.buf.len());
-        out.put_slice(&this.buf[..n]);
-        this.boundary.feed(&this.buf[..n]);
-        this.buf.advance(n);
+        let before = out.filled().len();
+        ready!(this.reader.poll_read(&mut this.inner, cx, out))?;
+        this.boundary.feed(&out.filled()[before..]);
         Poll::Ready(Ok(()))
     }
 }
@@ -328,8 +266,7 @@ mod tests {
         let waiting =
             tokio::time::timeout(Duration::from_millis(50), reader.read(&mut small)).await;
         assert!(waiting.is_err());
-        assert_eq!(reader.buf.capacity(), 0);
-        assert!(!reader.ahead);
+        assert!(reader.reader.holds_nothing());
         // And the end of the stream is still seen.
         drop(tx);
         assert_eq!(reader.read(&mut small).await.unwrap(), 0);

@@ -9,7 +9,7 @@
 //! stream (a close). Anything RFC 6455 forbids, and text, ends it with the close code that
 //! says why (1002 protocol error, 1003 text, 1007 a close reason that is not UTF-8).
 
-use super::codec::{self, HeadBuf, Header, opcode, unmask};
+use crate::codec::{self, HeadBuf, Header, opcode, unmask};
 use crate::session::close_code;
 
 /// How the client's side of the stream ended.

@@ -8,7 +8,6 @@
 pub(crate) mod asleep;
 pub(crate) mod boundary;
 pub(crate) mod byte_session;
-pub(crate) mod codec;
 pub(crate) mod conn;
 pub(crate) mod handshake;
 pub(crate) mod hibernate;

@@ -1,15 +1,98 @@
-//! A connection to a WebSocket server: plain TCP (`ws://`) or TLS over it (`wss://`).
+//! A connection to a WebSocket server: plain TCP (`ws://`) or TLS over it (`wss://`),
+//! read through a [`ReadAhead`] so that a quiet server's connection holds no read buffer.
+//!
+//! Writes go through one queue: the relay frames each client message straight into it
+//! ([`Link::queue`]: masked, as a client's frames are), tungstenite hands over its control
+//! frames (pongs, the close) as it writes them, so frames go out in the order they were
+//! queued; the queue is written when the relay flushes, or first when it would pass
+//! [`CHUNK`], and is let go of once empty (unless small).
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use crate::codec;
+use crate::readahead::{CHUNK, ReadAhead};
+use crate::session::Payload;
+
+/// An emptied write queue at most this large is kept for the next burst.
+const KEEP_OUT: usize = 4 * 1024;
+
+/// A connection, its read side's state and its write queue.
+pub struct Link {
+    /// The connection.
+    io: Io,
+    /// What was read and not taken yet.
+    reader: ReadAhead,
+    /// Frames waiting to be written.
+    out: BytesMut,
+}
+
+impl Link {
+    /// Wraps `io`.
+    pub fn new(io: Io) -> Link {
+        Link {
+            io,
+            reader: ReadAhead::default(),
+            out: BytesMut::new(),
+        }
+    }
+
+    /// Queues `payload` as one masked frame: the bytes now waiting to be written.
+    pub fn queue(&mut self, payload: &Payload) -> usize {
+        let (opcode, body): (u8, &[u8]) = match payload {
+            Payload::Text(text) => (codec::opcode::TEXT, text.as_bytes()),
+            Payload::Binary(bytes) => (codec::opcode::BINARY, bytes),
+        };
+        codec::encode_masked(&mut self.out, true, opcode, body, mask());
+        self.out.len()
+    }
+
+    /// Writes everything queued.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out.advance(n);
+        }
+        if self.out.capacity() > KEEP_OUT {
+            self.out = BytesMut::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Masking keys: 4 bytes each from the system's random source, fetched 4 KiB at a time.
+fn mask() -> [u8; 4] {
+    thread_local! {
+        static KEYS: std::cell::RefCell<([u8; 4096], usize)> =
+            const { std::cell::RefCell::new(([0; 4096], 4096)) };
+    }
+    KEYS.with_borrow_mut(|(keys, used)| {
+        if *used == keys.len() {
+            getrandom::fill(keys).expect("the system has randomness");
+            *used = 0;
+        }
+        let key = [
+            keys[*used],
+            keys[*used + 1],
+            keys[*used + 2],
+            keys[*used + 3],
+        ];
+        *used += 4;
+        key
+    })
+}
+
 /// Plain or TLS.
-pub enum Link {
+pub enum Io {
     /// `ws://`.
     Plain(TcpStream),
     /// `wss://` (boxed: rustls's state is large, and most links are plain).
@@ -22,36 +105,76 @@ impl AsyncRead for Link {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.reader.poll_read(&mut this.io, cx, buf)
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Link::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Link::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            Io::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
 impl AsyncWrite for Link {
+    /// Queues `buf` (tungstenite's control frames); the queue goes out on flush, or first
+    /// when `buf` would take it past [`CHUNK`].
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.out.len() + buf.len() > CHUNK {
+            ready!(this.poll_send(cx))?;
+        }
+        this.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+impl AsyncWrite for Io {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Link::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Link::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            Io::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Link::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Link::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            Io::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Link::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Link::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+            Io::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
         }
     }
 }

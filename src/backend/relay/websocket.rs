@@ -17,12 +17,15 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::handshake::{self, Target};
-use super::link::Link;
+use super::link::{Io, Link};
 use super::{BATCH, Connected, Hello, Upstream};
 use crate::session::{CloseReason, Payload, Session, close_code};
 
 /// Most messages from the server handed to the client before they are flushed.
 const BURST: usize = 64;
+
+/// tungstenite's read buffer: what each quiet connection holds, zeroed.
+const READ_BUFFER: usize = 256;
 
 /// How long the close handshake with the server may take once the client has gone.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -36,14 +39,14 @@ pub(super) async fn open(
     addrs: (SocketAddr, SocketAddr),
 ) -> Result<Connected, String> {
     let host = &upstream.target.host;
-    let mut link = match &upstream.tls {
-        None => Link::Plain(tcp),
+    let mut io = match &upstream.tls {
+        None => Io::Plain(tcp),
         Some(config) => {
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| format!("{host:?} is not a TLS server name ({e})"))?;
             let connector = tokio_rustls::TlsConnector::from(config.clone());
             let tls = connector.connect(name, tcp).await;
-            Link::Tls(Box::new(tls.map_err(|e| format!("TLS: {e}"))?))
+            Io::Tls(Box::new(tls.map_err(|e| format!("TLS: {e}"))?))
         }
     };
     let default_port = if upstream.tls.is_some() { 443 } else { 80 };
@@ -59,12 +62,14 @@ pub(super) async fn open(
     let key = handshake::new_key();
     let mut request = Vec::new();
     handshake::request(&target, hello, addrs, upstream.tell, &key, &mut request);
-    let io = |e: std::io::Error| e.to_string();
-    link.write_all(&request).await.map_err(io)?;
-    link.flush().await.map_err(io)?;
+    let failed = |e: std::io::Error| e.to_string();
+    // Written as it is, not through the link's queue, which would keep its buffer.
+    io.write_all(&request).await.map_err(failed)?;
+    io.flush().await.map_err(failed)?;
+    let mut link = Link::new(io);
     let mut head = BytesMut::with_capacity(1024);
     let answer = loop {
-        if link.read_buf(&mut head).await.map_err(io)? == 0 {
+        if link.read_buf(&mut head).await.map_err(failed)? == 0 {
             return Err("it closed the connection during the handshake".into());
         }
         if let Some(answer) = handshake::answer(&head, &key, hello.protocols.as_ref())? {
@@ -80,13 +85,13 @@ pub(super) async fn open(
     })
 }
 
-/// tungstenite's settings: a small read buffer while the server is quiet, and client
-/// messages batched up to [`BATCH`] bytes before they are written.
+/// tungstenite's settings: a small read buffer (the link reads ahead for it) and no write
+/// buffer (the link queues what tungstenite writes, behind the relay's own frames).
 fn config(upstream: &Upstream) -> WebSocketConfig {
     let max = upstream.max_message_size;
     WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(BATCH)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .max_write_buffer_size(BATCH + max.saturating_mul(2).max(1 << 20))
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
@@ -95,7 +100,7 @@ fn config(upstream: &Upstream) -> WebSocketConfig {
 /// Where the writes to the server stand.
 #[derive(Default)]
 struct Writes {
-    /// Bytes of client messages queued since the last flush.
+    /// Bytes queued on the link since the last flush.
     queued: usize,
     /// Something queued (a message, or a pong or close reply) waits to be flushed.
     pending: bool,
@@ -161,16 +166,11 @@ pub(super) async fn run<S: Session>(
                 let Some(payload) = message else {
                     return goodbye(session, ws).await;
                 };
-                writes.queued += payload.len().max(1);
+                // Framed straight into the link's queue: tungstenite writes only control
+                // frames.
+                writes.queued = ws.get_mut().queue(&payload);
                 writes.pending = true;
-                let message = match payload {
-                    Payload::Text(text) => Message::Text(text),
-                    Payload::Binary(bytes) => Message::Binary(bytes),
-                };
-                match ws.start_send_unpin(message) {
-                    Ok(()) => continue,
-                    Err(error) => Up::Failed(error.to_string()),
-                }
+                continue;
             }
             up = server(&mut ws, &mut writes) => up,
             () = &mut stalled, if armed => {

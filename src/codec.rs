@@ -1,10 +1,12 @@
 //! RFC 6455 frames as the gateway writes and parses them by hand (section 5.2): the opcodes,
-//! one header parser, the server's unmasked frames, the mask, and masked client frames for
-//! tests and the load generator. Pure: bytes in, bytes out.
+//! one header parser, the server's unmasked frames, the mask, and masked client frames (the
+//! gateway's to an upstream WebSocket server, the tests' and the load generator's). Pure:
+//! bytes in, bytes out.
 //!
 //! Every data frame the gateway sends is written here (sessions queue them on their
-//! connection, a room writes them through a sleeper's delivery), and so are the socket
-//! proxy's control frames; tungstenite writes only the control frames of message sessions.
+//! connection, a room writes them through a sleeper's delivery, a relay on its upstream
+//! link), and so are the socket proxy's control frames; tungstenite writes only the control
+//! frames of message sessions and upstream links.
 //! A binary message for a client that takes text only becomes its text form
 //! ([`crate::session::text_only`]).
 
@@ -192,14 +194,19 @@ pub fn encode_close(out: &mut impl BufMut, code: u16, reason: &str) {
 
 /// A masked client frame, as clients send them: for tests and the load generator.
 pub fn client_frame(fin: bool, opcode: u8, body: &[u8], mask: [u8; 4]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + MAX_HEAD);
+    let mut out = bytes::BytesMut::with_capacity(body.len() + MAX_HEAD);
+    encode_masked(&mut out, fin, opcode, body, mask);
+    out.to_vec()
+}
+
+/// Appends one frame with `opcode` and `body`, masked with `mask`, as a client sends it.
+pub fn encode_masked(out: &mut bytes::BytesMut, fin: bool, opcode: u8, body: &[u8], mask: [u8; 4]) {
     out.put_u8(u8::from(fin) << 7 | opcode);
-    put_len(&mut out, body.len(), true);
+    put_len(out, body.len(), true);
     out.put_slice(&mask);
     let start = out.len();
     out.extend_from_slice(body);
     unmask(&mut mask.clone(), &mut out[start..]);
-    out
 }
 
 #[cfg(test)]

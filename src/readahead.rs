@@ -1,0 +1,124 @@
+//! Reads from a socket batched while data flows, with a buffer that exists only while it
+//! does: what the WebSocket connections on both sides of the gateway read through (a
+//! client's, `ws::conn`, and an upstream server's, `backend::relay`).
+//!
+//! tungstenite reads at most its read-buffer size per `read` call and allocates that buffer
+//! for every connection up front. A small one keeps idle connections cheap but turns a large
+//! message into many system calls; a large one costs its size on every idle connection.
+//! [`ReadAhead`] lets tungstenite keep a small buffer. A read takes everything the socket
+//! holds in one system call, into a scratch buffer shared by the thread's connections,
+//! however little room tungstenite has left; tungstenite gets what fits and the rest is kept
+//! with the connection. While more keeps coming (a large message, a burst), the socket is
+//! read in large chunks into that buffer of the connection's, which tungstenite's small
+//! reads copy from; it is freed as soon as the socket runs dry, so an idle connection holds
+//! none.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::io::poll_read_buf;
+
+/// Bytes read from the socket at once while a large message or a burst is arriving.
+pub const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Where direct reads land before they are handed out: one per thread, not one per
+    /// connection.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
+}
+
+/// Runs `f` with the thread's scratch buffer.
+pub fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with_borrow_mut(|scratch| f(scratch))
+}
+
+/// The read side's state of one connection.
+#[derive(Default)]
+pub struct ReadAhead {
+    /// Bytes read and not handed out yet. Read into without zeroing; empty (no allocation)
+    /// unless the last read brought more than the caller could take.
+    buf: BytesMut,
+    /// Reading ahead into `buf` (the last direct read brought more than the caller took).
+    ahead: bool,
+}
+
+impl ReadAhead {
+    /// With `pending` (bytes already read, by the HTTP parser say) to hand out first.
+    pub fn new(pending: Bytes) -> ReadAhead {
+        ReadAhead {
+            buf: BytesMut::from(&pending[..]),
+            ahead: false,
+        }
+    }
+
+    /// True when nothing read is waiting to be handed out.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// True when it holds no buffer and is not reading ahead: what a quiet connection's is.
+    #[cfg(test)]
+    pub fn holds_nothing(&self) -> bool {
+        self.buf.capacity() == 0 && !self.ahead
+    }
+
+    /// Moves what was read ahead into `into`: how many bytes.
+    pub fn drain_into(&mut self, into: &mut BytesMut) -> usize {
+        let n = self.buf.len();
+        into.extend_from_slice(&self.buf);
+        self.buf = BytesMut::new();
+        self.ahead = false;
+        n
+    }
+
+    /// Reads from `inner` into `out` as the module says.
+    pub fn poll_read<R: AsyncRead + Unpin>(
+        &mut self,
+        inner: &mut R,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.buf.is_empty() {
+            if !self.ahead {
+                // One read into the thread's scratch buffer takes everything the socket
+                // holds (the caller's own buffer may have room for a few bytes only); what
+                // the caller cannot take is kept, and means more may be waiting, so the
+                // next reads go ahead in large chunks.
+                return with_scratch(|scratch| {
+                    let mut read = ReadBuf::new(scratch);
+                    ready!(Pin::new(&mut *inner).poll_read(cx, &mut read))?;
+                    let got = read.filled();
+                    let n = got.len().min(out.remaining());
+                    out.put_slice(&got[..n]);
+                    if got.len() > n {
+                        self.buf.extend_from_slice(&got[n..]);
+                        self.ahead = true;
+                    }
+                    Poll::Ready(Ok(()))
+                });
+            }
+            self.buf.reserve(CHUNK);
+            match poll_read_buf(Pin::new(inner), cx, &mut self.buf) {
+                Poll::Ready(Ok(0)) => {
+                    self.ahead = false; // end of stream
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    // Dry: give the memory back until data flows again.
+                    self.buf = BytesMut::new();
+                    self.ahead = false;
+                    return Poll::Pending;
+                }
+            }
+        }
+        let n = out.remaining().min(self.buf.len());
+        out.put_slice(&self.buf[..n]);
+        self.buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}

@@ -32,6 +32,9 @@
 //! - `backend`: `echo`, `broadcast` rooms, the socket `proxy`, `close`, and the `relay` to
 //!   the user's own WebSocket, TCP or XMLSocket server (its client handshake, pure;
 //!   `xmlsocket` framing, `proxy_header`), each route's `Backend` built once at start-up.
+//! - `codec`: RFC 6455 frames written and parsed by hand (pure), and `readahead`: socket
+//!   reads batched while data flows, with no buffer while it does not; both serve a client's
+//!   connection (`ws`) and an upstream server's (`backend::relay`) alike.
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies; `tls`: rustls settings (the `wss://` client side); `reach`: what
 //!   `--check` lists of routes, the servers they connect to and the Flash policy, and where

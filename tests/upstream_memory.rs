@@ -1,4 +1,4 @@
-//! A client or an upstream server that stops reading, against the real binary (its memory
+//! A client or an upstream server (TCP, or WebSocket) that stops reading, against the real binary (its memory
 //! read from /proc): the relay's back-pressure holds the other side back, the gateway stays
 //! small, and once reading resumes every byte arrives, in order.
 
@@ -30,7 +30,7 @@ const MAX_IN_FLIGHT: usize = 48 * MIB;
 /// More than that: a side that gets this far was never held back.
 const NEVER_HELD: usize = 512 * MIB;
 
-/// The real binary, relaying `/tcp` to `upstream`.
+/// The real binary, with the route `route` (`/tcp=tcp://…`, say).
 struct Gateway {
     child: Child,
     main: SocketAddr,
@@ -39,11 +39,11 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn spawn(upstream: SocketAddr) -> Gateway {
+    fn spawn(route: &str) -> Gateway {
         let dir = fixtures();
         let mut child = binary(env!("CARGO_BIN_EXE_flashgate"))
             .args(["--listen", "127.0.0.1:0", "--policy-listen", "off"])
-            .args(["--route", &format!("/tcp=tcp://{upstream}")])
+            .args(["--route", route])
             .arg("--web-dir")
             .arg(dir.path().join("web"))
             .arg("--assets-dir")
@@ -130,7 +130,7 @@ async fn a_client_that_stops_reading_holds_the_server_back_and_then_gets_every_b
         }
     })
     .await;
-    let gw = Gateway::spawn(addr);
+    let gw = Gateway::spawn(&format!("/tcp=tcp://{addr}"));
     let before = gw.rss();
     // The handshake, then nothing read.
     let mut client = raw_ws_to(gw.main, "/tcp").await;
@@ -175,7 +175,7 @@ async fn a_server_that_stops_reading_holds_the_client_back_and_then_gets_every_b
         }
         check.seen
     });
-    let gw = Gateway::spawn(addr);
+    let gw = Gateway::spawn(&format!("/tcp=tcp://{addr}"));
     let before = gw.rss();
     let mut client = raw_ws_to(gw.main, "/tcp").await;
 
@@ -215,4 +215,55 @@ async fn a_server_that_stops_reading_holds_the_client_back_and_then_gets_every_b
     .await;
     let read = within("the server to read everything", upstream).await;
     assert_eq!(read.unwrap(), queued + more * SIZE);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_holds_a_websocket_server_back_and_then_gets_every_message() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // A WebSocket server that sends 64 KiB binary messages as fast as it may.
+    let sent = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (count, done) = (sent.clone(), stop.clone());
+    let (addr, _) = server(move |tcp| {
+        let (count, done) = (count.clone(), done.clone());
+        async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                return;
+            };
+            let mut bytes = Bytes::new(SEED);
+            while !done.load(Ordering::SeqCst) {
+                let message = Message::binary(bytes.take(64 << 10));
+                if ws.send(message).await.is_err() {
+                    return;
+                }
+                count.fetch_add(64 << 10, Ordering::SeqCst);
+            }
+        }
+    })
+    .await;
+    let gw = Gateway::spawn(&format!("/ws=ws://{addr}/"));
+    let before = gw.rss();
+    let mut client = raw_ws_to(gw.main, "/ws").await;
+    let held = held_back(&sent).await;
+    let grown = gw.rss().saturating_sub(before);
+    eprintln!(
+        "client not reading: the WebSocket server sent {held} bytes; the gateway grew by {grown} bytes"
+    );
+    assert!(held < MAX_IN_FLIGHT, "the server sent {held} bytes");
+    assert!(grown < MAX_GROWTH, "the gateway grew by {grown} bytes");
+
+    // Reading again: every message the server sent, in order, and more after them.
+    let mut check = Checker::new(SEED);
+    while check.seen < held + 4 * MIB {
+        match server_frame(&mut client).await {
+            (0x2, payload) => {
+                assert_eq!(payload.len(), 64 << 10, "one message for one");
+                check.check(&payload);
+            }
+            (0x9, _) => {}
+            (opcode, _) => panic!("opcode {opcode} after {} bytes", check.seen),
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
 }

@@ -1,6 +1,9 @@
-//! Reads from a socket batched while data flows, with a buffer that exists only while it
-//! does: what the WebSocket connections on both sides of the gateway read through (a
+//! Socket reads and writes batched while data flows, with buffers that exist only while it
+//! does: what the WebSocket connections on both sides of the gateway go through (a
 //! client's, `ws::conn`, and an upstream server's, `backend::relay`).
+//!
+//! Writes: frames are queued, and the queue goes out in one system call ([`poll_drain`]);
+//! it is let go of once empty, unless small.
 //!
 //! tungstenite reads at most its read-buffer size per `read` call and allocates that buffer
 //! for every connection up front. A small one keeps idle connections cheap but turns a large
@@ -18,7 +21,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
 /// Bytes read from the socket at once while a large message or a burst is arriving.
@@ -28,6 +31,29 @@ thread_local! {
     /// Where direct reads land before they are handed out: one per thread, not one per
     /// connection.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
+}
+
+/// An emptied write queue at most this large is kept for the next burst.
+const KEEP_OUT: usize = 4 * 1024;
+
+/// Writes all of `out` to `io`; the queue's memory goes once it is empty (unless small), so
+/// a connection gone quiet holds none.
+pub fn poll_drain<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    out: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    while !out.is_empty() {
+        let n = ready!(Pin::new(&mut *io).poll_write(cx, out))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        out.advance(n);
+    }
+    if out.capacity() > KEEP_OUT {
+        *out = BytesMut::new();
+    }
+    Poll::Ready(Ok(()))
 }
 
 /// Runs `f` with the thread's scratch buffer.

@@ -32,9 +32,9 @@
 //! - `backend`: `echo`, `broadcast` rooms, the socket `proxy`, `close`, and the `relay` to
 //!   the user's own WebSocket, TCP or XMLSocket server (its client handshake, pure;
 //!   `xmlsocket` framing, `proxy_header`), each route's `Backend` built once at start-up.
-//! - `codec`: RFC 6455 frames written and parsed by hand (pure), and `readahead`: socket
-//!   reads batched while data flows, with no buffer while it does not; both serve a client's
-//!   connection (`ws`) and an upstream server's (`backend::relay`) alike.
+//! - `codec`: RFC 6455 frames written and parsed by hand (pure), and `batched`: socket
+//!   reads and writes batched while data flows, with no buffers while it does not; both
+//!   serve a client's connection (`ws`) and an upstream server's (`backend::relay`) alike.
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies; `tls`: rustls settings (the `wss://` client side); `reach`: what
 //!   `--check` lists of routes, the servers they connect to and the Flash policy, and where
@@ -48,6 +48,7 @@
 pub mod args;
 pub(crate) mod assets;
 pub(crate) mod backend;
+pub(crate) mod batched;
 pub(crate) mod body;
 pub(crate) mod codec;
 pub mod config;
@@ -60,7 +61,6 @@ pub(crate) mod origin;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
 pub(crate) mod reach;
-pub(crate) mod readahead;
 pub(crate) mod routes;
 pub(crate) mod ruffle;
 pub(crate) mod server;

@@ -14,17 +14,14 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 use super::boundary::Boundary;
-use crate::readahead::{CHUNK, ReadAhead, with_scratch};
+use crate::batched::{CHUNK, ReadAhead, poll_drain, with_scratch};
 use crate::session::Payload;
-
-/// An emptied write queue at most this large is kept for the next burst.
-const KEEP_OUT: usize = 4 * 1024;
 
 /// A TCP stream whose reads are batched while data keeps coming; writes pass through.
 pub struct Conn {
@@ -151,17 +148,7 @@ impl Conn {
     /// Sends everything queued for the client; the buffer goes once it is empty (unless it is
     /// small), so a connection that has gone quiet holds none.
     pub fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.out.is_empty() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.out.advance(n);
-        }
-        if self.out.capacity() > KEEP_OUT {
-            self.out = BytesMut::new();
-        }
-        Poll::Ready(Ok(()))
+        poll_drain(&mut self.inner, &mut self.out, cx)
     }
 }
 

@@ -78,33 +78,26 @@ pub struct Echo {
     pub headers: mpsc::UnboundedReceiver<Vec<u8>>,
 }
 
-/// Starts a recording WebSocket echo (tokio-tungstenite): each message back as it came,
-/// its bytes recorded; `proxied` reads a PROXY header before the handshake.
-pub async fn recording_ws_echo(proxied: bool) -> Echo {
-    use futures_util::{SinkExt, StreamExt};
+/// A recording server on its own port: each connection's PROXY header is read first when
+/// `proxied` (and sent on `headers`), then `serve` serves it, recording into the record.
+async fn recording<F, Fut>(proxied: bool, serve: F) -> Echo
+where
+    F: Fn(TcpStream, Record) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let record = Record::default();
     let (tx, headers) = mpsc::unbounded_channel();
-    let rec = record.clone();
+    let (rec, serve) = (record.clone(), Arc::new(serve));
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let (rec, tx) = (rec.clone(), tx.clone());
+            let (rec, tx, serve) = (rec.clone(), tx.clone(), serve.clone());
             tokio::spawn(async move {
                 if proxied {
                     let _ = tx.send(read_proxy_header(&mut tcp).await);
                 }
-                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
-                    return;
-                };
-                while let Some(Ok(message)) = ws.next().await {
-                    if message.is_text() || message.is_binary() {
-                        rec.push(&message.clone().into_data());
-                        if ws.send(message).await.is_err() {
-                            return;
-                        }
-                    }
-                }
+                serve(tcp, rec).await;
             });
         }
     });
@@ -115,48 +108,51 @@ pub async fn recording_ws_echo(proxied: bool) -> Echo {
     }
 }
 
+/// Starts a recording WebSocket echo (tokio-tungstenite): each message back as it came,
+/// its bytes recorded; `proxied` reads a PROXY header before the handshake.
+pub async fn recording_ws_echo(proxied: bool) -> Echo {
+    use futures_util::{SinkExt, StreamExt};
+    recording(proxied, |tcp, rec| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_text() || message.is_binary() {
+                rec.push(&message.clone().into_data());
+                if ws.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
 /// Starts a recording echo: `xmlsocket` echoes each whole NUL-ended message (and nothing
 /// of one not ended yet), else every byte as it comes; `proxied` reads a PROXY header first.
 pub async fn recording_echo(xmlsocket: bool, proxied: bool) -> Echo {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let record = Record::default();
-    let (tx, headers) = mpsc::unbounded_channel();
-    let rec = record.clone();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let (rec, tx) = (rec.clone(), tx.clone());
-            tokio::spawn(async move {
-                if proxied {
-                    let _ = tx.send(read_proxy_header(&mut tcp).await);
+    recording(proxied, move |mut tcp, rec| async move {
+        let (mut pending, mut chunk) = (Vec::new(), vec![0u8; 16 * 1024]);
+        loop {
+            let n = match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            rec.push(&chunk[..n]);
+            let out = match xmlsocket {
+                false => chunk[..n].to_vec(),
+                true => {
+                    pending.extend_from_slice(&chunk[..n]);
+                    let whole = pending.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
+                    pending.drain(..whole).collect()
                 }
-                let (mut pending, mut chunk) = (Vec::new(), vec![0u8; 16 * 1024]);
-                loop {
-                    let n = match tcp.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    rec.push(&chunk[..n]);
-                    let out = match xmlsocket {
-                        false => chunk[..n].to_vec(),
-                        true => {
-                            pending.extend_from_slice(&chunk[..n]);
-                            let whole = pending.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
-                            pending.drain(..whole).collect()
-                        }
-                    };
-                    if tcp.write_all(&out).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            };
+            if tcp.write_all(&out).await.is_err() {
+                return;
+            }
         }
-    });
-    Echo {
-        addr,
-        record,
-        headers,
-    }
+    })
+    .await
 }
 
 /// The PROXY header at the start of `tcp`, version 1 or 2, as it came.

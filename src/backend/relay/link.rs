@@ -11,17 +11,14 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use crate::batched::{CHUNK, ReadAhead, poll_drain};
 use crate::codec;
-use crate::readahead::{CHUNK, ReadAhead};
 use crate::session::Payload;
-
-/// An emptied write queue at most this large is kept for the next burst.
-const KEEP_OUT: usize = 4 * 1024;
 
 /// A connection, its read side's state and its write queue.
 pub struct Link {
@@ -55,17 +52,7 @@ impl Link {
 
     /// Writes everything queued.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.out.is_empty() {
-            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.out.advance(n);
-        }
-        if self.out.capacity() > KEEP_OUT {
-            self.out = BytesMut::new();
-        }
-        Poll::Ready(Ok(()))
+        poll_drain(&mut self.io, &mut self.out, cx)
     }
 }
 

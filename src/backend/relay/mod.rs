@@ -46,6 +46,43 @@ use link::Link;
 /// The most bytes of client messages written to the server in one go.
 const BATCH: usize = 64 * 1024;
 
+/// The clock of a write the server does not take: armed while it waits, and started again
+/// by any progress; when it runs out, the session ends.
+struct Stall<'a> {
+    /// The deadline (pinned by the relay's loop).
+    timer: std::pin::Pin<&'a mut tokio::time::Sleep>,
+    /// A write is waiting.
+    armed: bool,
+    /// How long it may wait.
+    after: Duration,
+}
+
+impl<'a> Stall<'a> {
+    fn new(timer: std::pin::Pin<&'a mut tokio::time::Sleep>, after: Duration) -> Stall<'a> {
+        Stall {
+            timer,
+            armed: false,
+            after,
+        }
+    }
+
+    /// The writes moved: `blocked` says whether one still waits.
+    fn moved(&mut self, blocked: bool) {
+        if blocked {
+            let deadline = tokio::time::Instant::now() + self.after;
+            self.timer.as_mut().reset(deadline);
+        }
+        self.armed = blocked;
+    }
+
+    /// Why the session ends when the clock runs out, said in the log.
+    fn reason(&self, upstream: &Upstream) -> CloseReason {
+        let why = format!("the upstream server read nothing for {:?}", self.after);
+        tracing::warn!(upstream = %upstream.target, "{why}");
+        CloseReason::UpstreamFailed(why)
+    }
+}
+
 /// How the server frames its messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wire {

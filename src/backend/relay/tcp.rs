@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tungstenite::Utf8Bytes;
 
-use super::{BATCH, Upstream, Wire};
+use super::{BATCH, Stall, Upstream, Wire};
 use crate::backend::xmlsocket::{self, Splitter};
 use crate::session::{CloseReason, Payload, Session};
 
@@ -112,9 +112,9 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
     // Bytes of an XMLSocket message not ended yet: nothing while the server is quiet.
     let mut inbound = BytesMut::new();
     let mut splitter = Splitter::new(upstream.max_message_size);
-    let stalled = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(stalled);
-    let mut armed = false;
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut stall = Stall::new(timer, upstream.write_timeout);
     loop {
         let up = tokio::select! {
             biased;
@@ -138,20 +138,14 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
                 continue;
             }
             up = server(&tcp, &mut out) => up,
-            () = &mut stalled, if armed => {
-                let why = format!("the upstream server read nothing for {:?}", upstream.write_timeout);
-                tracing::warn!(upstream = %upstream.target, "{why}");
-                return session.close(CloseReason::UpstreamFailed(why)).await;
+            () = stall.timer.as_mut(), if stall.armed => {
+                return session.close(stall.reason(upstream)).await;
             }
         };
         let chunk = match up {
             Up::Data(chunk) => chunk,
             Up::Moved => {
-                if out.blocked {
-                    let deadline = tokio::time::Instant::now() + upstream.write_timeout;
-                    stalled.as_mut().reset(deadline);
-                }
-                armed = out.blocked;
+                stall.moved(out.blocked);
                 continue;
             }
             Up::Closed => return session.close(CloseReason::UpstreamClosed).await,

@@ -18,7 +18,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use super::handshake::{self, Target};
 use super::link::{Io, Link};
-use super::{BATCH, Connected, Hello, Upstream};
+use super::{BATCH, Connected, Hello, Stall, Upstream};
 use crate::session::{CloseReason, Payload, Session, close_code};
 
 /// Most messages from the server handed to the client before they are flushed.
@@ -156,9 +156,9 @@ pub(super) async fn run<S: Session>(
     upstream: &Upstream,
 ) {
     let mut writes = Writes::default();
-    let stalled = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(stalled);
-    let mut armed = false;
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    let mut stall = Stall::new(timer, upstream.write_timeout);
     loop {
         let up = tokio::select! {
             biased;
@@ -173,20 +173,12 @@ pub(super) async fn run<S: Session>(
                 continue;
             }
             up = server(&mut ws, &mut writes) => up,
-            () = &mut stalled, if armed => {
-                let why = format!("the upstream server read nothing for {:?}", upstream.write_timeout);
-                tracing::warn!(upstream = %upstream.target, "{why}");
-                return session.close(CloseReason::UpstreamFailed(why)).await;
+            () = stall.timer.as_mut(), if stall.armed => {
+                return session.close(stall.reason(upstream)).await;
             }
         };
         match up {
-            Up::Moved => {
-                if writes.blocked && !armed {
-                    let deadline = tokio::time::Instant::now() + upstream.write_timeout;
-                    stalled.as_mut().reset(deadline);
-                }
-                armed = writes.blocked;
-            }
+            Up::Moved => stall.moved(writes.blocked),
             Up::Message(message) => {
                 if !deliver(session, &mut ws, &mut writes, message).await {
                     return;

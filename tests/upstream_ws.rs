@@ -53,7 +53,12 @@ where
                     reason: reason.into(),
                 };
                 let _ = ws.close(Some(frame)).await;
-                while ws.next().await.is_some() {}
+                // The gateway's reply finishes the close handshake.
+                while let Some(Ok(message)) = ws.next().await {
+                    if let Message::Close(reply) = message {
+                        let _ = seen.send(Seen::Closed(reply)).await;
+                    }
+                }
                 return;
             }
             Message::Text(text) if text.as_str() == "drop" => return,
@@ -230,6 +235,9 @@ async fn close_codes_and_reasons_pass_through_both_ways() {
         (u16::from(frame.code), frame.reason.as_str()),
         (4002, "come back later")
     );
+    // And the server hears the gateway's reply, with its code (RFC 6455 5.5.1).
+    let reply = closed(&mut seen).await.expect("a close reply");
+    assert_eq!(u16::from(reply.code), 4002);
 
     // A client that just goes: 1001.
     let ws = gw.ws("/app").await;

@@ -214,8 +214,8 @@ async fn deliver<S: Session>(
                     None => CloseReason::Peer(close_code::NORMAL, String::new()),
                 };
                 session.close(reason).await;
-                // tungstenite has queued the reply.
-                let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
+                // tungstenite has queued the reply: flushed now, before the link goes.
+                let _ = tokio::time::timeout(CLOSE_WAIT, SinkExt::close(ws)).await;
                 return false;
             }
             // tungstenite has queued the pong: the next flush sends it.

@@ -21,7 +21,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 /// Bytes read from the socket at once while a large message or a burst is arriving.
@@ -54,6 +55,41 @@ pub fn poll_drain<W: AsyncWrite + Unpin>(
         *out = BytesMut::new();
     }
     Poll::Ready(Ok(()))
+}
+
+/// Reads from `tcp` into `buf` if it is ready (`WouldBlock` if not). A read that leaves
+/// room in `buf` took all the socket held, so its readiness is cleared then: the next wait
+/// parks at once instead of reading again only to hear `EAGAIN`. Data that arrives later
+/// raises readiness anew (the runtime's readiness carries a tick, and clearing it is a no-op
+/// once a newer event came).
+pub fn try_read_drained(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let (room, mut got) = (buf.len(), 0);
+    let read = tcp.try_io(Interest::READABLE, || {
+        got = tcp.try_read(buf)?;
+        match got > 0 && got < room {
+            true => Err(io::ErrorKind::WouldBlock.into()),
+            false => Ok(()),
+        }
+    });
+    match read {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock || got == 0 => Err(e),
+        _ => Ok(got),
+    }
+}
+
+/// Waits until `tcp` is readable and reads into `buf` as [`try_read_drained`] does.
+pub fn poll_read_drained(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(tcp.poll_read_ready(cx))?;
+        match try_read_drained(tcp, buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            read => return Poll::Ready(read),
+        }
+    }
 }
 
 /// Runs `f` with the thread's scratch buffer.

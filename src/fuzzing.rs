@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use http::header::{ORIGIN, SEC_WEBSOCKET_KEY, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
@@ -19,10 +20,10 @@ use crate::policy::serve::read_first_bytes;
 use crate::policy::sniff::{MAX_SNIFF, REQUEST, Sniff};
 use crate::policy::xml;
 use crate::prefixed::Prefixed;
-use crate::session::Transport;
+use crate::session::{Intake, Transport};
 use crate::ws::boundary::Boundary;
 use crate::ws::handshake;
-use crate::ws::inbound::{Decoded, End, Inbound};
+use crate::ws::inbound::{End, Inbound};
 
 mod hixie76;
 mod sockjs;
@@ -398,18 +399,26 @@ fn accepted_invariants(
     }
 }
 
-/// The socket proxy's in-place frame decoder (`ws::inbound::Inbound::decode`).
+/// The byte-stream frame decoder (`ws::inbound::Inbound::decode`), with the intake the
+/// first byte's high bits choose (text taken, NUL-ended messages, a size limit).
 ///
 /// Asserts: the stream decoded in one piece, a byte at a time, or cut as the input says
 /// gives the same payload bytes, the same pongs and the same end; a call never yields more
-/// payload than it was given, nor anything after the end; and the replies are pong frames.
+/// payload than it was given (a NUL apart), nor anything after the end; and the replies
+/// are pong frames.
 pub fn inbound(data: &[u8]) {
+    let bits = data.first().map_or(0, |b| b >> 3);
+    let intake = Intake {
+        text: bits & 1 != 0,
+        nul_ended: bits & 2 != 0,
+        max_message: [u64::MAX, 0, 5, 200][usize::from(bits >> 2 & 3)],
+    };
     let (pattern, stream) = cut(data);
-    let whole = decode(&[stream]);
+    let whole = decode(intake, &[stream]);
     let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
-    assert_eq!(decode(&bytewise), whole, "a byte at a time");
+    assert_eq!(decode(intake, &bytewise), whole, "a byte at a time");
     assert_eq!(
-        decode(&pieces(stream, &pattern)),
+        decode(intake, &pieces(stream, &pattern)),
         whole,
         "cut as {pattern:?}"
     );
@@ -425,20 +434,22 @@ pub fn inbound(data: &[u8]) {
 }
 
 /// Decodes `pieces` in turn: the payload, the replies and the end.
-fn decode(pieces: &[&[u8]]) -> (Vec<u8>, Vec<u8>, Option<End>) {
-    let (mut inbound, mut data, mut replies) = (Inbound::default(), Vec::new(), Vec::new());
+fn decode(intake: Intake, pieces: &[&[u8]]) -> (Vec<u8>, Vec<u8>, Option<End>) {
+    let (mut inbound, mut data, mut replies) = (Inbound::new(intake), BytesMut::new(), Vec::new());
     for piece in pieces {
         let mut buf = piece.to_vec();
-        let before = replies.len();
-        let Decoded { data: n, end } = inbound.decode(&mut buf, &mut replies);
-        assert!(n <= piece.len(), "{n} payload bytes out of {}", piece.len());
+        let (before, had) = (replies.len(), data.len());
+        let end = inbound.decode(&mut buf, &mut data, &mut replies);
+        // A NUL ends a message, and a frame takes at least six bytes.
+        let (n, most) = (data.len() - had, piece.len() + piece.len() / 6 + 1);
+        let most = if intake.nul_ended { most } else { piece.len() };
+        assert!(n <= most, "{n} payload bytes out of {}", piece.len());
         assert!(replies.len() >= before, "replies were taken back");
-        data.extend_from_slice(&buf[..n]);
         if end.is_some() {
-            return (data, replies, end);
+            return (data.to_vec(), replies, end);
         }
     }
-    (data, replies, None)
+    (data.to_vec(), replies, None)
 }
 
 /// The frame-boundary tracker (`ws::boundary::Boundary::feed`).

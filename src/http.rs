@@ -10,7 +10,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::backend::relay::Hello;
-use crate::backend::{Admitted, Ask};
+use crate::backend::{Admitted, Ask, ByteHandler};
 use crate::body::{Body, javascript, text};
 use crate::gateway::Gateway;
 use crate::routes::Route;
@@ -121,6 +121,7 @@ async fn comet(
             target: None,
             addrs: (peer, local),
             hello,
+            stream: None,
         })? {
             Admitted::Messages(handler) => Ok(handler),
             Admitted::Bytes(_) => {
@@ -195,6 +196,7 @@ async fn upgrade(
         target: requested,
         addrs: (peer, local),
         hello,
+        stream: (framing == Framing::Plain).then_some(transport),
     };
     let backend = route.backend.name();
     let admitted = match route.backend.admit(ask) {
@@ -231,9 +233,13 @@ async fn upgrade(
             "SockJS carries text: this route's backend relays bytes",
         ),
         Admitted::Bytes(relay) => {
-            // Raw bytes need binary frames, whatever the handshake looks like.
-            let transport = crate::session::Transport::Rfc6455;
-            tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.target, "websocket handshake");
+            // The socket proxy's raw bytes need binary frames, whatever the handshake looks
+            // like; a relay's stream is the client's own.
+            let transport = match relay {
+                ByteHandler::Proxy(_) => Transport::Rfc6455,
+                ByteHandler::Relay(_) => transport,
+            };
+            tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.server(), "websocket handshake");
             gw.ws
                 .upgrade_bytes(&mut req, &accepted, relay, client(transport))
         }
@@ -281,6 +287,7 @@ async fn upgrade_hixie(
         target: None,
         addrs: (peer, local),
         hello,
+        stream: None,
     };
     let backend = route.backend.name();
     let mut handler = match route.backend.admit(ask) {

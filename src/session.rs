@@ -179,6 +179,8 @@ pub mod close_code {
     pub const INVALID: u16 = 1007;
     /// Policy violation (a client that does not read).
     pub const POLICY: u16 = 1008;
+    /// A message larger than the endpoint takes.
+    pub const TOO_BIG: u16 = 1009;
     /// Internal error (a relay's far end failed).
     pub const ERROR: u16 = 1011;
 
@@ -245,8 +247,9 @@ pub trait Session: Send {
     }
 }
 
-/// A client whose messages make one byte stream: the socket proxy's. Where one message
-/// ends carries no meaning, so bytes flow through without being gathered into messages.
+/// A client whose messages make one byte stream: the socket proxy's, and a relay's to a TCP
+/// or XMLSocket server. Bytes flow through without being gathered into messages; where one
+/// message ends carries meaning only when the service's [`Intake`] says so.
 pub trait ByteSession: Send {
     /// Waits for bytes from the client and appends what has arrived to `into`. False once
     /// the client's side is over (it closed, broke the protocol, went silent, or the gateway
@@ -256,9 +259,12 @@ pub trait ByteSession: Send {
     /// Cancel safe: it can be raced in `select!` without losing a byte.
     fn read_into(&mut self, into: &mut BytesMut) -> impl Future<Output = bool> + Send;
 
-    /// Queues `bytes` for the client as one message. Nothing is sent until
+    /// Queues `bytes` for the client as one binary message. Nothing is sent until
     /// [`flush`](Self::flush): the caller bounds what it queues.
     fn write(&mut self, bytes: &[u8]);
+
+    /// Queues `text`, which the caller has checked is UTF-8, as one text message.
+    fn write_text(&mut self, text: &[u8]);
 
     /// Sends what was queued, waiting while the client does not read (up to its idle
     /// timeout). An error means the session is over.
@@ -318,10 +324,40 @@ pub enum Woken {
     Gone,
 }
 
-/// One backend's handler of one byte-stream client (the socket proxy's).
+/// One backend's handler of one byte-stream client (the socket proxy's, a TCP relay's).
 pub trait ByteService: Send + 'static {
+    /// What the service takes of the client's messages; the transport holds the client to
+    /// it.
+    fn intake(&self) -> Intake {
+        Intake::default()
+    }
+
     /// Relays `session` until either end is done.
     fn serve<S: ByteSession>(self, session: &mut S) -> impl Future<Output = ()> + Send;
+}
+
+/// What a byte service takes of a client's messages. By default (the socket proxy's):
+/// binary messages of any size, made one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intake {
+    /// Text messages are taken as well, their UTF-8 checked as they stream (1007 when it is
+    /// not); otherwise a text message ends the session with 1003.
+    pub text: bool,
+    /// Each message is followed in the stream by a NUL byte, and a message holding a NUL is
+    /// refused with 1003: Flash XMLSocket's framing.
+    pub nul_ended: bool,
+    /// The largest message taken; a larger one ends the session with 1009.
+    pub max_message: u64,
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake {
+            text: false,
+            nul_ended: false,
+            max_message: u64::MAX,
+        }
+    }
 }
 
 /// How messages are framed on a client's connection. A room frames each publish once per

@@ -3,13 +3,15 @@
 //!
 //! A route's [`Backend`] is built once at start-up and carries what it needs (its rooms, its
 //! allowed targets). For each client, [`Backend::admit`] makes the handler that serves it:
-//! a [`Handler`] for message clients, a [`proxy::Relay`] for the socket proxy's byte stream.
+//! a [`Handler`] for message clients, a [`ByteHandler`] for a byte stream (the socket
+//! proxy's, and a TCP relay's for a client whose frames can pass as one).
 //! A `close` route's handler ends each session at once, with the route's code and reason.
 
 pub mod broadcast;
 pub mod echo;
 pub mod proxy;
 pub mod proxy_header;
+mod pump;
 pub mod relay;
 pub mod xmlsocket;
 
@@ -17,7 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::session::{CloseReason, Delivery, Service, Session, Woken};
+use crate::session::{
+    ByteService, ByteSession, CloseReason, Delivery, Intake, Service, Session, Transport, Woken,
+};
 
 /// A route's backend.
 pub enum Backend {
@@ -31,6 +35,8 @@ pub enum Backend {
         targets: proxy::Targets,
         /// How long a connection to a target may take.
         connect_timeout: Duration,
+        /// How long a write to a target may wait.
+        write_timeout: Duration,
     },
     /// Every session is closed at once with this code and reason, passed on as they are
     /// ([`CloseReason::Peer`]): a route under maintenance, say.
@@ -50,14 +56,51 @@ pub struct Ask<'a> {
     /// What the client said, for a route that relays to a WebSocket server
     /// ([`Backend::wants_hello`]).
     pub hello: Option<relay::Hello>,
+    /// Set when the client's frames can pass as a byte stream: an RFC 6455 connection
+    /// without SockJS framing, of this transport (`rfc6455`, or web-socket-js's `flash`).
+    pub stream: Option<Transport>,
 }
 
 /// How a backend serves a client it admitted.
 pub enum Admitted {
     /// Message by message.
     Messages(Handler),
-    /// As a byte stream (the socket proxy).
-    Bytes(proxy::Relay),
+    /// As a byte stream.
+    Bytes(ByteHandler),
+}
+
+/// One byte-stream client's handler.
+pub enum ByteHandler {
+    /// The socket proxy's.
+    Proxy(proxy::Relay),
+    /// A relay to a TCP or XMLSocket server.
+    Relay(relay::Streamed),
+}
+
+impl ByteHandler {
+    /// The server it relays to, for logs.
+    pub fn server(&self) -> &proxy::ProxyTarget {
+        match self {
+            ByteHandler::Proxy(relay) => &relay.target,
+            ByteHandler::Relay(relay) => relay.server(),
+        }
+    }
+}
+
+impl ByteService for ByteHandler {
+    fn intake(&self) -> Intake {
+        match self {
+            ByteHandler::Proxy(relay) => relay.intake(),
+            ByteHandler::Relay(relay) => relay.intake(),
+        }
+    }
+
+    async fn serve<S: ByteSession>(self, session: &mut S) {
+        match self {
+            ByteHandler::Proxy(relay) => relay.serve(session).await,
+            ByteHandler::Relay(relay) => relay.serve(session).await,
+        }
+    }
 }
 
 /// One message client's handler.
@@ -137,12 +180,28 @@ impl Backend {
             Backend::Proxy {
                 targets,
                 connect_timeout,
-            } => Admitted::Bytes(proxy::Relay {
+                write_timeout,
+            } => Admitted::Bytes(ByteHandler::Proxy(proxy::Relay {
                 target: targets.pick(ask.target)?.clone(),
                 connect_timeout: *connect_timeout,
-            }),
+                write_timeout: *write_timeout,
+            })),
             Backend::Close(reason) => {
                 Admitted::Messages(Handler::Solo(Solo::Close(reason.clone())))
+            }
+            // A byte stream where the client's frames can be one and what comes back suits
+            // it: binary, or XMLSocket's text (which web-socket-js takes too).
+            Backend::Relay(upstream)
+                if match (upstream.wire, ask.stream) {
+                    (relay::Wire::Raw, Some(transport)) => !transport.text_only(),
+                    (relay::Wire::XmlSocket, stream) => stream.is_some(),
+                    _ => false,
+                } =>
+            {
+                Admitted::Bytes(ByteHandler::Relay(relay::Streamed::new(
+                    upstream.clone(),
+                    ask.addrs,
+                )))
             }
             Backend::Relay(upstream) => {
                 Admitted::Messages(Handler::Solo(Solo::Relay(Box::new(RelayTo {

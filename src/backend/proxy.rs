@@ -3,24 +3,19 @@
 //! target sends comes back as binary messages, byte for byte, in order.
 //!
 //! Targets come from an allow-list ([`Targets`]); a target not on it is refused before any
-//! connection is made. Back-pressure is end to end: the client is read only when what it
-//! sent before has been written to the target, and the target is read only when the client
-//! has taken the previous chunk, so memory per relay is one batch each way.
+//! connection is made. The bytes go through [`pump`]: back-pressure is end to end (the
+//! client is read only when what it sent before has been written to the target, and the
+//! target is read only when the client has taken the previous batch, so memory per relay is
+//! one batch each way), and a target that stops reading ends the session after the write
+//! timeout.
 
 use std::fmt;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::pump::{self, Outward, Pump};
 use crate::session::{ByteService, ByteSession, CloseReason};
-
-/// Most bytes read from the target at once; each read becomes one binary message.
-const CHUNK: usize = 16 * 1024;
-
-/// The most read from the target before it is sent to the client.
-const BATCH: usize = 64 * 1024;
 
 /// One TCP target, `host:port`. Hosts compare case-insensitively, ports exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,119 +142,35 @@ pub struct Relay {
     pub target: ProxyTarget,
     /// How long the connection to it may take.
     pub connect_timeout: Duration,
+    /// How long a write to it may wait before the session ends.
+    pub write_timeout: Duration,
 }
 
 impl ByteService for Relay {
     async fn serve<S: ByteSession>(self, session: &mut S) {
-        run(session, &self.target, self.connect_timeout).await;
-        tracing::debug!(target = %self.target, "socket proxy closed");
-    }
-}
-
-/// Relays between `session` and `target` until either side ends.
-async fn run<S: ByteSession>(session: &mut S, target: &ProxyTarget, connect_timeout: Duration) {
-    let connect = TcpStream::connect((target.host.as_str(), target.port));
-    let stream = match tokio::time::timeout(connect_timeout, connect).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => {
-            let why = format!("cannot connect to {target}: {error}");
-            return session.close(CloseReason::UpstreamFailed(why)).await;
-        }
-        Err(_) => {
-            let why = format!("cannot connect to {target}: timed out");
-            return session.close(CloseReason::UpstreamFailed(why)).await;
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    tracing::debug!(%target, "socket proxy connected");
-    let (reader, mut writer) = stream.into_split();
-
-    // Client bytes not yet written to the target; the client is read again once it is
-    // empty. Allocated on first use, so a relay that never carried data holds no buffer.
-    let mut pending = BytesMut::new();
-    // Target bytes read, one message at a time.
-    let mut chunk = BytesMut::new();
-    loop {
-        // Read the client only when what it sent before has been written to the target.
-        let event = if pending.is_empty() {
-            tokio::select! {
-                more = session.read_into(&mut pending) => Event::Client(more),
-                ready = reader.readable() => Event::Target(ready),
+        let target = &self.target;
+        let connect = TcpStream::connect((target.host.as_str(), target.port));
+        let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                let why = format!("cannot connect to {target}: {error}");
+                return session.close(CloseReason::UpstreamFailed(why)).await;
             }
-        } else {
-            tokio::select! {
-                written = writer.write(&pending) => Event::Written(written),
-                ready = reader.readable() => Event::Target(ready),
+            Err(_) => {
+                let why = format!("cannot connect to {target}: timed out");
+                return session.close(CloseReason::UpstreamFailed(why)).await;
             }
         };
-        match event {
-            Event::Client(false) => {
-                // The client is gone: deliver what it sent, then let the target see the end
-                // of its input.
-                let _ = writer.write_all(&pending).await;
-                let _ = writer.shutdown().await;
-                return session.finish().await;
-            }
-            // Most writes complete at once: no trip through the loop for them.
-            Event::Client(true) => match writer.try_write(&pending) {
-                Ok(n) => pending.advance(n),
-                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(error) => {
-                    let why = format!("writing to {target}: {error}");
-                    return session.close(CloseReason::UpstreamFailed(why)).await;
-                }
-            },
-            Event::Written(Ok(n)) => pending.advance(n),
-            Event::Written(Err(error)) => {
-                let why = format!("writing to {target}: {error}");
-                return session.close(CloseReason::UpstreamFailed(why)).await;
-            }
-            Event::Target(Err(error)) => {
-                let why = format!("reading from {target}: {error}");
-                return session.close(CloseReason::UpstreamFailed(why)).await;
-            }
-            Event::Target(Ok(())) => {
-                // Everything the target has sent, as messages, then one write to the client.
-                let (mut sent, mut bytes_sent) = (false, 0);
-                while bytes_sent < BATCH {
-                    chunk.clear();
-                    chunk.reserve(CHUNK);
-                    let room = chunk.capacity();
-                    match reader.try_read_buf(&mut chunk) {
-                        Ok(0) if sent => break, // the next readable() reports the end
-                        Ok(0) => return session.close(CloseReason::UpstreamClosed).await,
-                        Ok(n) => {
-                            bytes_sent += n;
-                            session.write(&chunk);
-                            sent = true;
-                            // A short read took all there was: no read just to hear so.
-                            if n < room {
-                                break;
-                            }
-                        }
-                        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(error) => {
-                            let why = format!("reading from {target}: {error}");
-                            return session.close(CloseReason::UpstreamFailed(why)).await;
-                        }
-                    }
-                }
-                if sent && session.flush().await.is_err() {
-                    return;
-                }
-            }
-        }
+        let _ = stream.set_nodelay(true);
+        tracing::debug!(%target, "socket proxy connected");
+        let pump = Pump {
+            server: target,
+            write_timeout: self.write_timeout,
+            outward: Outward::Binary,
+        };
+        pump::run(session, stream, pump).await;
+        tracing::debug!(%target, "socket proxy closed");
     }
-}
-
-/// What woke the relay.
-enum Event {
-    /// The client sent bytes (true), or its side is over (false).
-    Client(bool),
-    /// Some of the client's bytes were written to the target.
-    Written(std::io::Result<usize>),
-    /// The target has something to read (or failed).
-    Target(std::io::Result<()>),
 }
 
 #[cfg(test)]

@@ -18,6 +18,25 @@ pub enum PieceError {
     NotUtf8,
 }
 
+impl PieceError {
+    /// Why the session ends, in words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            PieceError::TooLarge => "the server sent a message larger than --max-message-size",
+            PieceError::NotUtf8 => "the server sent a message that is not UTF-8",
+        }
+    }
+}
+
+/// Checks one whole message from the server: at most `max` bytes, and UTF-8.
+pub fn check(piece: &[u8], max: usize) -> Result<(), PieceError> {
+    if piece.len() > max {
+        return Err(PieceError::TooLarge);
+    }
+    std::str::from_utf8(piece).map_err(|_| PieceError::NotUtf8)?;
+    Ok(())
+}
+
 /// Splits what an XMLSocket server sends into its messages.
 #[derive(Clone, Debug)]
 pub struct Splitter {
@@ -46,12 +65,7 @@ impl Splitter {
         };
         let end = self.scanned + i;
         self.scanned = 0;
-        if end > self.max {
-            return Err(PieceError::TooLarge);
-        }
-        if std::str::from_utf8(&buf[..end]).is_err() {
-            return Err(PieceError::NotUtf8);
-        }
+        check(&buf[..end], self.max)?;
         Ok(Some((0..end, end + 1)))
     }
 }

@@ -1,10 +1,12 @@
-//! A [`ByteSession`] over an RFC 6455 WebSocket: the socket proxy's side of the client.
+//! A [`ByteSession`] over an RFC 6455 WebSocket: the client's side of the socket proxy and
+//! of a relay to a TCP or XMLSocket server.
 //!
-//! The proxy relays bytes, not messages, so this session frames by hand instead of through
-//! tungstenite: what the client sends is unmasked in the buffer it was read into
-//! ([`super::inbound`]) and goes to the target from there, and what the target sends
-//! becomes binary frames queued on the connection ([`Conn`]) and sent in one write. No
-//! message is allocated on the way through, and a message of any size streams.
+//! These relay bytes, not messages, so this session frames by hand instead of through
+//! tungstenite: what the client sends is read into the thread's scratch buffer, unmasked
+//! there ([`super::inbound`]) and appended to the relay's stream, and what the server sends
+//! becomes frames queued on the connection ([`Conn`]) and sent in one write. No message is
+//! allocated on the way through, a message of any size streams, and a quiet session holds
+//! no read buffer.
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -21,11 +23,8 @@ use super::inbound::{End, Inbound};
 use super::message_session::{CLOSE_WAIT, idle_timer};
 use crate::codec::opcode;
 use crate::session::close_code::AWAY;
-use crate::session::{ByteSession, CloseReason, Closed};
+use crate::session::{ByteSession, CloseReason, Closed, Intake};
 use crate::shutdown::Signal;
-
-/// The most read from the client at once.
-const READ: usize = 16 * 1024;
 
 /// Why the client's side ended.
 #[derive(Debug)]
@@ -65,11 +64,17 @@ pub struct ByteStreamSession {
 }
 
 impl ByteStreamSession {
-    /// Wraps an upgraded connection.
-    pub fn new(conn: Conn, peer: SocketAddr, stop: Signal, idle_timeout: Duration) -> Self {
+    /// Wraps an upgraded connection whose messages are taken as `intake` says.
+    pub fn new(
+        conn: Conn,
+        intake: Intake,
+        peer: SocketAddr,
+        stop: Signal,
+        idle_timeout: Duration,
+    ) -> Self {
         ByteStreamSession {
             conn,
-            inbound: Inbound::default(),
+            inbound: Inbound::new(intake),
             replies: Vec::new(),
             peer,
             stop,
@@ -107,28 +112,26 @@ impl ByteStreamSession {
                 continue;
             }
             let start = into.len();
-            into.reserve(READ);
-            let read = match self.conn.poll_read_into(cx, into) {
+            self.replies.clear();
+            let (conn, inbound, replies) = (&mut self.conn, &mut self.inbound, &mut self.replies);
+            let read = match conn.poll_read_with(cx, |buf| inbound.decode(buf, into, replies)) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(read) => read,
             };
-            match read {
-                Ok(0) => return self.end(Ending::Gone),
-                Ok(_) => {}
+            let end = match read {
+                Ok(None) => return self.end(Ending::Gone),
+                Ok(Some(end)) => end,
                 Err(error) => {
-                    tracing::debug!(peer = %self.peer, %error, "socket proxy client failed");
+                    tracing::debug!(peer = %self.peer, %error, "byte stream client failed");
                     return self.end(Ending::Gone);
                 }
-            }
+            };
             self.heard = true;
-            self.replies.clear();
-            let got = self.inbound.decode(&mut into[start..], &mut self.replies);
-            into.truncate(start + got.data);
             self.conn.owe(&self.replies);
-            if let Some(end) = got.end {
+            if let Some(end) = end {
                 return self.end(Ending::Client(end));
             }
-            if got.data > 0 {
+            if into.len() > start {
                 return Poll::Ready(true);
             }
         }
@@ -179,6 +182,10 @@ impl ByteSession for ByteStreamSession {
 
     fn write(&mut self, bytes: &[u8]) {
         self.conn.queue_raw(opcode::BINARY, bytes);
+    }
+
+    fn write_text(&mut self, text: &[u8]) {
+        self.conn.queue_raw(opcode::TEXT, text);
     }
 
     async fn flush(&mut self) -> Result<(), Closed> {

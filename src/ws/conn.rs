@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 use super::boundary::Boundary;
-use crate::batched::{CHUNK, ReadAhead, poll_drain, with_scratch};
+use crate::batched::{CHUNK, ReadAhead, poll_drain, poll_read_drained, with_scratch};
 use crate::session::Payload;
 
 /// A TCP stream whose reads are batched while data keeps coming; writes pass through.
@@ -108,6 +108,25 @@ impl Conn {
             return Poll::Ready(Ok(self.reader.drain_into(into)));
         }
         poll_read_buf(Pin::new(&mut self.inner), cx, into)
+    }
+
+    /// Reads what has come (bytes read ahead first) into the thread's scratch buffer and
+    /// hands it to `f`, which may change it in place: for a session that decodes as it
+    /// reads and keeps only what it decoded. `None` at the end of the stream.
+    pub fn poll_read_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> Poll<io::Result<Option<T>>> {
+        if !self.reader.is_empty() {
+            let mut pending = BytesMut::new();
+            self.reader.drain_into(&mut pending);
+            return Poll::Ready(Ok(Some(f(&mut pending))));
+        }
+        with_scratch(|scratch| {
+            let n = ready!(poll_read_drained(&self.inner, cx, scratch))?;
+            Poll::Ready(Ok((n > 0).then(|| f(&mut scratch[..n]))))
+        })
     }
 
     /// As [`poll_read_into`](Self::poll_read_into), but through the thread's scratch

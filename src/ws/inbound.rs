@@ -1,16 +1,25 @@
-//! A client's frames as one byte stream (the socket proxy's), decoded in place.
+//! A client's frames as one byte stream (the socket proxy's, a TCP relay's), decoded as they
+//! are read.
 //!
-//! Binary frames and their continuations are unmasked where they were read and moved to the
-//! front of that buffer, so what a client sends reaches the target without a copy or an
-//! allocation per message, and a message of any size streams through without being held
-//! whole. Message boundaries carry no meaning here: a byte stream is what the proxy relays.
+//! The payload of data frames is unmasked where it was read and appended to the caller's
+//! stream, so what a client sends reaches the server without an allocation per message,
+//! and a message of any size streams through without being held whole. What the stream
+//! takes is the service's [`Intake`]: binary only (the socket proxy), or text as well (its
+//! UTF-8 checked as it streams, [`utf8`]); each message followed by a NUL (XMLSocket);
+//! messages up to a size.
 //!
 //! Control frames are answered (a ping gets its pong, written to the replies) or end the
-//! stream (a close). Anything RFC 6455 forbids, and text, ends it with the close code that
-//! says why (1002 protocol error, 1003 text, 1007 a close reason that is not UTF-8).
+//! stream (a close). Anything RFC 6455 forbids, and what the intake refuses, ends it with
+//! the close code that says why (1002 protocol error, 1003 a kind of data not taken, 1007
+//! text that is not UTF-8, 1009 a message too large).
+
+mod utf8;
+
+use bytes::BytesMut;
 
 use crate::codec::{self, HeadBuf, Header, opcode, unmask};
-use crate::session::close_code;
+use crate::session::{Intake, close_code};
+use utf8::Utf8Stream;
 
 /// How the client's side of the stream ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,21 +31,12 @@ pub enum End {
     Failed(u16, &'static str),
 }
 
-/// What one call of [`Inbound::decode`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Decoded {
-    /// Payload bytes now at the front of the buffer.
-    pub data: usize,
-    /// Set when the stream ended; bytes after the end were not looked at.
-    pub end: Option<End>,
-}
-
 /// What the frame being read is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// Between frames: the next byte starts a header.
     Head,
-    /// Binary payload (a first frame or a continuation).
+    /// Payload of a data frame (a first frame or a continuation).
     Data,
     /// A control frame's payload (ping, pong or close), gathered whole.
     Control(u8),
@@ -45,6 +45,8 @@ enum Kind {
 /// Where a client's stream of frames stands between reads.
 #[derive(Debug)]
 pub struct Inbound {
+    /// What the stream takes.
+    intake: Intake,
     /// The frame being read.
     kind: Kind,
     /// A header cut by the end of a read.
@@ -53,8 +55,16 @@ pub struct Inbound {
     left: u64,
     /// This frame's mask, turned so that the next payload byte takes `mask[0]`.
     mask: [u8; 4],
-    /// A fragmented binary message is open: a continuation may follow, a new message not.
+    /// A fragmented message is open: a continuation may follow, a new message not.
     open: bool,
+    /// The data frame being read ends its message.
+    fin: bool,
+    /// The message being read is text.
+    text: bool,
+    /// Its bytes so far, frames read whole included.
+    size: u64,
+    /// Its UTF-8, when text.
+    utf8: Utf8Stream,
     /// The payload of a control frame so far (at most 125 bytes; allocated for control
     /// frames only).
     control: Vec<u8>,
@@ -62,41 +72,55 @@ pub struct Inbound {
 
 impl Default for Inbound {
     fn default() -> Self {
+        Inbound::new(Intake::default())
+    }
+}
+
+impl Inbound {
+    /// A stream that takes what `intake` says.
+    pub fn new(intake: Intake) -> Inbound {
         Inbound {
+            intake,
             kind: Kind::Head,
             head: HeadBuf::default(),
             left: 0,
             mask: [0; 4],
             open: false,
+            fin: false,
+            text: false,
+            size: 0,
+            utf8: Utf8Stream::default(),
             control: Vec::new(),
         }
     }
-}
 
-impl Inbound {
-    /// Decodes `buf`, bytes just read from the client, in place: the payload of binary
-    /// frames is unmasked and moved to the front (`data` bytes of it), and each ping's pong
-    /// is appended to `replies`. Stops at the end of the stream.
-    pub fn decode(&mut self, buf: &mut [u8], replies: &mut Vec<u8>) -> Decoded {
-        let (mut read, mut data) = (0, 0);
+    /// Decodes `buf`, bytes just read from the client: the payload of data frames is
+    /// unmasked (in `buf`) and appended to `out` (each message followed by a NUL when the
+    /// intake says so), and each ping's pong is appended to `replies`. Stops at the end of
+    /// the stream, which it returns.
+    pub fn decode(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut BytesMut,
+        replies: &mut Vec<u8>,
+    ) -> Option<End> {
+        let mut read = 0;
         while read < buf.len() {
             match self.kind {
                 Kind::Head => match self.header(&buf[read..]) {
                     Ok(used) => read += used,
-                    Err(end) => {
-                        return Decoded {
-                            data,
-                            end: Some(end),
-                        };
-                    }
+                    Err(end) => return Some(end),
                 },
                 Kind::Data => {
                     let n =
                         (buf.len() - read).min(usize::try_from(self.left).unwrap_or(usize::MAX));
-                    buf.copy_within(read..read + n, data);
-                    unmask(&mut self.mask, &mut buf[data..data + n]);
+                    let piece = &mut buf[read..read + n];
+                    unmask(&mut self.mask, piece);
+                    if let Err(end) = self.check(piece) {
+                        return Some(end);
+                    }
+                    out.extend_from_slice(piece);
                     read += n;
-                    data += n;
                     self.left -= n as u64;
                 }
                 Kind::Control(_) => {
@@ -110,15 +134,26 @@ impl Inbound {
             }
             if self.kind != Kind::Head
                 && self.left == 0
-                && let Err(end) = self.frame_done(replies)
+                && let Err(end) = self.frame_done(out, replies)
             {
-                return Decoded {
-                    data,
-                    end: Some(end),
-                };
+                return Some(end);
             }
         }
-        Decoded { data, end: None }
+        None
+    }
+
+    /// Checks a piece of a message's payload against the intake.
+    fn check(&mut self, piece: &[u8]) -> Result<(), End> {
+        if self.text && self.utf8.feed(piece).is_err() {
+            return Err(End::Failed(close_code::INVALID, "text that is not UTF-8"));
+        }
+        if self.intake.nul_ended && memchr::memchr(0, piece).is_some() {
+            return Err(End::Failed(
+                close_code::UNSUPPORTED,
+                "a message with a NUL byte: XMLSocket would read it as two",
+            ));
+        }
+        Ok(())
     }
 
     /// Reads a header from the front of `bytes` (completing one cut by the last read);
@@ -133,7 +168,7 @@ impl Inbound {
 
     /// Checks a whole header and sets up its frame.
     fn start_frame(&mut self, header: Header) -> Result<(), End> {
-        use close_code::{PROTOCOL, UNSUPPORTED};
+        use close_code::{PROTOCOL, TOO_BIG, UNSUPPORTED};
         let Header {
             fin,
             rsv,
@@ -154,17 +189,24 @@ impl Inbound {
             opcode::CONTINUATION if !self.open => {
                 return Err(End::Failed(PROTOCOL, "continuation without a message"));
             }
-            opcode::TEXT if !self.open => {
+            opcode::TEXT | opcode::BINARY if self.open => {
+                return Err(End::Failed(PROTOCOL, "new message inside a fragmented one"));
+            }
+            opcode::TEXT if !self.intake.text => {
                 return Err(End::Failed(
                     UNSUPPORTED,
                     "the socket proxy relays binary messages only",
                 ));
             }
-            opcode::TEXT | opcode::BINARY if self.open => {
-                return Err(End::Failed(PROTOCOL, "new message inside a fragmented one"));
-            }
-            opcode::CONTINUATION | opcode::BINARY => {
-                self.open = !fin;
+            opcode::CONTINUATION | opcode::TEXT | opcode::BINARY => {
+                if opcode != opcode::CONTINUATION {
+                    (self.text, self.size) = (opcode == opcode::TEXT, 0);
+                }
+                self.size = self.size.saturating_add(len);
+                if self.size > self.intake.max_message {
+                    return Err(End::Failed(TOO_BIG, "message too large"));
+                }
+                (self.open, self.fin) = (!fin, fin);
                 Kind::Data
             }
             op if opcode::is_control(op) && !fin => {
@@ -181,14 +223,22 @@ impl Inbound {
         Ok(())
     }
 
-    /// A frame's payload is complete: answer or end on a control frame.
-    fn frame_done(&mut self, replies: &mut Vec<u8>) -> Result<(), End> {
+    /// A frame's payload is complete: end its message, or answer or end on a control frame.
+    fn frame_done(&mut self, out: &mut BytesMut, replies: &mut Vec<u8>) -> Result<(), End> {
         let kind = std::mem::replace(&mut self.kind, Kind::Head);
         let body = std::mem::take(&mut self.control);
         match kind {
+            Kind::Data if self.fin => {
+                if self.text && self.utf8.end().is_err() {
+                    return Err(End::Failed(close_code::INVALID, "text that is not UTF-8"));
+                }
+                if self.intake.nul_ended {
+                    out.extend_from_slice(&[0]);
+                }
+            }
             Kind::Control(opcode::PING) => codec::encode_raw(replies, opcode::PONG, &body),
             Kind::Control(opcode::CLOSE) => return Err(close_end(&body)),
-            _ => {} // data, or a pong
+            _ => {} // a data frame that continues, or a pong
         }
         Ok(())
     }
@@ -213,109 +263,4 @@ fn close_end(body: &[u8]) -> End {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A client frame: `opcode`, `fin`, masked with a fixed mask.
-    fn frame(fin: bool, opcode: u8, body: &[u8]) -> Vec<u8> {
-        codec::client_frame(fin, opcode, body, [0x37, 0xfa, 0x21, 0x3d])
-    }
-
-    /// Decodes `wire` cut into pieces of `piece` bytes: the payload, the replies, the end.
-    fn decode_in_pieces(wire: &[u8], piece: usize) -> (Vec<u8>, Vec<u8>, Option<End>) {
-        let (mut inbound, mut data, mut replies) = (Inbound::default(), Vec::new(), Vec::new());
-        for chunk in wire.chunks(piece) {
-            let mut buf = chunk.to_vec();
-            let got = inbound.decode(&mut buf, &mut replies);
-            data.extend_from_slice(&buf[..got.data]);
-            if got.end.is_some() {
-                return (data, replies, got.end);
-            }
-        }
-        (data, replies, None)
-    }
-
-    fn bytes(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
-    }
-
-    #[test]
-    fn frames_of_every_length_encoding_arrive_whole_however_they_are_cut() {
-        let bodies = [
-            bytes(0),
-            bytes(1),
-            bytes(125),
-            bytes(126),
-            bytes(65535),
-            bytes(65536),
-        ];
-        let wire: Vec<u8> = bodies.iter().flat_map(|b| frame(true, 2, b)).collect();
-        let all: Vec<u8> = bodies.concat();
-        for piece in [1, 2, 3, 5, 13, 14, 1000, wire.len()] {
-            let (data, replies, end) = decode_in_pieces(&wire, piece);
-            assert!(data == all, "cut into {piece}-byte pieces");
-            assert_eq!((replies.len(), end), (0, None));
-        }
-    }
-
-    #[test]
-    fn fragments_and_pings_between_them_keep_the_bytes_in_order() {
-        let mut wire = frame(false, 2, b"hello ");
-        wire.extend(frame(true, 9, b"are you there"));
-        wire.extend(frame(false, 0, b"wide "));
-        wire.extend(frame(true, 0xa, b""));
-        wire.extend(frame(true, 0, b"world"));
-        wire.extend(frame(true, 2, b"!"));
-        for piece in [1, 4, 7, wire.len()] {
-            let (data, replies, end) = decode_in_pieces(&wire, piece);
-            assert_eq!(data, b"hello wide world!");
-            assert_eq!(replies, [&[0x8a, 13][..], b"are you there"].concat());
-            assert_eq!(end, None);
-        }
-    }
-
-    #[test]
-    fn a_close_ends_the_stream_and_nothing_after_it_is_read() {
-        let mut wire = frame(true, 2, b"last");
-        wire.extend(frame(
-            true,
-            8,
-            &[&1000u16.to_be_bytes()[..], b"bye"].concat(),
-        ));
-        wire.extend(frame(true, 2, b"ignored"));
-        assert_eq!(
-            decode_in_pieces(&wire, wire.len()),
-            (b"last".to_vec(), vec![], Some(End::Closed(Some(1000))))
-        );
-        let bare = frame(true, 8, b"");
-        assert_eq!(decode_in_pieces(&bare, 1).2, Some(End::Closed(None)));
-    }
-
-    #[test]
-    fn what_the_protocol_forbids_ends_with_the_code_that_says_why() {
-        let unmasked = vec![0x82, 1, b'x'];
-        let mut reserved = frame(true, 2, b"x");
-        reserved[0] |= 0x40;
-        let mut in_message = frame(false, 2, b"a");
-        in_message.extend(frame(true, 2, b"b"));
-        let long_ping = frame(true, 9, &[0; 126]);
-        let cases: [(Vec<u8>, u16); 10] = [
-            (unmasked, 1002),
-            (reserved, 1002),
-            (frame(true, 0, b"x"), 1002),
-            (frame(true, 1, b"text"), 1003),
-            (in_message, 1002),
-            (frame(false, 9, b""), 1002),
-            (long_ping, 1002),
-            (frame(true, 3, b""), 1002),
-            (frame(true, 8, &[3, 0xe8, 0xff]), 1007),
-            (frame(true, 8, &1005u16.to_be_bytes()), 1002),
-        ];
-        for (wire, code) in cases {
-            match decode_in_pieces(&wire, 1).2 {
-                Some(End::Failed(got, _)) => assert_eq!(got, code, "{wire:x?}"),
-                other => panic!("{wire:x?}: {other:?}"),
-            }
-        }
-    }
-}
+mod tests;

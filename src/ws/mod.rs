@@ -204,7 +204,9 @@ impl<M: Service> Endpoint<M> {
         let (stop, idle_timeout) = (self.shutdown.clone(), self.limits.idle_timeout);
         self.when_upgraded(req, move |conn| async move {
             let peer = client.peer;
-            let mut session = ByteStreamSession::new(conn, peer, stop.signal(), idle_timeout);
+            let intake = relay.intake();
+            let mut session =
+                ByteStreamSession::new(conn, intake, peer, stop.signal(), idle_timeout);
             relay.serve(&mut session).await;
             drop(client);
         });

@@ -24,6 +24,7 @@
 
 pub mod handshake;
 mod link;
+mod stream;
 mod tcp;
 mod websocket;
 
@@ -38,50 +39,12 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::proxy::ProxyTarget;
 use super::proxy_header;
+use super::pump::{BATCH, Stall};
 #[cfg(doc)]
 use crate::session::Service;
 use crate::session::{CloseReason, Session, Transport};
 use link::Link;
-
-/// The most bytes of client messages written to the server in one go.
-const BATCH: usize = 64 * 1024;
-
-/// The clock of a write the server does not take: armed while it waits, and started again
-/// by any progress; when it runs out, the session ends.
-struct Stall<'a> {
-    /// The deadline (pinned by the relay's loop).
-    timer: std::pin::Pin<&'a mut tokio::time::Sleep>,
-    /// A write is waiting.
-    armed: bool,
-    /// How long it may wait.
-    after: Duration,
-}
-
-impl<'a> Stall<'a> {
-    fn new(timer: std::pin::Pin<&'a mut tokio::time::Sleep>, after: Duration) -> Stall<'a> {
-        Stall {
-            timer,
-            armed: false,
-            after,
-        }
-    }
-
-    /// The writes moved: `blocked` says whether one still waits.
-    fn moved(&mut self, blocked: bool) {
-        if blocked {
-            let deadline = tokio::time::Instant::now() + self.after;
-            self.timer.as_mut().reset(deadline);
-        }
-        self.armed = blocked;
-    }
-
-    /// Why the session ends when the clock runs out, said in the log.
-    fn reason(&self, upstream: &Upstream) -> CloseReason {
-        let why = format!("the upstream server read nothing for {:?}", self.after);
-        tracing::warn!(upstream = %upstream.target, "{why}");
-        CloseReason::UpstreamFailed(why)
-    }
-}
+pub use stream::Streamed;
 
 /// How the server frames its messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,23 +159,55 @@ pub async fn connect(
     addrs: (SocketAddr, SocketAddr),
 ) -> Result<Connected, String> {
     let open = async {
-        let addr = (upstream.target.host.as_str(), upstream.target.port);
-        let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let _ = tcp.set_nodelay(true);
-        if let Some(version) = upstream.proxy_header {
-            let mut header = Vec::new();
-            proxy_header::write(version, addrs.0, addrs.1, &mut header);
-            tcp.write_all(&header).await.map_err(|e| e.to_string())?;
-        }
+        let tcp = open_tcp(upstream, addrs).await?;
         match upstream.wire {
             Wire::Raw | Wire::XmlSocket => Ok(Connected::Tcp(tcp)),
             Wire::WebSocket => websocket::open(tcp, upstream, hello, addrs).await,
         }
     };
+    within_connect_timeout(upstream, open).await
+}
+
+/// Connects to a TCP (or XMLSocket) `upstream` for a client at `addrs`, within the connect
+/// timeout; or says why not.
+async fn connect_tcp(
+    upstream: &Upstream,
+    addrs: (SocketAddr, SocketAddr),
+) -> Result<TcpStream, String> {
+    within_connect_timeout(upstream, open_tcp(upstream, addrs)).await
+}
+
+/// `open`, or why not if it takes longer than the connect timeout.
+async fn within_connect_timeout<T>(
+    upstream: &Upstream,
+    open: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     match tokio::time::timeout(upstream.connect_timeout, open).await {
         Ok(connected) => connected,
         Err(_) => Err("connect timed out".into()),
     }
+}
+
+/// The TCP connection to `upstream`, its PROXY header (if any) sent.
+async fn open_tcp(
+    upstream: &Upstream,
+    addrs: (SocketAddr, SocketAddr),
+) -> Result<TcpStream, String> {
+    let addr = (upstream.target.host.as_str(), upstream.target.port);
+    let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    if let Some(version) = upstream.proxy_header {
+        let mut header = Vec::new();
+        proxy_header::write(version, addrs.0, addrs.1, &mut header);
+        tcp.write_all(&header).await.map_err(|e| e.to_string())?;
+    }
+    Ok(tcp)
+}
+
+/// Why a client's session ends when its server could not be reached, said in the log.
+fn unreachable(upstream: &Upstream, why: &str) -> CloseReason {
+    tracing::warn!(upstream = %upstream.target, why, "upstream unreachable");
+    CloseReason::UpstreamFailed(format!("upstream unreachable: {why}"))
 }
 
 /// Relays `session` to `upstream` over `connected` (or a connection made now) until either
@@ -225,10 +220,6 @@ pub async fn run<S: Session>(
     match connected {
         Ok(Connected::Tcp(tcp)) => tcp::run(session, tcp, upstream).await,
         Ok(Connected::WebSocket { ws, .. }) => websocket::run(session, *ws, upstream).await,
-        Err(why) => {
-            tracing::warn!(upstream = %upstream.target, why, "upstream unreachable");
-            let reason = format!("upstream unreachable: {why}");
-            session.close(CloseReason::UpstreamFailed(reason)).await;
-        }
+        Err(why) => session.close(unreachable(upstream, &why)).await,
     }
 }

@@ -139,7 +139,7 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
             }
             up = server(&tcp, &mut out) => up,
             () = stall.timer.as_mut(), if stall.armed => {
-                return session.close(stall.reason(upstream)).await;
+                return session.close(stall.reason(&upstream.target)).await;
             }
         };
         let chunk = match up {
@@ -201,12 +201,7 @@ fn pieces(inbound: &mut BytesMut, splitter: &mut Splitter) -> Result<Vec<Bytes>,
                 pieces.push(piece.freeze());
             }
             Ok(None) => return Ok(pieces),
-            Err(xmlsocket::PieceError::TooLarge) => {
-                return Err("the server sent a message larger than --max-message-size");
-            }
-            Err(xmlsocket::PieceError::NotUtf8) => {
-                return Err("the server sent a message that is not UTF-8");
-            }
+            Err(error) => return Err(error.reason()),
         }
     }
 }

@@ -174,7 +174,7 @@ pub(super) async fn run<S: Session>(
             }
             up = server(&mut ws, &mut writes) => up,
             () = stall.timer.as_mut(), if stall.armed => {
-                return session.close(stall.reason(upstream)).await;
+                return session.close(stall.reason(&upstream.target)).await;
             }
         };
         match up {

@@ -1,0 +1,191 @@
+//! The decoder against frames cut every way, and what each intake refuses.
+
+use super::*;
+
+/// A client frame: `opcode`, `fin`, masked with a fixed mask.
+fn frame(fin: bool, opcode: u8, body: &[u8]) -> Vec<u8> {
+    codec::client_frame(fin, opcode, body, [0x37, 0xfa, 0x21, 0x3d])
+}
+
+/// Decodes `wire` cut into pieces of `piece` bytes: the payload, the replies, the end.
+fn decode_in_pieces(wire: &[u8], piece: usize) -> (Vec<u8>, Vec<u8>, Option<End>) {
+    decode_with(Intake::default(), wire, piece)
+}
+
+/// As [`decode_in_pieces`], for a stream that takes what `intake` says.
+fn decode_with(intake: Intake, wire: &[u8], piece: usize) -> (Vec<u8>, Vec<u8>, Option<End>) {
+    let (mut inbound, mut data, mut replies) = (Inbound::new(intake), BytesMut::new(), Vec::new());
+    for chunk in wire.chunks(piece) {
+        let mut buf = chunk.to_vec();
+        if let Some(end) = inbound.decode(&mut buf, &mut data, &mut replies) {
+            return (data.to_vec(), replies, Some(end));
+        }
+    }
+    (data.to_vec(), replies, None)
+}
+
+fn bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn frames_of_every_length_encoding_arrive_whole_however_they_are_cut() {
+    let bodies = [
+        bytes(0),
+        bytes(1),
+        bytes(125),
+        bytes(126),
+        bytes(65535),
+        bytes(65536),
+    ];
+    let wire: Vec<u8> = bodies.iter().flat_map(|b| frame(true, 2, b)).collect();
+    let all: Vec<u8> = bodies.concat();
+    for piece in [1, 2, 3, 5, 13, 14, 1000, wire.len()] {
+        let (data, replies, end) = decode_in_pieces(&wire, piece);
+        assert!(data == all, "cut into {piece}-byte pieces");
+        assert_eq!((replies.len(), end), (0, None));
+    }
+}
+
+#[test]
+fn fragments_and_pings_between_them_keep_the_bytes_in_order() {
+    let mut wire = frame(false, 2, b"hello ");
+    wire.extend(frame(true, 9, b"are you there"));
+    wire.extend(frame(false, 0, b"wide "));
+    wire.extend(frame(true, 0xa, b""));
+    wire.extend(frame(true, 0, b"world"));
+    wire.extend(frame(true, 2, b"!"));
+    for piece in [1, 4, 7, wire.len()] {
+        let (data, replies, end) = decode_in_pieces(&wire, piece);
+        assert_eq!(data, b"hello wide world!");
+        assert_eq!(replies, [&[0x8a, 13][..], b"are you there"].concat());
+        assert_eq!(end, None);
+    }
+}
+
+#[test]
+fn a_close_ends_the_stream_and_nothing_after_it_is_read() {
+    let mut wire = frame(true, 2, b"last");
+    wire.extend(frame(
+        true,
+        8,
+        &[&1000u16.to_be_bytes()[..], b"bye"].concat(),
+    ));
+    wire.extend(frame(true, 2, b"ignored"));
+    assert_eq!(
+        decode_in_pieces(&wire, wire.len()),
+        (b"last".to_vec(), vec![], Some(End::Closed(Some(1000))))
+    );
+    let bare = frame(true, 8, b"");
+    assert_eq!(decode_in_pieces(&bare, 1).2, Some(End::Closed(None)));
+}
+
+#[test]
+fn what_the_protocol_forbids_ends_with_the_code_that_says_why() {
+    let unmasked = vec![0x82, 1, b'x'];
+    let mut reserved = frame(true, 2, b"x");
+    reserved[0] |= 0x40;
+    let mut in_message = frame(false, 2, b"a");
+    in_message.extend(frame(true, 2, b"b"));
+    let long_ping = frame(true, 9, &[0; 126]);
+    let cases: [(Vec<u8>, u16); 10] = [
+        (unmasked, 1002),
+        (reserved, 1002),
+        (frame(true, 0, b"x"), 1002),
+        (frame(true, 1, b"text"), 1003),
+        (in_message, 1002),
+        (frame(false, 9, b""), 1002),
+        (long_ping, 1002),
+        (frame(true, 3, b""), 1002),
+        (frame(true, 8, &[3, 0xe8, 0xff]), 1007),
+        (frame(true, 8, &1005u16.to_be_bytes()), 1002),
+    ];
+    for (wire, code) in cases {
+        match decode_in_pieces(&wire, 1).2 {
+            Some(End::Failed(got, _)) => assert_eq!(got, code, "{wire:x?}"),
+            other => panic!("{wire:x?}: {other:?}"),
+        }
+    }
+}
+
+/// What a relay to a TCP server takes: text too.
+const TEXT: Intake = Intake {
+    text: true,
+    nul_ended: false,
+    max_message: 64,
+};
+
+/// What a relay to an XMLSocket server takes.
+const XMLSOCKET: Intake = Intake {
+    nul_ended: true,
+    ..TEXT
+};
+
+#[test]
+fn text_streams_through_when_taken_and_its_utf8_is_checked_across_frames_and_reads() {
+    let euro = "\u{20ac}".as_bytes();
+    let mut wire = frame(false, 1, &[b"price ", &euro[..2]].concat());
+    wire.extend(frame(true, 9, b""));
+    wire.extend(frame(true, 0, &[&euro[2..], b"5"].concat()));
+    wire.extend(frame(true, 2, b"\xff"));
+    for piece in [1, 2, 5, wire.len()] {
+        let (data, replies, end) = decode_with(TEXT, &wire, piece);
+        assert_eq!(data, [b"price ", euro, b"5\xff"].concat(), "by {piece}");
+        assert_eq!((replies, end), (vec![0x8a, 0], None));
+    }
+    for bad in [&b"\xc3\x28"[..], b"\xed\xa0\x80", b"cut \xe2\x82"] {
+        for piece in [1, 3, 100] {
+            let end = decode_with(TEXT, &frame(true, 1, bad), piece).2;
+            assert!(
+                matches!(end, Some(End::Failed(1007, _))),
+                "{bad:x?}: {end:?}"
+            );
+        }
+    }
+    // A character cut by the end of its message is not finished by the next one.
+    let mut wire = frame(true, 1, b"\xe2\x82");
+    wire.extend(frame(true, 1, b"\xac"));
+    assert!(matches!(
+        decode_with(TEXT, &wire, 1).2,
+        Some(End::Failed(1007, _))
+    ));
+}
+
+#[test]
+fn xmlsocket_messages_end_with_a_nul_and_one_holding_a_nul_is_refused() {
+    let mut wire = frame(true, 1, b"<a/>");
+    wire.extend(frame(false, 1, b"<b>"));
+    wire.extend(frame(true, 0, b"</b>"));
+    wire.extend(frame(true, 1, b""));
+    wire.extend(frame(true, 2, b"bin"));
+    for piece in [1, 6, wire.len()] {
+        let (data, _, end) = decode_with(XMLSOCKET, &wire, piece);
+        assert_eq!(data, b"<a/>\0<b></b>\0\0bin\0", "by {piece}");
+        assert_eq!(end, None);
+    }
+    let mut wire = frame(true, 1, b"ok");
+    wire.extend(frame(true, 1, b"two\0messages"));
+    // Read a byte at a time, the start of the message streams on, but never its NUL: the
+    // server never reads it as a message.
+    let (data, _, end) = decode_with(XMLSOCKET, &wire, 1);
+    assert!(matches!(end, Some(End::Failed(1003, _))), "{end:?}");
+    assert_eq!(data, b"ok\0two");
+}
+
+#[test]
+fn a_message_past_the_largest_taken_ends_the_stream_with_1009() {
+    let (_, _, end) = decode_with(TEXT, &frame(true, 2, &[7; 64]), 1);
+    assert_eq!(end, None);
+    let end = decode_with(TEXT, &frame(true, 2, &[7; 65]), 1).2;
+    assert!(matches!(end, Some(End::Failed(1009, _))), "{end:?}");
+    // Fragments count together; a new message starts from nothing.
+    let mut wire = frame(false, 2, &[1; 40]);
+    wire.extend(frame(true, 0, &[2; 24]));
+    wire.extend(frame(true, 2, &[3; 64]));
+    assert_eq!(decode_with(TEXT, &wire, 7).2, None);
+    wire.extend(frame(false, 2, &[1; 40]));
+    wire.extend(frame(true, 0, &[2; 25]));
+    let (data, _, end) = decode_with(TEXT, &wire, 7);
+    assert!(matches!(end, Some(End::Failed(1009, _))), "{end:?}");
+    assert_eq!(data.len(), 64 + 64 + 40);
+}

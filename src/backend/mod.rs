@@ -239,9 +239,11 @@ impl Service for Handler {
             Handler::Broadcast(member) => Box::pin(broadcast::run(session, member)).await,
             Handler::Solo(Solo::Relay(to)) => {
                 Box::pin(async {
+                    // Boxed on its own: most relayed clients connected before their handshake
+                    // was answered, and this future's room is kept for the session's life.
                     let connected = match to.connected.take() {
                         Some(connected) => connected,
-                        None => to.connect().await,
+                        None => Box::pin(to.connect()).await,
                     };
                     relay::run(session, &to.upstream, connected).await
                 })

@@ -165,7 +165,7 @@ pub async fn connect(
             Wire::WebSocket => websocket::open(tcp, upstream, hello, addrs).await,
         }
     };
-    within_connect_timeout(upstream, open).await
+    in_time(tokio::time::timeout(upstream.connect_timeout, open).await)
 }
 
 /// Connects to a TCP (or XMLSocket) `upstream` for a client at `addrs`, within the connect
@@ -174,18 +174,16 @@ async fn connect_tcp(
     upstream: &Upstream,
     addrs: (SocketAddr, SocketAddr),
 ) -> Result<TcpStream, String> {
-    within_connect_timeout(upstream, open_tcp(upstream, addrs)).await
+    in_time(tokio::time::timeout(upstream.connect_timeout, open_tcp(upstream, addrs)).await)
 }
 
-/// `open`, or why not if it takes longer than the connect timeout.
-async fn within_connect_timeout<T>(
-    upstream: &Upstream,
-    open: impl Future<Output = Result<T, String>>,
+/// What a connection attempt bounded by the connect timeout came to. Not an `async fn`
+/// taking the attempt: its future would hold the attempt twice (as its argument, and
+/// inside the timeout), and a relayed session keeps that future's room for life.
+fn in_time<T>(
+    attempt: Result<Result<T, String>, tokio::time::error::Elapsed>,
 ) -> Result<T, String> {
-    match tokio::time::timeout(upstream.connect_timeout, open).await {
-        Ok(connected) => connected,
-        Err(_) => Err("connect timed out".into()),
-    }
+    attempt.unwrap_or_else(|_| Err("connect timed out".into()))
 }
 
 /// The TCP connection to `upstream`, its PROXY header (if any) sent.

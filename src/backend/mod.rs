@@ -189,20 +189,9 @@ impl Backend {
             Backend::Close(reason) => {
                 Admitted::Messages(Handler::Solo(Solo::Close(reason.clone())))
             }
-            // A byte stream where the client's frames can be one and what comes back suits
-            // it: binary, or XMLSocket's text (which web-socket-js takes too).
-            Backend::Relay(upstream)
-                if match (upstream.wire, ask.stream) {
-                    (relay::Wire::Raw, Some(transport)) => !transport.text_only(),
-                    (relay::Wire::XmlSocket, stream) => stream.is_some(),
-                    _ => false,
-                } =>
-            {
-                Admitted::Bytes(ByteHandler::Relay(relay::Streamed::new(
-                    upstream.clone(),
-                    ask.addrs,
-                )))
-            }
+            Backend::Relay(upstream) if upstream.streams(ask.stream) => Admitted::Bytes(
+                ByteHandler::Relay(relay::Streamed::new(upstream.clone(), ask.addrs)),
+            ),
             Backend::Relay(upstream) => {
                 Admitted::Messages(Handler::Solo(Solo::Relay(Box::new(RelayTo {
                     upstream: upstream.clone(),

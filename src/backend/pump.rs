@@ -13,7 +13,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::ErrorKind;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -138,10 +138,7 @@ pub async fn run<S: ByteSession>(session: &mut S, mut tcp: TcpStream, pump: Pump
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return fail(session, &pump, e).await,
             },
-            Event::Moved => {
-                release(&mut out);
-                stall.moved(blocked);
-            }
+            Event::Moved => stall.moved(blocked),
             Event::Stalled => return session.close(stall.reason(pump.server)).await,
             Event::Failed(e) => return fail(session, &pump, e).await,
             Event::Readable => match take(&tcp, session, pump.outward, &mut partial) {
@@ -165,35 +162,51 @@ pub async fn run<S: ByteSession>(session: &mut S, mut tcp: TcpStream, pump: Pump
 /// Waits until the server takes some of `out` (or will not) or has something to read.
 async fn server(tcp: &TcpStream, out: &mut BytesMut, blocked: &mut bool) -> Event {
     poll_fn(|cx| {
-        let mut moved = false;
-        while !out.is_empty() {
-            match tcp.poll_write_ready(cx) {
-                Poll::Ready(Ok(())) => match tcp.try_write(out) {
-                    Ok(n) => {
-                        out.advance(n);
-                        // Progress: a stalled server's clock starts again.
-                        moved = true;
-                        *blocked = false;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(e) => return Poll::Ready(Event::Failed(e)),
-                },
-                Poll::Ready(Err(e)) => return Poll::Ready(Event::Failed(e)),
-                Poll::Pending => {
-                    moved |= !*blocked;
-                    *blocked = true;
-                    break;
-                }
-            }
-        }
+        let moved = match write_out(tcp, cx, out, blocked) {
+            Ok(moved) => moved,
+            Err(e) => return Poll::Ready(Event::Failed(e)),
+        };
         match tcp.poll_read_ready(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Event::Readable),
             Poll::Ready(Err(e)) => Poll::Ready(Event::Failed(e)),
-            Poll::Pending if moved || out.is_empty() => Poll::Ready(Event::Moved),
+            Poll::Pending if moved => Poll::Ready(Event::Moved),
             Poll::Pending => Poll::Pending,
         }
     })
     .await
+}
+
+/// Writes `out` to the server as far as it takes it (an emptied buffer is let go of,
+/// unless small); `blocked` is set while the rest waits for it. True when the writes moved:
+/// progress, or a first stop on a server that does not read.
+pub fn write_out(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    out: &mut BytesMut,
+    blocked: &mut bool,
+) -> std::io::Result<bool> {
+    let mut moved = false;
+    while !out.is_empty() {
+        match tcp.poll_write_ready(cx) {
+            Poll::Ready(Ok(())) => match tcp.try_write(out) {
+                Ok(n) => {
+                    out.advance(n);
+                    // Progress: a stalled server's clock starts again.
+                    (moved, *blocked) = (true, false);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            },
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => {
+                moved |= !*blocked;
+                *blocked = true;
+                return Ok(moved);
+            }
+        }
+    }
+    release(out);
+    Ok(moved)
 }
 
 /// Why reading the server ends the session.
@@ -289,7 +302,7 @@ async fn fail<S: ByteSession>(session: &mut S, pump: &Pump<'_>, error: std::io::
 
 /// The client's side is over: what it sent before is written, within the write timeout,
 /// and the server sees the end of the stream.
-async fn goodbye(tcp: &mut TcpStream, out: &[u8], write_timeout: Duration) {
+pub async fn goodbye(tcp: &mut TcpStream, out: &[u8], write_timeout: Duration) {
     let _ = tokio::time::timeout(write_timeout, async {
         tcp.write_all(out).await?;
         tcp.shutdown().await

@@ -9,6 +9,8 @@
 
 use std::ops::Range;
 
+use bytes::BytesMut;
+
 /// Why the server's stream cannot be read on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PieceError {
@@ -72,12 +74,12 @@ impl Splitter {
 
 /// Appends `message` as one XMLSocket write: the message and its NUL. `Err` (nothing
 /// written) when the message holds a NUL itself.
-pub fn encode(message: &[u8], out: &mut Vec<u8>) -> Result<(), HasNul> {
+pub fn encode(message: &[u8], out: &mut BytesMut) -> Result<(), HasNul> {
     if memchr::memchr(0, message).is_some() {
         return Err(HasNul);
     }
     out.extend_from_slice(message);
-    out.push(0);
+    out.extend_from_slice(&[0]);
     Ok(())
 }
 
@@ -131,10 +133,10 @@ mod tests {
 
     #[test]
     fn a_client_message_is_written_with_its_nul_unless_it_holds_one() {
-        let mut out = Vec::new();
+        let mut out = BytesMut::new();
         encode(b"<hello/>", &mut out).unwrap();
-        assert_eq!(out, b"<hello/>\0");
+        assert_eq!(&out[..], b"<hello/>\0");
         assert_eq!(encode(b"two\0messages", &mut out), Err(HasNul));
-        assert_eq!(out, b"<hello/>\0");
+        assert_eq!(&out[..], b"<hello/>\0");
     }
 }

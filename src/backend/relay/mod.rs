@@ -80,6 +80,19 @@ pub struct Upstream {
     pub max_message_size: usize,
 }
 
+impl Upstream {
+    /// True when a client whose frames can be a byte stream (`stream`: of this transport,
+    /// [`Ask::stream`](crate::backend::Ask)) is relayed as one: its server is a TCP server
+    /// and the client takes binary, or an XMLSocket server, whose text every client takes.
+    pub fn streams(&self, stream: Option<Transport>) -> bool {
+        match (self.wire, stream) {
+            (Wire::Raw, Some(transport)) => !transport.text_only(),
+            (Wire::XmlSocket, stream) => stream.is_some(),
+            _ => false,
+        }
+    }
+}
+
 /// What a client said when it arrived that a WebSocket server may be told. Made only for
 /// routes that relay to one: everything here is owned, and copied once per client.
 #[derive(Debug)]

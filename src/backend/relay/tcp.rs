@@ -9,42 +9,16 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tungstenite::Utf8Bytes;
 
 use super::{BATCH, Stall, Upstream, Wire};
+use crate::backend::pump;
 use crate::backend::xmlsocket::{self, Splitter};
 use crate::session::{CloseReason, Payload, Session};
 
 /// Most bytes read from the server at once.
 const CHUNK: usize = 16 * 1024;
-
-/// The largest write buffer kept once it is empty: a busy session's, not a bulk transfer's.
-const KEEP: usize = 4 * 1024;
-
-/// Client bytes on their way to the server.
-#[derive(Default)]
-struct Outbox {
-    /// What is to be written, from `written` on.
-    buf: Vec<u8>,
-    /// How much of `buf` the server has taken.
-    written: usize,
-    /// The server has not taken all of it when last asked.
-    blocked: bool,
-}
-
-impl Outbox {
-    /// Everything was written: the buffer is emptied (and let go of when large).
-    fn done(&mut self) {
-        match self.buf.capacity() > KEEP {
-            true => self.buf = Vec::new(),
-            false => self.buf.clear(),
-        }
-        self.written = 0;
-        self.blocked = false;
-    }
-}
 
 /// What the server side did.
 enum Up {
@@ -58,33 +32,14 @@ enum Up {
     Failed(String),
 }
 
-/// Waits for the server side: writes what is pending, and reads.
-async fn server(tcp: &TcpStream, out: &mut Outbox) -> Up {
+/// Waits for the server side: writes what is pending (`out`, `blocked` while the rest
+/// waits), and reads.
+async fn server(tcp: &TcpStream, out: &mut BytesMut, blocked: &mut bool) -> Up {
     poll_fn(|cx| {
-        let mut moved = false;
-        while out.written < out.buf.len() {
-            match tcp.poll_write_ready(cx) {
-                Poll::Ready(Ok(())) => match tcp.try_write(&out.buf[out.written..]) {
-                    Ok(n) => {
-                        out.written += n;
-                        // Progress: a stalled server's clock starts again.
-                        moved |= out.blocked;
-                        if out.written == out.buf.len() {
-                            out.done();
-                            moved = true;
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(e) => return Poll::Ready(Up::Failed(e.to_string())),
-                },
-                Poll::Ready(Err(e)) => return Poll::Ready(Up::Failed(e.to_string())),
-                Poll::Pending => {
-                    moved |= !out.blocked;
-                    out.blocked = true;
-                    break;
-                }
-            }
-        }
+        let moved = match pump::write_out(tcp, cx, out, blocked) {
+            Ok(moved) => moved,
+            Err(e) => return Poll::Ready(Up::Failed(e.to_string())),
+        };
         loop {
             match tcp.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => {
@@ -108,7 +63,8 @@ async fn server(tcp: &TcpStream, out: &mut Outbox) -> Up {
 
 /// Relays `session` to the server over `tcp` until either side ends.
 pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstream: &Upstream) {
-    let mut out = Outbox::default();
+    // Client bytes on their way to the server, and whether the server stopped taking them.
+    let (mut out, mut blocked) = (BytesMut::new(), false);
     // Bytes of an XMLSocket message not ended yet: nothing while the server is quiet.
     let mut inbound = BytesMut::new();
     let mut splitter = Splitter::new(upstream.max_message_size);
@@ -118,9 +74,9 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
     loop {
         let up = tokio::select! {
             biased;
-            message = session.recv(), if !out.blocked && out.buf.len() < BATCH => {
+            message = session.recv(), if !blocked && out.len() < BATCH => {
                 let Some(message) = message else {
-                    return goodbye(&mut tcp, &out, upstream).await;
+                    return pump::goodbye(&mut tcp, &out, upstream.write_timeout).await;
                 };
                 let bytes: &[u8] = match &message {
                     Payload::Text(text) => text.as_bytes(),
@@ -128,16 +84,16 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
                 };
                 match upstream.wire {
                     Wire::XmlSocket => {
-                        if xmlsocket::encode(bytes, &mut out.buf).is_err() {
+                        if xmlsocket::encode(bytes, &mut out).is_err() {
                             let why = "a message with a NUL byte: XMLSocket would read it as two";
                             return session.close(CloseReason::Peer(1003, why.into())).await;
                         }
                     }
-                    _ => out.buf.extend_from_slice(bytes),
+                    _ => out.extend_from_slice(bytes),
                 }
                 continue;
             }
-            up = server(&tcp, &mut out) => up,
+            up = server(&tcp, &mut out, &mut blocked) => up,
             () = stall.timer.as_mut(), if stall.armed => {
                 return session.close(stall.reason(&upstream.target)).await;
             }
@@ -145,7 +101,7 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
         let chunk = match up {
             Up::Data(chunk) => chunk,
             Up::Moved => {
-                stall.moved(out.blocked);
+                stall.moved(blocked);
                 continue;
             }
             Up::Closed => return session.close(CloseReason::UpstreamClosed).await,
@@ -168,16 +124,6 @@ pub(super) async fn run<S: Session>(session: &mut S, mut tcp: TcpStream, upstrea
             inbound = BytesMut::new();
         }
     }
-}
-
-/// The client's session is over: what it sent before is written, within the write
-/// timeout, and the server sees the end of the stream.
-async fn goodbye(tcp: &mut TcpStream, out: &Outbox, upstream: &Upstream) {
-    let _ = tokio::time::timeout(upstream.write_timeout, async {
-        tcp.write_all(&out.buf[out.written..]).await?;
-        tcp.shutdown().await
-    })
-    .await;
 }
 
 /// `inbound` with `chunk` after it (`chunk` itself when nothing was pending).

@@ -192,6 +192,38 @@ pub fn encode_close(out: &mut impl BufMut, code: u16, reason: &str) {
     out.put_slice(reason.as_bytes());
 }
 
+/// Appends `header` as it reads (lengths in their shortest form): a frame passed on.
+pub fn encode_head(out: &mut impl BufMut, header: &Header) {
+    out.put_u8(u8::from(header.fin) << 7 | header.rsv << 4 | header.opcode);
+    let len = usize::try_from(header.len).unwrap_or(usize::MAX);
+    put_len(out, len, header.mask.is_some());
+    if let Some(mask) = header.mask {
+        out.put_slice(&mask);
+    }
+}
+
+/// A fresh masking key: 4 bytes from the system's random source, fetched 4 KiB at a time.
+pub fn mask_key() -> [u8; 4] {
+    thread_local! {
+        static KEYS: std::cell::RefCell<([u8; 4096], usize)> =
+            const { std::cell::RefCell::new(([0; 4096], 4096)) };
+    }
+    KEYS.with_borrow_mut(|(keys, used)| {
+        if *used == keys.len() {
+            getrandom::fill(keys).expect("the system has randomness");
+            *used = 0;
+        }
+        let key = [
+            keys[*used],
+            keys[*used + 1],
+            keys[*used + 2],
+            keys[*used + 3],
+        ];
+        *used += 4;
+        key
+    })
+}
+
 /// A masked client frame, as clients send them: for tests and the load generator.
 pub fn client_frame(fin: bool, opcode: u8, body: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut out = bytes::BytesMut::with_capacity(body.len() + MAX_HEAD);

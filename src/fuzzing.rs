@@ -2,15 +2,14 @@
 //! one per parser of bytes a client or an operator's file controls. Each takes any bytes,
 //! runs the real parser and panics when one of its invariants does not hold.
 //!
-//! Targets that cut their input into reads ([`sniff`], [`inbound`], [`boundary`],
-//! [`hixie76_frames`]) take the cuts from its first bytes (see [`cut`]): the low three bits
+//! Targets that cut their input into reads ([`sniff`], [`inbound`], [`outbound`],
+//! [`boundary`], [`hixie76_frames`]) take the cuts from its first bytes (see [`cut`]): the low three bits
 //! of the first byte say how many bytes of cut pattern follow, and the rest is the stream.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use http::header::{ORIGIN, SEC_WEBSOCKET_KEY, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
@@ -20,14 +19,14 @@ use crate::policy::serve::read_first_bytes;
 use crate::policy::sniff::{MAX_SNIFF, REQUEST, Sniff};
 use crate::policy::xml;
 use crate::prefixed::Prefixed;
-use crate::session::{Intake, Transport};
-use crate::ws::boundary::Boundary;
+use crate::session::Transport;
 use crate::ws::handshake;
-use crate::ws::inbound::{End, Inbound};
 
+mod frames;
 mod hixie76;
 mod sockjs;
 mod upstream;
+pub use frames::{boundary, inbound, outbound};
 pub use hixie76::{hixie76_frames, hixie76_handshake};
 pub use sockjs::{sockjs_frames, sockjs_path};
 pub use upstream::{upstream_answer, upstream_request};
@@ -397,124 +396,4 @@ fn accepted_invariants(
         let flash = origin.is_some() && !headers.contains_key(USER_AGENT);
         assert_eq!(accepted.transport == Transport::Flash, flash);
     }
-}
-
-/// The byte-stream frame decoder (`ws::inbound::Inbound::decode`), with the intake the
-/// first byte's high bits choose (text taken, NUL-ended messages, a size limit).
-///
-/// Asserts: the stream decoded in one piece, a byte at a time, or cut as the input says
-/// gives the same payload bytes, the same pongs and the same end; a call never yields more
-/// payload than it was given (a NUL apart), nor anything after the end; and the replies
-/// are pong frames.
-pub fn inbound(data: &[u8]) {
-    let bits = data.first().map_or(0, |b| b >> 3);
-    let intake = Intake {
-        text: bits & 1 != 0,
-        nul_ended: bits & 2 != 0,
-        max_message: [u64::MAX, 0, 5, 200][usize::from(bits >> 2 & 3)],
-    };
-    let (pattern, stream) = cut(data);
-    let whole = decode(intake, &[stream]);
-    let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
-    assert_eq!(decode(intake, &bytewise), whole, "a byte at a time");
-    assert_eq!(
-        decode(intake, &pieces(stream, &pattern)),
-        whole,
-        "cut as {pattern:?}"
-    );
-    let (data, replies, _) = whole;
-    assert!(data.len() <= stream.len());
-    let mut replies = replies.as_slice();
-    while let [0x8a, len, rest @ ..] = replies {
-        let len = usize::from(*len);
-        assert!(len <= 125 && len <= rest.len(), "a pong of {len} bytes");
-        replies = &rest[len..];
-    }
-    assert!(replies.is_empty(), "not a pong: {replies:x?}");
-}
-
-/// Decodes `pieces` in turn: the payload, the replies and the end.
-fn decode(intake: Intake, pieces: &[&[u8]]) -> (Vec<u8>, Vec<u8>, Option<End>) {
-    let (mut inbound, mut data, mut replies) = (Inbound::new(intake), BytesMut::new(), Vec::new());
-    for piece in pieces {
-        let mut buf = piece.to_vec();
-        let (before, had) = (replies.len(), data.len());
-        let end = inbound.decode(&mut buf, &mut data, &mut replies);
-        // A NUL ends a message, and a frame takes at least six bytes.
-        let (n, most) = (data.len() - had, piece.len() + piece.len() / 6 + 1);
-        let most = if intake.nul_ended { most } else { piece.len() };
-        assert!(n <= most, "{n} payload bytes out of {}", piece.len());
-        assert!(replies.len() >= before, "replies were taken back");
-        if end.is_some() {
-            return (data.to_vec(), replies, end);
-        }
-    }
-    (data.to_vec(), replies, None)
-}
-
-/// The frame-boundary tracker (`ws::boundary::Boundary::feed`).
-///
-/// Asserts: after every byte, `at_rest` says what a plain walk over whole frames says (the
-/// end of a frame, and no fragmented message open); and fed in one piece or cut as the input
-/// says, it says the same at the end of each piece.
-pub fn boundary(data: &[u8]) {
-    let (pattern, stream) = cut(data);
-    let expected = rest_points(stream);
-    let mut boundary = Boundary::default();
-    let mut bytewise = vec![boundary.at_rest()];
-    for byte in stream {
-        boundary.feed(std::slice::from_ref(byte));
-        bytewise.push(boundary.at_rest());
-    }
-    assert_eq!(bytewise, expected, "a byte at a time");
-
-    let mut whole = Boundary::default();
-    whole.feed(stream);
-    assert_eq!(whole.at_rest(), expected[stream.len()], "in one piece");
-
-    let (mut cut, mut at) = (Boundary::default(), 0);
-    for piece in pieces(stream, &pattern) {
-        cut.feed(piece);
-        at += piece.len();
-        assert_eq!(cut.at_rest(), expected[at], "cut as {pattern:?}, at {at}");
-    }
-}
-
-/// For each prefix length of `stream`, whether it ends between messages: a walk over whole
-/// frames, each header read where it lies.
-fn rest_points(stream: &[u8]) -> Vec<bool> {
-    let mut at_rest = vec![false; stream.len() + 1];
-    at_rest[0] = true;
-    let (mut at, mut fragmented) = (0usize, false);
-    while let [first, second, rest @ ..] = &stream[at..] {
-        let (fin, opcode) = (first & 0x80 != 0, first & 0x0f);
-        let length_bytes = match second & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let mask = if second & 0x80 != 0 { 4 } else { 0 };
-        let Some(length) = rest.get(..length_bytes) else {
-            break;
-        };
-        if rest.len() < length_bytes + mask {
-            break;
-        }
-        let payload = match length_bytes {
-            0 => u64::from(second & 0x7f),
-            _ => length.iter().fold(0u64, |n, &b| n << 8 | u64::from(b)),
-        };
-        match opcode {
-            1 | 2 => fragmented = !fin,
-            0 if fin => fragmented = false,
-            _ => {}
-        }
-        let end = ((at + 2 + length_bytes + mask) as u64).saturating_add(payload);
-        if end > stream.len() as u64 {
-            break;
-        }
-        at = end as usize;
-        at_rest[at] = !fragmented;
-    }
-    at_rest
 }

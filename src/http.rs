@@ -232,12 +232,13 @@ async fn upgrade(
             StatusCode::FORBIDDEN,
             "SockJS carries text: this route's backend relays bytes",
         ),
-        Admitted::Bytes(relay) => {
+        Admitted::Bytes(mut relay) => {
+            accepted.protocol = relay.connect().await;
             // The socket proxy's raw bytes need binary frames, whatever the handshake looks
             // like; a relay's stream is the client's own.
             let transport = match relay {
                 ByteHandler::Proxy(_) => Transport::Rfc6455,
-                ByteHandler::Relay(_) => transport,
+                ByteHandler::Relay(_) | ByteHandler::Frames(_) => transport,
             };
             tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.server(), "websocket handshake");
             gw.ws

@@ -17,7 +17,9 @@
 //! - `policy`: the Flash socket policy: pure recognition and XML, the reply, and the master
 //!   policy listener, which answers most requests without a task.
 //! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
-//!   or a byte stream decoded as it is read (the socket proxy's, a TCP relay's); silent clients sleep without a task
+//!   or a byte stream decoded as it is read (the socket proxy's, a TCP relay's; or, for a
+//!   relay to a WebSocket server, the client's frames as they came, and the server's
+//!   checked on their way, `ws::outbound`); silent clients sleep without a task
 //!   (`ws::hibernate`), their sockets in a table their rooms write through (`ws::asleep`).
 //!   `ws::hixie76`: the hixie-76 and hixie-75 drafts (Safari 5, old WebKit): the key rule
 //!   and MD5 answer, the `0x00 … 0xFF` framing (both pure), and a session over the same
@@ -33,7 +35,7 @@
 //!   the user's own WebSocket, TCP or XMLSocket server (its client handshake, pure;
 //!   `xmlsocket` framing, `proxy_header`), each route's `Backend` built once at start-up;
 //!   `pump` moves a byte stream client's bytes to a TCP server and back, for the proxy and
-//!   the relay alike.
+//!   the relays alike (a `ws://` server's frames included: `relay::frames`).
 //! - `codec`: RFC 6455 frames written and parsed by hand (pure), and `batched`: socket
 //!   reads and writes batched while data flows, with no buffers while it does not; both
 //!   serve a client's connection (`ws`) and an upstream server's (`backend::relay`) alike.

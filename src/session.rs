@@ -266,6 +266,12 @@ pub trait ByteSession: Send {
     /// Queues `text`, which the caller has checked is UTF-8, as one text message.
     fn write_text(&mut self, text: &[u8]);
 
+    /// Queues `frames`, the next bytes of a WebSocket server's stream of RFC 6455 frames, to
+    /// pass to the client as they are (the intake's [`frames`](Intake::frames)). A frame may
+    /// be cut anywhere between calls. `Err` says why the server's frames cannot be passed
+    /// on (what came before the offending frame is queued); the caller then closes.
+    fn write_frames(&mut self, frames: &[u8]) -> Result<(), &'static str>;
+
     /// Sends what was queued, waiting while the client does not read (up to its idle
     /// timeout). An error means the session is over.
     fn flush(&mut self) -> impl Future<Output = Result<(), Closed>> + Send;
@@ -344,10 +350,17 @@ pub struct Intake {
     /// not); otherwise a text message ends the session with 1003.
     pub text: bool,
     /// Each message is followed in the stream by a NUL byte, and a message holding a NUL is
-    /// refused with 1003: Flash XMLSocket's framing.
+    /// refused with 1003: Flash XMLSocket's framing. (Frames kept as they came,
+    /// [`frames`](Self::frames), get no NUL between them.)
     pub nul_ended: bool,
     /// The largest message taken; a larger one ends the session with 1009.
     pub max_message: u64,
+    /// The stream is the client's RFC 6455 frames as it sent them, masks and all, for a
+    /// WebSocket server ([`ByteSession::write_frames`] the other way): checked as they pass,
+    /// control frames included, and not answered by the transport. When the client's side
+    /// ends other than by its own close frame, the stream ends with a close frame saying so
+    /// (when the client stopped between frames).
+    pub frames: bool,
 }
 
 impl Default for Intake {
@@ -356,6 +369,7 @@ impl Default for Intake {
             text: false,
             nul_ended: false,
             max_message: u64::MAX,
+            frames: false,
         }
     }
 }

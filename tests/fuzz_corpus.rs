@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// Every target, by its directory name, with its entry point.
-const TARGETS: [(&str, Target); 11] = [
+const TARGETS: [(&str, Target); 12] = [
     ("sniff", flashgate::fuzzing::sniff),
     ("policy_file", flashgate::fuzzing::policy_file),
     ("handshake", flashgate::fuzzing::handshake),
     ("inbound", flashgate::fuzzing::inbound),
+    ("outbound", flashgate::fuzzing::outbound),
     ("boundary", flashgate::fuzzing::boundary),
     ("sockjs_path", flashgate::fuzzing::sockjs_path),
     ("sockjs_frames", flashgate::fuzzing::sockjs_frames),
@@ -77,6 +78,11 @@ fn handshake_corpus() {
 #[test]
 fn inbound_corpus() {
     corpus("inbound");
+}
+
+#[test]
+fn outbound_corpus() {
+    corpus("outbound");
 }
 
 #[test]

@@ -75,6 +75,9 @@ pub enum ByteHandler {
     Proxy(proxy::Relay),
     /// A relay to a TCP or XMLSocket server.
     Relay(relay::Streamed),
+    /// A relay to a WebSocket server, frames passed as they are (boxed: it holds the
+    /// client's [`relay::Hello`] until it connects).
+    Frames(Box<relay::Frames>),
 }
 
 impl ByteHandler {
@@ -83,6 +86,17 @@ impl ByteHandler {
         match self {
             ByteHandler::Proxy(relay) => &relay.target,
             ByteHandler::Relay(relay) => relay.server(),
+            ByteHandler::Frames(relay) => relay.server(),
+        }
+    }
+
+    /// Connects a relay to a WebSocket server now, before the client's handshake is
+    /// answered, and returns the subprotocol the server chose for it. Other handlers
+    /// connect when they serve.
+    pub async fn connect(&mut self) -> Option<http::HeaderValue> {
+        match self {
+            ByteHandler::Frames(relay) => relay.connect().await,
+            _ => None,
         }
     }
 }
@@ -92,6 +106,7 @@ impl ByteService for ByteHandler {
         match self {
             ByteHandler::Proxy(relay) => relay.intake(),
             ByteHandler::Relay(relay) => relay.intake(),
+            ByteHandler::Frames(relay) => relay.intake(),
         }
     }
 
@@ -99,6 +114,7 @@ impl ByteService for ByteHandler {
         match self {
             ByteHandler::Proxy(relay) => relay.serve(session).await,
             ByteHandler::Relay(relay) => relay.serve(session).await,
+            ByteHandler::Frames(relay) => relay.serve(session).await,
         }
     }
 }
@@ -192,6 +208,13 @@ impl Backend {
             Backend::Relay(upstream) if upstream.streams(ask.stream) => Admitted::Bytes(
                 ByteHandler::Relay(relay::Streamed::new(upstream.clone(), ask.addrs)),
             ),
+            Backend::Relay(upstream) if upstream.passes_frames(ask.stream) => {
+                let hello = ask
+                    .hello
+                    .unwrap_or_else(|| relay::Hello::new(Transport::Rfc6455));
+                let relay = relay::Frames::new(upstream.clone(), ask.addrs, hello);
+                Admitted::Bytes(ByteHandler::Frames(Box::new(relay)))
+            }
             Backend::Relay(upstream) => {
                 Admitted::Messages(Handler::Solo(Solo::Relay(Box::new(RelayTo {
                     upstream: upstream.clone(),

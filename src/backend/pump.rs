@@ -1,14 +1,16 @@
 //! Bytes between a byte-stream client ([`ByteSession`]) and a TCP server, both ways: the
 //! socket proxy's loop, and a relay's to a TCP or XMLSocket server for the clients whose
-//! frames can pass as a byte stream.
+//! frames can pass as a byte stream, or to a WebSocket server for the clients whose frames
+//! pass as they are.
 //!
 //! Each direction goes on while the other waits. The client is read only once what it sent
 //! before has been taken by the server, which then gets it in one write; a write the server
 //! does not take within the write timeout ends the session ([`Stall`]). What the server
 //! sends is read (up to a batch, through the thread's scratch buffer) when the client has
 //! taken the previous batch, and queued for it as binary messages, or for an XMLSocket
-//! server as one text message per NUL-ended piece. Nothing is allocated per message, and a
-//! quiet session holds no buffer beyond a few KiB.
+//! server as one text message per NUL-ended piece, or a WebSocket server's frames as they
+//! are. Nothing is allocated per message, and a quiet session holds no buffer beyond a few
+//! KiB.
 
 use std::fmt;
 use std::future::poll_fn;
@@ -75,7 +77,14 @@ pub enum Outward {
     Binary,
     /// Flash XMLSocket: each NUL-ended piece, one text message of at most this many bytes.
     XmlSocket(usize),
+    /// A WebSocket server's frames, passed as they are
+    /// ([`ByteSession::write_frames`]).
+    Frames,
 }
+
+/// How long a WebSocket server may take to finish the close handshake once the client's
+/// close has reached it.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// One relay's settings.
 pub struct Pump<'a> {
@@ -127,6 +136,10 @@ pub async fn run<S: ByteSession>(session: &mut S, mut tcp: TcpStream, pump: Pump
         match event {
             Event::Client(false) => {
                 goodbye(&mut tcp, &out, pump.write_timeout).await;
+                if let Outward::Frames = pump.outward {
+                    // The server's answer to the client's close is the client's too.
+                    drain(session, &tcp).await;
+                }
                 return session.finish().await;
             }
             // Most writes complete at once: no trip through the loop for them.
@@ -148,11 +161,15 @@ pub async fn run<S: ByteSession>(session: &mut S, mut tcp: TcpStream, pump: Pump
                     }
                 }
                 Ok(false) => {}
-                Err(Taken::Ended) => return session.close(CloseReason::UpstreamClosed).await,
+                Err(Taken::Ended) => return session.close(ended(pump.outward)).await,
                 Err(Taken::Failed(e)) => return fail(session, &pump, e).await,
                 Err(Taken::Refused(why)) => {
                     tracing::warn!(upstream = %pump.server, why, "closing");
-                    return session.close(CloseReason::UpstreamFailed(why.into())).await;
+                    let why = match pump.outward {
+                        Outward::Frames => format!("the upstream server sent {why}"),
+                        _ => why.into(),
+                    };
+                    return session.close(CloseReason::UpstreamFailed(why)).await;
                 }
             },
         }
@@ -242,6 +259,7 @@ fn take<S: ByteSession>(
                         Outward::XmlSocket(max) => {
                             pieces(session, partial, got, max).map_err(Taken::Refused)?
                         }
+                        Outward::Frames => session.write_frames(got).map_err(Taken::Refused)?,
                     }
                     queued = true;
                     // A short read took all there was: no read just to hear so.
@@ -284,6 +302,33 @@ fn pieces<S: ByteSession>(
     partial.extend_from_slice(got);
     release(partial);
     Ok(())
+}
+
+/// Why the session ends when the server ends its side: for a WebSocket server, whose
+/// close frame (if it sent one) has reached the client already, an end without one.
+fn ended(outward: Outward) -> CloseReason {
+    match outward {
+        Outward::Frames => CloseReason::UpstreamFailed(
+            "upstream connection lost: it closed without a close frame".into(),
+        ),
+        _ => CloseReason::UpstreamClosed,
+    }
+}
+
+/// Passes what a WebSocket server still sends to the client until it ends its side, for
+/// at most [`CLOSE_WAIT`]: its answer to the client's close.
+async fn drain<S: ByteSession>(session: &mut S, tcp: &TcpStream) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        let mut partial = BytesMut::new();
+        while tcp.readable().await.is_ok() {
+            match take(tcp, session, Outward::Frames, &mut partial) {
+                Ok(true) if session.flush().await.is_ok() => {}
+                Ok(false) => {}
+                _ => return,
+            }
+        }
+    })
+    .await;
 }
 
 /// An emptied buffer is let go of, unless small.

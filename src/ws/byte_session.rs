@@ -1,5 +1,6 @@
-//! A [`ByteSession`] over an RFC 6455 WebSocket: the client's side of the socket proxy and
-//! of a relay to a TCP or XMLSocket server.
+//! A [`ByteSession`] over an RFC 6455 WebSocket: the client's side of the socket proxy, of a
+//! relay to a TCP or XMLSocket server, and of a relay that passes frames to a WebSocket
+//! server as they are ([`Intake::frames`]).
 //!
 //! These relay bytes, not messages, so this session frames by hand instead of through
 //! tungstenite: what the client sends is read into the thread's scratch buffer, unmasked
@@ -7,6 +8,12 @@
 //! becomes frames queued on the connection ([`Conn`]) and sent in one write. No message is
 //! allocated on the way through, a message of any size streams, and a quiet session holds
 //! no read buffer.
+//!
+//! When frames pass as they are, the server's frames are checked on their way
+//! ([`Outbound`]) and the close handshake is the server's and the client's: the session
+//! adds a frame of its own (a ping, a close) only between the server's frames, sends the
+//! client at most one close frame, and when the client's side ends without its own close
+//! frame, ends the client's stream with one that says why.
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -21,7 +28,8 @@ use tokio::time::{Interval, timeout};
 use super::conn::Conn;
 use super::inbound::{End, Inbound};
 use super::message_session::{CLOSE_WAIT, idle_timer};
-use crate::codec::opcode;
+use super::outbound::Outbound;
+use crate::codec::{self, opcode};
 use crate::session::close_code::AWAY;
 use crate::session::{ByteSession, CloseReason, Closed, Intake};
 use crate::shutdown::Signal;
@@ -37,6 +45,8 @@ enum Ending {
     Stop,
     /// It did not answer a ping within the idle timeout.
     Idle,
+    /// It did not answer the server's close (frames passed as they are) in time.
+    Unanswered,
 }
 
 /// A WebSocket client of the socket proxy.
@@ -45,6 +55,14 @@ pub struct ByteStreamSession {
     conn: Conn,
     /// Where the client's frames stand.
     inbound: Inbound,
+    /// Where the server's frames stand, when frames pass as they are (boxed: most byte
+    /// sessions have none).
+    outbound: Option<Box<Outbound>>,
+    /// The session has queued a close frame of its own.
+    told: bool,
+    /// When the client must have answered the server's close, once it passed (boxed: a
+    /// connection closes once).
+    answer_by: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Pongs decoded out of a read, on their way to the write queue.
     replies: Vec<u8>,
     /// Who, for logs.
@@ -75,6 +93,11 @@ impl ByteStreamSession {
         ByteStreamSession {
             conn,
             inbound: Inbound::new(intake),
+            outbound: intake
+                .frames
+                .then(|| Box::new(Outbound::new(intake.max_message))),
+            told: false,
+            answer_by: None,
             replies: Vec::new(),
             peer,
             stop,
@@ -94,20 +117,28 @@ impl ByteStreamSession {
             if self.conn.has_unsent()
                 && let Poll::Ready(Err(_)) = Pin::new(&mut self.conn).poll_flush(cx)
             {
-                return self.end(Ending::Gone);
+                return self.end_in(Ending::Gone, into);
             }
             if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
                 self.stopping = true;
-                return self.end(Ending::Stop);
+                return self.end_in(Ending::Stop, into);
+            }
+            if let Some(answer_by) = self.answer_by.as_mut()
+                && answer_by.as_mut().poll(cx).is_ready()
+            {
+                self.answer_by = None;
+                return self.end_in(Ending::Unanswered, into);
             }
             if self.idle.poll_tick(cx).is_ready() {
                 match (self.heard, self.pinged) {
                     (true, _) => (self.heard, self.pinged) = (false, false),
-                    (false, true) => return self.end(Ending::Idle),
-                    (false, false) => {
+                    (false, true) => return self.end_in(Ending::Idle, into),
+                    (false, false) if self.may_add() => {
                         self.pinged = true;
                         self.conn.queue_raw(opcode::PING, b"");
                     }
+                    // Inside a server's frame: the next tick looks again.
+                    (false, false) => {}
                 }
                 continue;
             }
@@ -119,17 +150,17 @@ impl ByteStreamSession {
                 Poll::Ready(read) => read,
             };
             let end = match read {
-                Ok(None) => return self.end(Ending::Gone),
+                Ok(None) => return self.end_in(Ending::Gone, into),
                 Ok(Some(end)) => end,
                 Err(error) => {
                     tracing::debug!(peer = %self.peer, %error, "byte stream client failed");
-                    return self.end(Ending::Gone);
+                    return self.end_in(Ending::Gone, into);
                 }
             };
             self.heard = true;
             self.conn.owe(&self.replies);
             if let Some(end) = end {
-                return self.end(Ending::Client(end));
+                return self.end_in(Ending::Client(end), into);
             }
             if into.len() > start {
                 return Poll::Ready(true);
@@ -137,10 +168,43 @@ impl ByteStreamSession {
         }
     }
 
-    /// The client's side is over, for `why`.
-    fn end(&mut self, why: Ending) -> Poll<bool> {
+    /// The client's side is over, for `why`. When frames pass as they are and the client
+    /// did not close, its stream (`into`) ends with a close frame saying why, if it stopped
+    /// between frames.
+    fn end_in(&mut self, why: Ending, into: &mut BytesMut) -> Poll<bool> {
+        let server_code = self.outbound.as_ref().and_then(|out| out.close_code());
+        let said = match &why {
+            Ending::Client(End::Closed(_)) => None,
+            // The reply the client did not give, with the server's code (if any).
+            Ending::Unanswered => Some((server_code, "")),
+            Ending::Client(End::Failed(code, why)) => Some((Some(*code), *why)),
+            Ending::Gone => Some((Some(AWAY), "the client went away")),
+            Ending::Stop => Some((Some(AWAY), "server shutting down")),
+            Ending::Idle => Some((Some(AWAY), "idle timeout")),
+        };
+        if let Some((code, reason)) = said
+            && self.outbound.is_some()
+            && self.inbound.at_boundary()
+        {
+            let mut body = Vec::with_capacity(2 + reason.len());
+            if let Some(code) = code {
+                body.extend_from_slice(&code.to_be_bytes());
+                body.extend_from_slice(reason.as_bytes());
+            }
+            codec::encode_masked(into, true, opcode::CLOSE, &body, codec::mask_key());
+        }
         self.ending = Some(why);
         Poll::Ready(false)
+    }
+
+    /// True when a frame of the session's own may be queued: one not cut into a server's
+    /// frame, and none after a close.
+    fn may_add(&self) -> bool {
+        !self.told
+            && self
+                .outbound
+                .as_ref()
+                .is_none_or(|out| out.at_boundary() && !out.closed())
     }
 
     /// Sends a close frame behind what is queued, and waits (bounded) for the client's.
@@ -152,8 +216,17 @@ impl ByteStreamSession {
         code: u16,
         reason: &str,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        self.conn.queue_close(code, reason);
+        // Cut into a server's frame, the client can be told nothing more.
+        let whole = self.outbound.as_ref().is_none_or(|out| out.at_boundary());
+        if self.may_add() {
+            self.conn.queue_close(code, reason);
+            self.told = true;
+        }
         Box::pin(async move {
+            if !whole {
+                let _ = timeout(CLOSE_WAIT, self.conn.flush()).await;
+                return;
+            }
             let _ = timeout(CLOSE_WAIT, async {
                 if self.conn.flush().await.is_err() {
                     return;
@@ -188,6 +261,26 @@ impl ByteSession for ByteStreamSession {
         self.conn.queue_raw(opcode::TEXT, text);
     }
 
+    fn write_frames(&mut self, frames: &[u8]) -> Result<(), &'static str> {
+        let Some(outbound) = self.outbound.as_mut() else {
+            return Err("this client's frames are not passed as they are");
+        };
+        // Once the client's side has ended other than by its close, or the session has
+        // closed, the server's last frames are no longer the client's.
+        if self.told
+            || matches!(&self.ending, Some(e) if !matches!(e, Ending::Client(End::Closed(_))))
+        {
+            return Err("the client's side is over");
+        }
+        let mut passed = Ok(());
+        self.conn
+            .queue_with(|out| passed = outbound.pass(frames, out));
+        if outbound.closed() && self.answer_by.is_none() {
+            self.answer_by = Some(Box::pin(tokio::time::sleep(CLOSE_WAIT)));
+        }
+        passed
+    }
+
     async fn flush(&mut self) -> Result<(), Closed> {
         let limit = self.idle.period();
         let (conn, stop, stopping) = (&mut self.conn, &mut self.stop, &mut self.stopping);
@@ -215,6 +308,10 @@ impl ByteSession for ByteStreamSession {
     }
 
     async fn close(&mut self, reason: CloseReason) {
+        if self.outbound.as_ref().is_some_and(|out| out.closed()) {
+            // The server's close frame has been passed on: the client answers it.
+            return self.close_with(AWAY, "").await;
+        }
         let (code, text) = reason.announce(self.peer);
         self.close_with(code, text).await;
     }
@@ -223,10 +320,13 @@ impl ByteSession for ByteStreamSession {
         let peer = self.peer;
         match self.ending.take() {
             Some(Ending::Client(End::Closed(code))) => {
-                // The reply to the client's close carries its code.
-                match code {
-                    Some(code) => self.conn.queue_close(code, ""),
-                    None => self.conn.queue_raw(opcode::CLOSE, b""),
+                // The reply to the client's close carries its code; when frames pass as
+                // they are, it is the server's, unless the server gave none.
+                if self.may_add() {
+                    match code {
+                        Some(code) => self.conn.queue_close(code, ""),
+                        None => self.conn.queue_raw(opcode::CLOSE, b""),
+                    }
                 }
                 let _ = timeout(CLOSE_WAIT, self.conn.flush()).await;
             }
@@ -238,6 +338,9 @@ impl ByteSession for ByteStreamSession {
             Some(Ending::Idle) => {
                 tracing::info!(%peer, "closing: idle timeout");
                 self.close_with(AWAY, "idle timeout").await;
+            }
+            Some(Ending::Unanswered) => {
+                tracing::debug!(%peer, "closing: the client did not answer its server's close");
             }
             Some(Ending::Gone) | None => {}
         }

@@ -9,7 +9,10 @@
 //! messages up to a size.
 //!
 //! Control frames are answered (a ping gets its pong, written to the replies) or end the
-//! stream (a close). Anything RFC 6455 forbids, and what the intake refuses, ends it with
+//! stream (a close). A stream of frames ([`Intake::frames`], for a WebSocket server) is
+//! checked the same way but keeps the client's frames as they came: each data frame's
+//! header, then its payload still masked (text unmasked in the read buffer only to check
+//! its UTF-8), and control frames whole, the server's to answer. Anything RFC 6455 forbids, and what the intake refuses, ends it with
 //! the close code that says why (1002 protocol error, 1003 a kind of data not taken, 1007
 //! text that is not UTF-8, 1009 a message too large).
 
@@ -55,6 +58,11 @@ pub struct Inbound {
     left: u64,
     /// This frame's mask, turned so that the next payload byte takes `mask[0]`.
     mask: [u8; 4],
+    /// This frame's mask as it came (frames passed on keep it).
+    key: [u8; 4],
+    /// Where this frame starts in the stream, when it started in this read (frames passed
+    /// on): a frame refused by its payload is taken back, and the stream ends whole.
+    start: Option<usize>,
     /// A fragmented message is open: a continuation may follow, a new message not.
     open: bool,
     /// The data frame being read ends its message.
@@ -85,6 +93,8 @@ impl Inbound {
             head: HeadBuf::default(),
             left: 0,
             mask: [0; 4],
+            key: [0; 4],
+            start: None,
             open: false,
             fin: false,
             text: false,
@@ -105,9 +115,10 @@ impl Inbound {
         replies: &mut Vec<u8>,
     ) -> Option<End> {
         let mut read = 0;
+        self.start = None;
         while read < buf.len() {
             match self.kind {
-                Kind::Head => match self.header(&buf[read..]) {
+                Kind::Head => match self.header(&buf[read..], out) {
                     Ok(used) => read += used,
                     Err(end) => return Some(end),
                 },
@@ -115,11 +126,24 @@ impl Inbound {
                     let n =
                         (buf.len() - read).min(usize::try_from(self.left).unwrap_or(usize::MAX));
                     let piece = &mut buf[read..read + n];
-                    unmask(&mut self.mask, piece);
+                    let at = out.len();
+                    if self.intake.frames {
+                        // Passed on masked, as it came; text unmasked here only to be checked.
+                        out.extend_from_slice(piece);
+                        if self.text {
+                            unmask(&mut self.mask, piece);
+                        }
+                    } else {
+                        unmask(&mut self.mask, piece);
+                    }
                     if let Err(end) = self.check(piece) {
+                        out.truncate(at);
+                        self.take_back(out);
                         return Some(end);
                     }
-                    out.extend_from_slice(piece);
+                    if !self.intake.frames {
+                        out.extend_from_slice(piece);
+                    }
                     read += n;
                     self.left -= n as u64;
                 }
@@ -144,10 +168,18 @@ impl Inbound {
 
     /// Checks a piece of a message's payload against the intake.
     fn check(&mut self, piece: &[u8]) -> Result<(), End> {
-        if self.text && self.utf8.feed(piece).is_err() {
+        // Whichever comes first, as if the bytes came one by one: text that cannot be
+        // UTF-8 up to and with the first NUL, or the NUL. (Frames passed on keep their
+        // masks: there is no NUL rule for them.)
+        let nul = match self.intake.nul_ended && !self.intake.frames {
+            true => memchr::memchr(0, piece),
+            false => None,
+        };
+        let upto = nul.map_or(piece.len(), |at| at + 1);
+        if self.text && self.utf8.feed(&piece[..upto]).is_err() {
             return Err(End::Failed(close_code::INVALID, "text that is not UTF-8"));
         }
-        if self.intake.nul_ended && memchr::memchr(0, piece).is_some() {
+        if nul.is_some() {
             return Err(End::Failed(
                 close_code::UNSUPPORTED,
                 "a message with a NUL byte: XMLSocket would read it as two",
@@ -158,12 +190,34 @@ impl Inbound {
 
     /// Reads a header from the front of `bytes` (completing one cut by the last read);
     /// returns how many bytes it took.
-    fn header(&mut self, bytes: &[u8]) -> Result<usize, End> {
+    fn header(&mut self, bytes: &[u8], out: &mut BytesMut) -> Result<usize, End> {
         let (header, used) = self.head.take(bytes);
         if let Some(header) = header {
             self.start_frame(header)?;
+            // A data frame's header is passed on once checked; a control frame whole.
+            if self.intake.frames && self.kind == Kind::Data {
+                self.start = Some(out.len());
+                codec::encode_head(out, &header);
+            }
         }
         Ok(used)
+    }
+
+    /// Frames passed on: takes the refused frame back out of `out` when all of it that was
+    /// passed is there, so that the stream ends between frames. (Of a frame begun in an
+    /// earlier read, the piece that failed is never passed.)
+    fn take_back(&mut self, out: &mut BytesMut) {
+        if let Some(start) = self.start.take() {
+            out.truncate(start);
+            self.kind = Kind::Head;
+        }
+    }
+
+    /// True between frames: a stream of frames ends here whole
+    /// ([`Intake::frames`](crate::session::Intake)).
+    pub fn at_boundary(&self) -> bool {
+        // A control frame is passed on only once whole.
+        self.kind != Kind::Data
     }
 
     /// Checks a whole header and sets up its frame.
@@ -219,7 +273,7 @@ impl Inbound {
             _ => return Err(End::Failed(PROTOCOL, "unknown opcode")),
         };
         self.left = len;
-        self.mask = mask;
+        (self.mask, self.key) = (mask, mask);
         Ok(())
     }
 
@@ -230,14 +284,26 @@ impl Inbound {
         match kind {
             Kind::Data if self.fin => {
                 if self.text && self.utf8.end().is_err() {
+                    self.take_back(out);
                     return Err(End::Failed(close_code::INVALID, "text that is not UTF-8"));
                 }
-                if self.intake.nul_ended {
+                // (Frames passed on are the server's to tell apart: no NUL between them.)
+                if self.intake.nul_ended && !self.intake.frames {
                     out.extend_from_slice(&[0]);
                 }
             }
+            Kind::Control(opcode::CLOSE) => {
+                let end = close_end(&body);
+                if self.intake.frames && matches!(end, End::Closed(_)) {
+                    codec::encode_masked(out, true, opcode::CLOSE, &body, self.key);
+                }
+                return Err(end);
+            }
+            // The server answers pings (and hears pongs) when the frames are its.
+            Kind::Control(op) if self.intake.frames => {
+                codec::encode_masked(out, true, op, &body, self.key)
+            }
             Kind::Control(opcode::PING) => codec::encode_raw(replies, opcode::PONG, &body),
-            Kind::Control(opcode::CLOSE) => return Err(close_end(&body)),
             _ => {} // a data frame that continues, or a pong
         }
         Ok(())

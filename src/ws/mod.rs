@@ -14,6 +14,7 @@ pub(crate) mod hibernate;
 pub(crate) mod hixie76;
 pub(crate) mod inbound;
 pub(crate) mod message_session;
+pub(crate) mod outbound;
 pub(crate) mod upgraded;
 
 use std::future::Future;

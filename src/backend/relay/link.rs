@@ -46,7 +46,7 @@ impl Link {
             Payload::Text(text) => (codec::opcode::TEXT, text.as_bytes()),
             Payload::Binary(bytes) => (codec::opcode::BINARY, bytes),
         };
-        codec::encode_masked(&mut self.out, true, opcode, body, mask());
+        codec::encode_masked(&mut self.out, true, opcode, body, codec::mask_key());
         self.out.len()
     }
 
@@ -54,28 +54,6 @@ impl Link {
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         poll_drain(&mut self.io, &mut self.out, cx)
     }
-}
-
-/// Masking keys: 4 bytes each from the system's random source, fetched 4 KiB at a time.
-fn mask() -> [u8; 4] {
-    thread_local! {
-        static KEYS: std::cell::RefCell<([u8; 4096], usize)> =
-            const { std::cell::RefCell::new(([0; 4096], 4096)) };
-    }
-    KEYS.with_borrow_mut(|(keys, used)| {
-        if *used == keys.len() {
-            getrandom::fill(keys).expect("the system has randomness");
-            *used = 0;
-        }
-        let key = [
-            keys[*used],
-            keys[*used + 1],
-            keys[*used + 2],
-            keys[*used + 3],
-        ];
-        *used += 4;
-        key
-    })
 }
 
 /// Plain or TLS.

@@ -22,6 +22,7 @@
 //! within the write timeout ends the session. A relayed session never sleeps
 //! ([`Service::sleeps`]): its server may speak at any time.
 
+mod frames;
 pub mod handshake;
 mod link;
 mod stream;
@@ -35,7 +36,6 @@ use std::time::Duration;
 use http::HeaderValue;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 
 use super::proxy::ProxyTarget;
 use super::proxy_header;
@@ -43,7 +43,8 @@ use super::pump::{BATCH, Stall};
 #[cfg(doc)]
 use crate::session::Service;
 use crate::session::{CloseReason, Session, Transport};
-use link::Link;
+pub use frames::Frames;
+use link::Io;
 pub use stream::Streamed;
 
 /// How the server frames its messages.
@@ -90,6 +91,15 @@ impl Upstream {
             (Wire::XmlSocket, stream) => stream.is_some(),
             _ => false,
         }
+    }
+
+    /// True when such a client's frames pass to the server as they are
+    /// ([`Frames`]): a plain `ws://` server, and a client that takes what it may send
+    /// (binary included).
+    pub fn passes_frames(&self, stream: Option<Transport>) -> bool {
+        self.wire == Wire::WebSocket
+            && self.tls.is_none()
+            && stream.is_some_and(|transport| !transport.text_only())
     }
 }
 
@@ -148,7 +158,9 @@ pub enum Connected {
     /// A WebSocket server's, after its handshake.
     WebSocket {
         /// The connection.
-        ws: Box<WebSocketStream<Link>>,
+        io: Io,
+        /// What the server sent behind its answer to the handshake.
+        early: Vec<u8>,
         /// The subprotocol the server chose.
         protocol: Option<HeaderValue>,
     },
@@ -230,7 +242,9 @@ pub async fn run<S: Session>(
 ) {
     match connected {
         Ok(Connected::Tcp(tcp)) => tcp::run(session, tcp, upstream).await,
-        Ok(Connected::WebSocket { ws, .. }) => websocket::run(session, *ws, upstream).await,
+        Ok(Connected::WebSocket { io, early, .. }) => {
+            websocket::run(session, io, early, upstream).await
+        }
         Err(why) => session.close(unreachable(upstream, &why)).await,
     }
 }

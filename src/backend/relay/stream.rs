@@ -38,6 +38,7 @@ impl ByteService for Streamed {
             text: true,
             nul_ended: self.upstream.wire == Wire::XmlSocket,
             max_message: self.upstream.max_message_size as u64,
+            frames: false,
         }
     }
 

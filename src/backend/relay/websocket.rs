@@ -1,5 +1,6 @@
 //! The relay to a WebSocket server: its handshake ([`open`]), then message for message both
-//! ways ([`run`]), close codes and reasons passed on as they are.
+//! ways ([`run`]), close codes and reasons passed on as they are. (A native client of a
+//! `ws://` server has its frames passed as they are instead: [`super::frames`].)
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -63,24 +64,20 @@ pub(super) async fn open(
     let mut request = Vec::new();
     handshake::request(&target, hello, addrs, upstream.tell, &key, &mut request);
     let failed = |e: std::io::Error| e.to_string();
-    // Written as it is, not through the link's queue, which would keep its buffer.
     io.write_all(&request).await.map_err(failed)?;
     io.flush().await.map_err(failed)?;
-    let mut link = Link::new(io);
     let mut head = BytesMut::with_capacity(1024);
     let answer = loop {
-        if link.read_buf(&mut head).await.map_err(failed)? == 0 {
+        if io.read_buf(&mut head).await.map_err(failed)? == 0 {
             return Err("it closed the connection during the handshake".into());
         }
         if let Some(answer) = handshake::answer(&head, &key, hello.protocols.as_ref())? {
             break answer;
         }
     };
-    let early = head.split_off(answer.head_len).to_vec();
-    let ws =
-        WebSocketStream::from_partially_read(link, early, Role::Client, Some(config(upstream)));
     Ok(Connected::WebSocket {
-        ws: Box::new(ws.await),
+        io,
+        early: head.split_off(answer.head_len).to_vec(),
         protocol: answer.protocol,
     })
 }
@@ -149,12 +146,13 @@ async fn server(ws: &mut WebSocketStream<Link>, writes: &mut Writes) -> Up {
     .await
 }
 
-/// Relays `session` to the server over `ws` until either side ends.
-pub(super) async fn run<S: Session>(
-    session: &mut S,
-    mut ws: WebSocketStream<Link>,
-    upstream: &Upstream,
-) {
+/// Relays `session` to the server over `io` (`early`: what the server sent behind its
+/// handshake's answer) until either side ends.
+pub(super) async fn run<S: Session>(session: &mut S, io: Io, early: Vec<u8>, upstream: &Upstream) {
+    let link = Link::new(io);
+    let ws =
+        WebSocketStream::from_partially_read(link, early, Role::Client, Some(config(upstream)));
+    let mut ws = ws.await;
     let mut writes = Writes::default();
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);

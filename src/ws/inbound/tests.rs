@@ -113,6 +113,13 @@ const TEXT: Intake = Intake {
     text: true,
     nul_ended: false,
     max_message: 64,
+    frames: false,
+};
+
+/// What a relay that passes frames to a WebSocket server takes.
+const FRAMES: Intake = Intake {
+    frames: true,
+    ..TEXT
 };
 
 /// What a relay to an XMLSocket server takes.
@@ -188,4 +195,67 @@ fn a_message_past_the_largest_taken_ends_the_stream_with_1009() {
     let (data, _, end) = decode_with(TEXT, &wire, 7);
     assert!(matches!(end, Some(End::Failed(1009, _))), "{end:?}");
     assert_eq!(data.len(), 64 + 64 + 40);
+}
+
+#[test]
+fn frames_pass_as_they_came_masks_included_and_control_frames_are_not_answered() {
+    let mut wire = frame(false, 1, b"hel");
+    wire.extend(frame(true, 9, b"ping!"));
+    wire.extend(frame(true, 0, b"lo"));
+    wire.extend(frame(true, 2, &[0, 1, 2]));
+    wire.extend(frame(true, 10, b""));
+    wire.extend(frame(true, 8, b"\x03\xe8bye"));
+    for piece in [1, 2, 3, 7, wire.len()] {
+        let (data, replies, end) = decode_with(FRAMES, &wire, piece);
+        assert_eq!(data, wire, "by {piece}: the same frames, the same masks");
+        assert_eq!((replies, end), (vec![], Some(End::Closed(Some(1000)))));
+    }
+}
+
+#[test]
+fn frames_kept_are_still_checked_and_stop_before_a_frame_refused_by_its_header() {
+    let hello = frame(true, 1, b"hello");
+    let cases: [(Vec<u8>, u16); 4] = [
+        (frame(true, 1, &[0xff]), 1007),
+        (frame(true, 2, &[0; 65]), 1009),
+        (frame(false, 9, b""), 1002),
+        (frame(true, 8, &1005u16.to_be_bytes()), 1002),
+    ];
+    for (bad, code) in cases {
+        let wire = [hello.clone(), bad.clone()].concat();
+        let (data, _, end) = decode_with(FRAMES, &wire, wire.len());
+        assert!(
+            matches!(end, Some(End::Failed(got, _)) if got == code),
+            "{bad:x?}: {end:?}"
+        );
+        // Refused by its header, or taken back: nothing of it passes.
+        assert_eq!(data, hello, "{bad:x?}");
+    }
+    let mut inbound = Inbound::new(FRAMES);
+    let (mut out, mut replies) = (BytesMut::new(), Vec::new());
+    let mut text = frame(true, 1, b"abcdef");
+    let (head, tail) = text.split_at_mut(8);
+    assert_eq!(inbound.decode(head, &mut out, &mut replies), None);
+    assert!(!inbound.at_boundary(), "inside a frame");
+    assert_eq!(inbound.decode(tail, &mut out, &mut replies), None);
+    assert!(inbound.at_boundary());
+}
+
+#[test]
+fn a_frame_refused_by_its_payload_is_taken_back_when_all_of_it_came_in_this_read() {
+    let bad = frame(true, 1, b"ok \xff");
+    let mut inbound = Inbound::new(FRAMES);
+    let (mut out, mut replies) = (BytesMut::new(), Vec::new());
+    let (mut first, mut second) = (bad[..8].to_vec(), bad[8..].to_vec());
+    assert_eq!(inbound.decode(&mut first, &mut out, &mut replies), None);
+    let end = inbound.decode(&mut second, &mut out, &mut replies);
+    assert!(matches!(end, Some(End::Failed(1007, _))));
+    // Begun in an earlier read: what passed of it stays, and the stream is cut inside it.
+    assert_eq!(out.len(), 8);
+    assert!(!inbound.at_boundary());
+    // A message whose last character is cut off, in one read.
+    let wire = [frame(true, 1, b"fine"), frame(true, 1, b"\xe2\x82")].concat();
+    let (data, _, end) = decode_with(FRAMES, &wire, wire.len());
+    assert!(matches!(end, Some(End::Failed(1007, _))));
+    assert_eq!(data, frame(true, 1, b"fine"));
 }

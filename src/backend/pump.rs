@@ -125,7 +125,10 @@ pub async fn run<S: ByteSession>(session: &mut S, mut tcp: TcpStream, pump: Pump
             true => tokio::select! {
                 biased;
                 more = session.read_into(&mut out) => Event::Client(more),
-                ready = tcp.readable() => ready.map_or_else(Event::Failed, |()| Event::Readable),
+                // Readiness polled as `server` polls it: no waiter queued on the socket.
+                ready = poll_fn(|cx| tcp.poll_read_ready(cx)) => {
+                    ready.map_or_else(Event::Failed, |()| Event::Readable)
+                }
             },
             false => tokio::select! {
                 biased;

@@ -79,7 +79,16 @@ pub struct ByteStreamSession {
     ending: Option<Ending>,
     /// The stop signal has fired (it must not be polled again).
     stopping: bool,
+    /// Reads since the session began (wrapping): every [`LOOK_EVERY`]th looks at the
+    /// stop signal and the clocks even when there is more to read.
+    reads: u8,
+    /// The idle clock ticked when last looked at.
+    ticked: bool,
 }
+
+/// How often a client that always has more to send has the stop signal and the clocks
+/// looked at: a read that finds nothing always looks.
+const LOOK_EVERY: u8 = 16;
 
 impl ByteStreamSession {
     /// Wraps an upgraded connection whose messages are taken as `intake` says.
@@ -106,6 +115,8 @@ impl ByteStreamSession {
             pinged: false,
             ending: None,
             stopping: false,
+            reads: 0,
+            ticked: false,
         }
     }
 
@@ -119,34 +130,23 @@ impl ByteStreamSession {
             {
                 return self.end_in(Ending::Gone, into);
             }
-            if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
-                self.stopping = true;
-                return self.end_in(Ending::Stop, into);
-            }
-            if let Some(answer_by) = self.answer_by.as_mut()
-                && answer_by.as_mut().poll(cx).is_ready()
+            // The stop signal and the clocks are looked at when there is nothing to read,
+            // and every few reads while there is.
+            self.reads = self.reads.wrapping_add(1);
+            if self.reads.is_multiple_of(LOOK_EVERY)
+                && let Some(ended) = self.poll_signals(cx, into)
             {
-                self.answer_by = None;
-                return self.end_in(Ending::Unanswered, into);
-            }
-            if self.idle.poll_tick(cx).is_ready() {
-                match (self.heard, self.pinged) {
-                    (true, _) => (self.heard, self.pinged) = (false, false),
-                    (false, true) => return self.end_in(Ending::Idle, into),
-                    (false, false) if self.may_add() => {
-                        self.pinged = true;
-                        self.conn.queue_raw(opcode::PING, b"");
-                    }
-                    // Inside a server's frame: the next tick looks again.
-                    (false, false) => {}
-                }
-                continue;
+                return ended;
             }
             let start = into.len();
             self.replies.clear();
             let (conn, inbound, replies) = (&mut self.conn, &mut self.inbound, &mut self.replies);
             let read = match conn.poll_read_with(cx, |buf| inbound.decode(buf, into, replies)) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => match self.poll_signals(cx, into) {
+                    Some(ended) => return ended,
+                    None if self.ticked => continue,
+                    None => return Poll::Pending,
+                },
                 Poll::Ready(read) => read,
             };
             let end = match read {
@@ -166,6 +166,36 @@ impl ByteStreamSession {
                 return Poll::Ready(true);
             }
         }
+    }
+
+    /// Polls the stop signal and the clocks: `Some` when the client's side is over; sets
+    /// `ticked` when the idle clock ticked (it is then polled again, to wait for the next).
+    fn poll_signals(&mut self, cx: &mut Context<'_>, into: &mut BytesMut) -> Option<Poll<bool>> {
+        self.ticked = false;
+        if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
+            self.stopping = true;
+            return Some(self.end_in(Ending::Stop, into));
+        }
+        if let Some(answer_by) = self.answer_by.as_mut()
+            && answer_by.as_mut().poll(cx).is_ready()
+        {
+            self.answer_by = None;
+            return Some(self.end_in(Ending::Unanswered, into));
+        }
+        if self.idle.poll_tick(cx).is_ready() {
+            self.ticked = true;
+            match (self.heard, self.pinged) {
+                (true, _) => (self.heard, self.pinged) = (false, false),
+                (false, true) => return Some(self.end_in(Ending::Idle, into)),
+                (false, false) if self.may_add() => {
+                    self.pinged = true;
+                    self.conn.queue_raw(opcode::PING, b"");
+                }
+                // Inside a server's frame: the next tick looks again.
+                (false, false) => {}
+            }
+        }
+        None
     }
 
     /// The client's side is over, for `why`. When frames pass as they are and the client

@@ -192,6 +192,46 @@ pub fn encode_close(out: &mut impl BufMut, code: u16, reason: &str) {
     out.put_slice(reason.as_bytes());
 }
 
+/// What is wrong with a close frame's body (RFC 6455 5.5.1, 7.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadClose {
+    /// One byte: half a code.
+    OneByte,
+    /// A code no endpoint may send.
+    Code,
+    /// A reason that is not UTF-8.
+    Reason,
+}
+
+impl BadClose {
+    /// Why, in words.
+    pub fn why(self) -> &'static str {
+        match self {
+            BadClose::OneByte => "a close frame with a one-byte body",
+            BadClose::Code => "a close code no endpoint may send",
+            BadClose::Reason => "a close reason that is not valid UTF-8",
+        }
+    }
+}
+
+/// The code a close frame's `body` carries, if any, or what is wrong with it.
+pub fn close_body(body: &[u8]) -> Result<Option<u16>, BadClose> {
+    match body {
+        [] => Ok(None),
+        [_] => Err(BadClose::OneByte),
+        [a, b, reason @ ..] => {
+            let code = u16::from_be_bytes([*a, *b]);
+            if !crate::session::close_code::may_receive(code) {
+                Err(BadClose::Code)
+            } else if std::str::from_utf8(reason).is_err() {
+                Err(BadClose::Reason)
+            } else {
+                Ok(Some(code))
+            }
+        }
+    }
+}
+
 /// Appends `header` as it reads (lengths in their shortest form): a frame passed on.
 pub fn encode_head(out: &mut impl BufMut, header: &Header) {
     out.put_u8(u8::from(header.fin) << 7 | header.rsv << 4 | header.opcode);

@@ -497,7 +497,7 @@ async fn protocol_errors_close_with_the_code_that_says_why() {
         (
             client_frame(true, 8, &[3, 0xe8, 0xc3]),
             1007,
-            "close reason is not valid UTF-8",
+            "a close reason that is not valid UTF-8",
         ),
     ];
     for (wire, code, reason) in cases {

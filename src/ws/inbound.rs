@@ -20,7 +20,7 @@ mod utf8;
 
 use bytes::BytesMut;
 
-use crate::codec::{self, HeadBuf, Header, opcode, unmask};
+use crate::codec::{self, BadClose, HeadBuf, Header, opcode, unmask};
 use crate::session::{Intake, close_code};
 use utf8::Utf8Stream;
 
@@ -312,19 +312,10 @@ impl Inbound {
 
 /// What a close frame's body says (RFC 6455 5.5.1, 7.4).
 fn close_end(body: &[u8]) -> End {
-    match body {
-        [] => End::Closed(None),
-        [_] => End::Failed(close_code::PROTOCOL, "close frame with a one-byte body"),
-        [a, b, reason @ ..] => {
-            let code = u16::from_be_bytes([*a, *b]);
-            if !close_code::may_receive(code) {
-                End::Failed(close_code::PROTOCOL, "close code not allowed")
-            } else if std::str::from_utf8(reason).is_err() {
-                End::Failed(close_code::INVALID, "close reason is not valid UTF-8")
-            } else {
-                End::Closed(Some(code))
-            }
-        }
+    match codec::close_body(body) {
+        Ok(code) => End::Closed(code),
+        Err(bad @ BadClose::Reason) => End::Failed(close_code::INVALID, bad.why()),
+        Err(bad) => End::Failed(close_code::PROTOCOL, bad.why()),
     }
 }
 

@@ -16,7 +16,6 @@
 use bytes::BytesMut;
 
 use crate::codec::{self, HeadBuf, Header, opcode};
-use crate::session::close_code;
 
 /// What the frame being passed is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,17 +121,11 @@ impl Outbound {
 
     /// Checks a whole header and sets up its frame.
     fn start_frame(&mut self, header: &Header) -> Result<(), &'static str> {
-        let &Header {
-            fin,
-            rsv,
-            opcode,
-            len,
-            mask,
-        } = header;
-        if rsv != 0 {
+        let (fin, opcode, len) = (header.fin, header.opcode, header.len);
+        if header.rsv != 0 {
             return Err("reserved bits set, and no extension was agreed");
         }
-        if mask.is_some() {
+        if header.mask.is_some() {
             return Err("a masked frame: a server's frames must not be");
         }
         if len >> 63 != 0 {
@@ -171,33 +164,12 @@ impl Outbound {
             return Ok(());
         };
         if op == opcode::CLOSE {
-            check_close(&self.control)?;
+            self.code = codec::close_body(&self.control).map_err(codec::BadClose::why)?;
             self.kind = Kind::Closed;
-            self.code = self
-                .control
-                .get(..2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
         }
         codec::encode_raw(out, op, &self.control);
         self.control = Vec::new();
         Ok(())
-    }
-}
-
-/// Checks a server's close frame body (RFC 6455 5.5.1, 7.4).
-fn check_close(body: &[u8]) -> Result<(), &'static str> {
-    match body {
-        [] => Ok(()),
-        [_] => Err("a close frame with a one-byte body"),
-        [a, b, reason @ ..] => {
-            if !close_code::may_receive(u16::from_be_bytes([*a, *b])) {
-                Err("a close code no endpoint may send")
-            } else if std::str::from_utf8(reason).is_err() {
-                Err("a close reason that is not UTF-8")
-            } else {
-                Ok(())
-            }
-        }
     }
 }
 

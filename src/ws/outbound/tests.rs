@@ -127,7 +127,7 @@ fn what_a_client_could_not_take_ends_the_stream_before_its_frame() {
         (vec![0x88, 0x01, 0x03], "one-byte body"),
         (
             [vec![0x88, 0x04, 0x03, 0xe8], vec![0xff, 0xfe]].concat(),
-            "not UTF-8",
+            "not valid UTF-8",
         ),
     ];
     for (bad, why) in refused {

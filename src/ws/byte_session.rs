@@ -362,6 +362,9 @@ impl ByteSession for ByteStreamSession {
             }
             Some(Ending::Client(End::Failed(code, why))) => {
                 tracing::warn!(%peer, code, why, "closing");
+                // Failing the connection (RFC 6455 7.1.7): the close goes out, and no reply
+                // is waited for; the connection is dropped once it is written.
+                self.ending = Some(Ending::Gone);
                 self.close_with(code, why).await;
             }
             Some(Ending::Stop) => self.close_with(AWAY, "server shutting down").await,

@@ -6,7 +6,9 @@
 //! - WebSocket ([`websocket`]): message for message; text stays text and binary binary
 //!   (text-only clients get binary by the documented text rule). The server learns the
 //!   client's address, origin, family, query, subprotocols and (when the route says)
-//!   cookies from the handshake ([`handshake`]); close codes pass both ways.
+//!   cookies from the handshake ([`handshake`]); close codes pass both ways. A native
+//!   client of a plain `ws://` server has its frames passed as they are instead
+//!   ([`frames`]), both sides checked by the transport on the way.
 //! - TCP ([`tcp`]): a client message's bytes are written as they are (XMLSocket: ended by a
 //!   NUL); what the server sends comes back as binary messages (XMLSocket: each NUL-ended
 //!   piece one text message).

@@ -82,8 +82,16 @@ pub struct ByteStreamSession {
     /// Reads since the session began (wrapping): every [`LOOK_EVERY`]th looks at the
     /// stop signal and the clocks even when there is more to read.
     reads: u8,
-    /// The idle clock ticked when last looked at.
-    ticked: bool,
+}
+
+/// What looking at the stop signal and the clocks came to.
+enum Signals {
+    /// The client's side is over.
+    Ended(Poll<bool>),
+    /// The idle clock ticked: it is polled again, to wait for the next tick.
+    Ticked,
+    /// Nothing has fired.
+    Quiet,
 }
 
 /// How often a client that always has more to send has the stop signal and the clocks
@@ -116,7 +124,6 @@ impl ByteStreamSession {
             ending: None,
             stopping: false,
             reads: 0,
-            ticked: false,
         }
     }
 
@@ -134,7 +141,7 @@ impl ByteStreamSession {
             // and every few reads while there is.
             self.reads = self.reads.wrapping_add(1);
             if self.reads.is_multiple_of(LOOK_EVERY)
-                && let Some(ended) = self.poll_signals(cx, into)
+                && let Signals::Ended(ended) = self.poll_signals(cx, into)
             {
                 return ended;
             }
@@ -143,9 +150,9 @@ impl ByteStreamSession {
             let (conn, inbound, replies) = (&mut self.conn, &mut self.inbound, &mut self.replies);
             let read = match conn.poll_read_with(cx, |buf| inbound.decode(buf, into, replies)) {
                 Poll::Pending => match self.poll_signals(cx, into) {
-                    Some(ended) => return ended,
-                    None if self.ticked => continue,
-                    None => return Poll::Pending,
+                    Signals::Ended(ended) => return ended,
+                    Signals::Ticked => continue,
+                    Signals::Quiet => return Poll::Pending,
                 },
                 Poll::Ready(read) => read,
             };
@@ -168,34 +175,32 @@ impl ByteStreamSession {
         }
     }
 
-    /// Polls the stop signal and the clocks: `Some` when the client's side is over; sets
-    /// `ticked` when the idle clock ticked (it is then polled again, to wait for the next).
-    fn poll_signals(&mut self, cx: &mut Context<'_>, into: &mut BytesMut) -> Option<Poll<bool>> {
-        self.ticked = false;
+    /// Polls the stop signal and the clocks.
+    fn poll_signals(&mut self, cx: &mut Context<'_>, into: &mut BytesMut) -> Signals {
         if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
             self.stopping = true;
-            return Some(self.end_in(Ending::Stop, into));
+            return Signals::Ended(self.end_in(Ending::Stop, into));
         }
         if let Some(answer_by) = self.answer_by.as_mut()
             && answer_by.as_mut().poll(cx).is_ready()
         {
             self.answer_by = None;
-            return Some(self.end_in(Ending::Unanswered, into));
+            return Signals::Ended(self.end_in(Ending::Unanswered, into));
         }
-        if self.idle.poll_tick(cx).is_ready() {
-            self.ticked = true;
-            match (self.heard, self.pinged) {
-                (true, _) => (self.heard, self.pinged) = (false, false),
-                (false, true) => return Some(self.end_in(Ending::Idle, into)),
-                (false, false) if self.may_add() => {
-                    self.pinged = true;
-                    self.conn.queue_raw(opcode::PING, b"");
-                }
-                // Inside a server's frame: the next tick looks again.
-                (false, false) => {}
+        if self.idle.poll_tick(cx).is_pending() {
+            return Signals::Quiet;
+        }
+        match (self.heard, self.pinged) {
+            (true, _) => (self.heard, self.pinged) = (false, false),
+            (false, true) => return Signals::Ended(self.end_in(Ending::Idle, into)),
+            (false, false) if self.may_add() => {
+                self.pinged = true;
+                self.conn.queue_raw(opcode::PING, b"");
             }
+            // Inside a server's frame: the next tick looks again.
+            (false, false) => {}
         }
-        None
+        Signals::Ticked
     }
 
     /// The client's side is over, for `why`. When frames pass as they are and the client

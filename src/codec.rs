@@ -264,6 +264,17 @@ pub fn mask_key() -> [u8; 4] {
     })
 }
 
+/// Appends a close frame as a client sends it, masked with `mask`: with `code` and its
+/// reason (cut to fit, as [`encode_close`] cuts it), or with no body.
+pub fn encode_close_masked(out: &mut bytes::BytesMut, code: Option<(u16, &str)>, mask: [u8; 4]) {
+    let mut body = Vec::new();
+    if let Some((code, reason)) = code {
+        body.extend_from_slice(&code.to_be_bytes());
+        body.extend_from_slice(crate::session::fit_close_reason(reason).as_bytes());
+    }
+    encode_masked(out, true, opcode::CLOSE, &body, mask);
+}
+
 /// A masked client frame, as clients send them: for tests and the load generator.
 pub fn client_frame(fin: bool, opcode: u8, body: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut out = bytes::BytesMut::with_capacity(body.len() + MAX_HEAD);

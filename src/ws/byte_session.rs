@@ -221,12 +221,7 @@ impl ByteStreamSession {
             && self.outbound.is_some()
             && self.inbound.at_boundary()
         {
-            let mut body = Vec::with_capacity(2 + reason.len());
-            if let Some(code) = code {
-                body.extend_from_slice(&code.to_be_bytes());
-                body.extend_from_slice(reason.as_bytes());
-            }
-            codec::encode_masked(into, true, opcode::CLOSE, &body, codec::mask_key());
+            codec::encode_close_masked(into, code.map(|code| (code, reason)), codec::mask_key());
         }
         self.ending = Some(why);
         Poll::Ready(false)

@@ -17,6 +17,7 @@
 //! text that is not UTF-8, 1009 a message too large).
 
 mod utf8;
+mod whole;
 
 use bytes::BytesMut;
 
@@ -117,6 +118,12 @@ impl Inbound {
         let mut read = 0;
         self.start = None;
         while read < buf.len() {
+            if self.kind == Kind::Head && !self.head.is_partial() && !self.open {
+                read += self.whole_frames(&mut buf[read..], out);
+                if read == buf.len() {
+                    break;
+                }
+            }
             match self.kind {
                 Kind::Head => match self.header(&buf[read..], out) {
                     Ok(used) => read += used,

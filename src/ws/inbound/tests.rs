@@ -259,3 +259,96 @@ fn a_frame_refused_by_its_payload_is_taken_back_when_all_of_it_came_in_this_read
     assert!(matches!(end, Some(End::Failed(1007, _))));
     assert_eq!(data, frame(true, 1, b"fine"));
 }
+
+/// A frame whose 7-bit length is written in the 16-bit form, as RFC 6455 allows a client to.
+fn long_form(opcode: u8, body: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut wire = vec![0x80 | opcode, 0x80 | 126];
+    wire.extend((body.len() as u16).to_be_bytes());
+    wire.extend(key);
+    wire.extend(body.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
+    wire
+}
+
+#[test]
+fn whole_frames_read_at_once_come_out_as_they_do_byte_by_byte() {
+    let text = Intake {
+        text: true,
+        ..Intake::default()
+    };
+    let xmlsocket = Intake {
+        nul_ended: true,
+        ..text
+    };
+    let frames = Intake {
+        frames: true,
+        ..text
+    };
+    let small = Intake {
+        max_message: 200,
+        ..text
+    };
+    let run = |tail: &[Vec<u8>]| -> Vec<u8> {
+        let mut wire = frame(true, 2, b"one");
+        wire.extend(frame(true, 1, "двa".as_bytes()));
+        wire.extend(long_form(2, b"short, written long"));
+        wire.extend(frame(true, 2, &[b'y'; 300]));
+        wire.extend(frame(true, 1, &[b'x'; 200]));
+        wire.extend(frame(false, 1, b"frag"));
+        wire.extend(frame(true, 0, b"ment"));
+        wire.extend(frame(true, 9, b"ping"));
+        tail.iter().for_each(|f| wire.extend(f));
+        wire
+    };
+    let tails = [
+        vec![frame(true, 2, b"after")],
+        vec![frame(true, 1, b"caf\xc3"), frame(true, 2, b"never")],
+        vec![frame(true, 1, b"nul\0inside")],
+        vec![frame(true, 2, b"")],
+        vec![frame(true, 8, &1000u16.to_be_bytes())],
+        vec![long_form(1, b"\xff")],
+        vec![frame(true, 2, &bytes(201))],
+    ];
+    for intake in [text, xmlsocket, frames, small] {
+        for (i, tail) in tails.iter().enumerate() {
+            let wire = run(tail);
+            let whole = decode_with(intake, &wire, wire.len());
+            for piece in [1, 2, 7, 64] {
+                let cut = decode_with(intake, &wire, piece);
+                // Of a message refused by its payload, what came in earlier reads has passed.
+                assert!(cut.0.starts_with(&whole.0), "{intake:?}, {piece}");
+                assert_eq!(
+                    (&cut.1, &cut.2),
+                    (&whole.1, &whole.2),
+                    "{intake:?}, {piece}"
+                );
+                if !matches!(whole.2, Some(End::Failed(..))) {
+                    assert_eq!(cut.0, whole.0, "{intake:?}, {piece}");
+                }
+            }
+            // And what the whole read gave is what the messages say.
+            let (data, _, end) = whole;
+            if intake.frames {
+                continue;
+            }
+            assert!(data.starts_with(b"one"), "{intake:?}: {data:?}");
+            if intake == small {
+                assert_eq!(
+                    end,
+                    Some(End::Failed(close_code::TOO_BIG, "message too large"))
+                );
+                continue;
+            }
+            if intake.nul_ended {
+                assert!(data.starts_with("one\0двa\0short, written long\0".as_bytes()));
+            }
+            let code = end.map(|end| match end {
+                End::Failed(code, _) => code,
+                End::Closed(code) => code.unwrap_or(0),
+            });
+            let nul = if intake.nul_ended { Some(1003) } else { None };
+            let expected = [None, Some(1007), nul, None, Some(1000), Some(1007), nul];
+            assert_eq!(code, expected[i], "{intake:?}, tail {i}");
+        }
+    }
+}

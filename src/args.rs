@@ -34,6 +34,11 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_POLICY_LISTEN", value_name = "ADDR|off")]
     pub policy_listen: Option<String>,
 
+    /// Where to serve Prometheus metrics (`/metrics`), `/healthz` and `/readyz`: an address
+    /// of its own, off unless set [default: off].
+    #[arg(long, env = "FLASHGATE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+
     /// Origin allowed to use the gateway (repeat, or comma-separate); `*` allows any. It guards
     /// WebSocket upgrades, CORS on the SWFs and the Flash policy's domains. Not authentication:
     /// Flash and native clients can send any Origin [default: the gateway's own pages].

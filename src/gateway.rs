@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::assets::Files;
 use crate::backend::Handler;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::origin::AllowList;
 use crate::policy::Policies;
 use crate::routes::Routes;
 use crate::shutdown::Shutdown;
+use crate::slots::Slots;
 use crate::sockjs::websocket::Framed;
 use crate::ws::Endpoint;
 
@@ -43,5 +44,7 @@ pub struct Gateway {
     /// Every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
     /// Caps connections served at once.
-    pub slots: Arc<Semaphore>,
+    pub slots: Arc<Slots>,
+    /// What is counted.
+    pub metrics: Arc<Metrics>,
 }

@@ -172,7 +172,7 @@ async fn upgrade(
     let mut accepted = match checked {
         Ok(accepted) => accepted,
         Err(rejection) => {
-            refused(&req, peer, route, None, &rejection);
+            refused(&req, (peer, gw), route, None, &rejection);
             return rejection.response();
         }
     };
@@ -203,13 +203,17 @@ async fn upgrade(
         Ok(admitted) => admitted,
         Err(why) => {
             tracing::warn!(%peer, route = %route.path, backend, requested = requested.unwrap_or(""), "backend refused the client: {why}");
+            gw.metrics.refused(403, true);
             return text(StatusCode::FORBIDDEN, &why);
         }
     };
-    let client = |transport| ws::Client {
-        peer,
-        transport,
-        guard,
+    let client = |transport: Transport, label: &'static str| {
+        guard.counts_in(label);
+        ws::Client {
+            peer,
+            transport,
+            guard,
+        }
     };
     match admitted {
         Admitted::Messages(mut handler) => {
@@ -218,13 +222,21 @@ async fn upgrade(
             match framing {
                 Framing::Sockjs => {
                     let handler = Framed::new(handler, route.sockjs.heartbeat);
-                    gw.sockjs_ws
-                        .upgrade(&mut req, &accepted, handler, client(transport))
+                    gw.sockjs_ws.upgrade(
+                        &mut req,
+                        &accepted,
+                        handler,
+                        client(transport, transport.as_str()),
+                    )
                 }
                 Framing::Plain => {
                     accepted.protocol = protocol;
-                    gw.ws
-                        .upgrade(&mut req, &accepted, handler, client(transport))
+                    gw.ws.upgrade(
+                        &mut req,
+                        &accepted,
+                        handler,
+                        client(transport, transport.as_str()),
+                    )
                 }
             }
         }
@@ -236,13 +248,13 @@ async fn upgrade(
             accepted.protocol = relay.connect().await;
             // The socket proxy's raw bytes need binary frames, whatever the handshake looks
             // like; a relay's stream is the client's own.
-            let transport = match relay {
-                ByteHandler::Proxy(_) => Transport::Rfc6455,
-                ByteHandler::Relay(_) | ByteHandler::Frames(_) => transport,
+            let (transport, label) = match relay {
+                ByteHandler::Proxy(_) => (Transport::Rfc6455, "proxy"),
+                ByteHandler::Relay(_) | ByteHandler::Frames(_) => (transport, transport.as_str()),
             };
             tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.server(), "websocket handshake");
             gw.ws
-                .upgrade_bytes(&mut req, &accepted, relay, client(transport))
+                .upgrade_bytes(&mut req, &accepted, relay, client(transport, label))
         }
     }
 }
@@ -273,7 +285,13 @@ async fn upgrade_hixie(
     let (room, opening) = match checked {
         Ok(checked) => checked,
         Err(rejection) => {
-            refused(&req, peer, route, Some(Transport::Hixie76), &rejection);
+            refused(
+                &req,
+                (peer, gw),
+                route,
+                Some(Transport::Hixie76),
+                &rejection,
+            );
             return closing(rejection.response());
         }
     };
@@ -300,16 +318,19 @@ async fn upgrade_hixie(
                          connect with RFC 6455",
             };
             tracing::warn!(%peer, transport = %Transport::Hixie76, route = %route.path, backend, "websocket refused: a byte stream needs binary messages");
+            gw.metrics.refused(refused.status.as_u16(), false);
             return closing(refused.response());
         }
         Err(why) => {
             tracing::warn!(%peer, transport = %Transport::Hixie76, route = %route.path, backend, "backend refused the client: {why}");
+            gw.metrics.refused(403, true);
             return closing(text(StatusCode::FORBIDDEN, &why));
         }
     };
     // The drafts' answer names the subprotocol the client asked for, as it is.
     let _ = handler.connect().await;
     let transport = Transport::Hixie76;
+    guard.counts_in(transport.as_str());
     let client = ws::Client {
         peer,
         transport,
@@ -339,7 +360,7 @@ fn closing(mut res: Response<Body>) -> Response<Body> {
 /// when the handshake tells it).
 fn refused(
     req: &Request<Incoming>,
-    peer: SocketAddr,
+    (peer, gw): (SocketAddr, &Gateway),
     route: &Route,
     transport: Option<Transport>,
     rejection: &handshake::Rejection,
@@ -349,4 +370,5 @@ fn refused(
         .unwrap_or("");
     let transport = transport.map(tracing::field::display);
     tracing::warn!(%peer, transport, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+    gw.metrics.refused(rejection.status.as_u16(), false);
 }

@@ -39,6 +39,9 @@
 //! - `codec`: RFC 6455 frames written and parsed by hand (pure), and `batched`: socket
 //!   reads and writes batched while data flows, with no buffers while it does not; both
 //!   serve a client's connection (`ws`) and an upstream server's (`backend::relay`) alike.
+//! - `metrics`: what is counted (Prometheus' families; a connection's slot lowers its
+//!   session's gauge when given back) and the metrics listener (`/metrics`, `/healthz`,
+//!   `/readyz`, whose checks `observe` gathers from the configuration).
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies; `tls`: rustls settings (the `wss://` client side); `reach`: what
 //!   `--check` lists of routes, the servers they connect to and the Flash policy, and where
@@ -61,6 +64,8 @@ pub mod fuzzing;
 pub(crate) mod gateway;
 pub(crate) mod handoff;
 pub(crate) mod http;
+pub(crate) mod metrics;
+pub(crate) mod observe;
 pub(crate) mod origin;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
@@ -70,6 +75,7 @@ pub(crate) mod ruffle;
 pub(crate) mod server;
 pub(crate) mod session;
 pub(crate) mod shutdown;
+pub(crate) mod slots;
 pub(crate) mod sockjs;
 pub(crate) mod tls;
 pub(crate) mod ws;
@@ -90,7 +96,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use backend::Backend;
@@ -104,6 +109,8 @@ pub struct Listeners {
     pub main: TcpListener,
     /// The master policy listener (port 843), when there is one.
     pub policy: Option<TcpListener>,
+    /// The metrics listener, when there is one.
+    pub metrics: Option<TcpListener>,
 }
 
 /// Binds the configured addresses. A policy port that cannot be bound is not fatal: the
@@ -126,7 +133,18 @@ pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
             }
         },
     };
-    Ok(Listeners { main, policy })
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(
+            listen(addr, backlog)
+                .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?,
+        ),
+        None => None,
+    };
+    Ok(Listeners {
+        main,
+        policy,
+        metrics,
+    })
 }
 
 /// A listener on `addr` with a listen queue of `backlog` (the kernel caps it at
@@ -167,6 +185,7 @@ fn check_listeners(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
     let mut listeners = vec![("--listen", config.listen)];
     listeners.extend(config.policy_listen.map(|addr| ("--policy-listen", addr)));
+    listeners.extend(config.metrics_listen.map(|addr| ("--metrics-listen", addr)));
     for (option, addr) in listeners {
         if let Err(error) = std::net::TcpListener::bind(addr) {
             problems.push(format!(
@@ -321,7 +340,8 @@ pub async fn run(
     let (sockjs_ws, framed_sleepers) =
         ws::Endpoint::new(framed_limits, shutdown_switch.clone(), tracker.clone())
             .context("cannot create the hibernation epoll set")?;
-    let slots = Arc::new(Semaphore::new(config.limits.max_connections));
+    let metrics = Arc::<metrics::Metrics>::default();
+    let slots = slots::Slots::new(config.limits.max_connections, metrics.clone());
     let sockjs = sockjs::Endpoint::new(
         config.limits,
         shutdown_switch.clone(),
@@ -330,7 +350,9 @@ pub async fn run(
         sockjs::SOCKJS_URL,
     );
     let routes = routes(&config, main_addr)?;
+    let ready = observe::ready(&config, main_addr, policy_addr);
     let gw = Arc::new(Gateway {
+        metrics,
         main_addr,
         ws: ws.clone(),
         sockjs: sockjs.clone(),
@@ -360,6 +382,17 @@ pub async fn run(
         loops.push(tokio::spawn(policy::listener::accept_loop(
             listener,
             gw.clone(),
+        )));
+    }
+
+    if let Some(listener) = listeners.metrics {
+        tracing::info!(listener = %"metrics", addr = %listener.local_addr()?, "listening");
+        let stop = gw.shutdown.signal();
+        loops.push(tokio::spawn(metrics::serve::run(
+            listener,
+            gw.metrics.clone(),
+            Arc::new(ready),
+            stop,
         )));
     }
 

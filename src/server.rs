@@ -42,13 +42,12 @@ pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
             },
             _ = &mut stop => break,
         };
-        let permit = tokio::select! {
-            permit = gw.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        let guard = tokio::select! {
+            guard = gw.slots.acquire() => guard,
             _ = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
-        let guard = Arc::new(permit);
         gw.tracker
             .clone()
             .spawn(serve_main(stream, peer, gw, guard));
@@ -79,10 +78,17 @@ pub async fn serve_policy<S: AsyncRead + AsyncWrite + Unpin>(
     match first {
         Ok(first) if first.kind == Sniff::Policy => {
             tracing::info!(%peer, listener = "policy", "policy served");
+            gw.metrics.policy("policy", "served");
             let _ = reply(&mut stream, &gw.policies.master, limit).await;
         }
-        Ok(_) => tracing::info!(%peer, listener = "policy", "not a policy request: closed"),
-        Err(error) => tracing::info!(%peer, listener = "policy", %error, "closed"),
+        Ok(_) => {
+            tracing::info!(%peer, listener = "policy", "not a policy request: closed");
+            gw.metrics.policy("policy", "not_policy");
+        }
+        Err(error) => {
+            tracing::info!(%peer, listener = "policy", %error, "closed");
+            gw.metrics.policy("policy", "failed");
+        }
     }
 }
 
@@ -100,6 +106,7 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
     match first.kind {
         Sniff::Policy => {
             tracing::info!(%peer, listener = "main", "policy served");
+            gw.metrics.policy("main", "served");
             let _ = reply(&mut stream, &gw.policies.inline, limits.read_timeout).await;
             return;
         }

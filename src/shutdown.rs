@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 /// Holds one of the connection slots while any task of the connection lives (the HTTP task
 /// hands a clone to the WebSocket task it upgrades into, which may hand it to a sleeper).
-pub type ConnGuard = Arc<tokio::sync::OwnedSemaphorePermit>;
+pub type ConnGuard = Arc<crate::slots::Held>;
 
 /// The gateway's stop switch, cheap to clone.
 #[derive(Clone, Default)]

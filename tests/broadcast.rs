@@ -41,6 +41,7 @@ impl Apart {
                 let listeners = flashgate::Listeners {
                     main: listener,
                     policy: None,
+                    metrics: None,
                 };
                 let stop = async move {
                     let _ = stopped.await;

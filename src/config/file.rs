@@ -30,6 +30,8 @@ struct File {
     listen: Option<Spanned<String>>,
     /// `--policy-listen`: an address or `off`.
     policy_listen: Option<Spanned<String>>,
+    /// `--metrics-listen`.
+    metrics_listen: Option<Spanned<String>>,
     /// `--allow-origin`.
     allow_origin: Option<Spanned<Vec<String>>>,
     /// `--policy-file`.
@@ -126,6 +128,17 @@ pub fn apply(path: &Path, config: &mut Config, given: &Given) -> anyhow::Result<
             None => {}
         }
     }
+
+    let metrics = src.parse(
+        file.metrics_listen.as_ref(),
+        "metrics_listen",
+        super::resolve,
+    )?;
+    set.put(
+        "metrics_listen",
+        &mut config.metrics_listen,
+        metrics.map(Some),
+    );
 
     let allow = match file.allow_origin.as_ref() {
         Some(list) if !list.get_ref().is_empty() => {

@@ -28,6 +28,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the master policy listener binds; `None` when turned off.
     pub policy_listen: Option<SocketAddr>,
+    /// Where the metrics listener binds; `None` (the default) when there is none.
+    pub metrics_listen: Option<SocketAddr>,
     /// The allow-list given on the command line; `None` means the default, which depends on
     /// the address the main listener actually bound (see [`AllowList::serving`]).
     pub allow_origin: Option<AllowList>,
@@ -224,6 +226,12 @@ impl Config {
             Some(text) => policy_listen(text).context("--policy-listen")?,
             None => Some(policy_port_of(listen)),
         };
+        let metrics_listen = args
+            .metrics_listen
+            .as_deref()
+            .map(resolve)
+            .transpose()
+            .context("--metrics-listen")?;
         let allow_origin = match args.allow_origin.is_empty() {
             true => None,
             false => Some(AllowList::parse(&args.allow_origin).context("--allow-origin")?),
@@ -251,6 +259,7 @@ impl Config {
         Ok(Config {
             listen,
             policy_listen,
+            metrics_listen,
             allow_origin,
             policy_file,
             routes,

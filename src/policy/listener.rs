@@ -100,17 +100,17 @@ pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
                     }
                     // Accept first, then wait for a slot (see `server::accept_loop`). Lingering
                     // sockets hold slots: sweep them before waiting for one.
-                    let permit = match gw.slots.clone().try_acquire_owned() {
-                        Ok(permit) => permit,
-                        Err(_) => {
+                    let guard = match gw.slots.try_acquire() {
+                        Some(guard) => guard,
+                        None => {
                             sweep_lingering(&mut lingering, Instant::now(), &gw);
                             tokio::select! {
-                                permit = gw.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                                guard = gw.slots.acquire() => guard,
                                 _ = &mut stop => break,
                             }
                         }
                     };
-                    if let Some(answered) = answer(socket, peer, Arc::new(permit), &gw) {
+                    if let Some(answered) = answer(socket, peer, guard, &gw) {
                         lingering.push_back(answered);
                     }
                 }
@@ -185,6 +185,7 @@ fn answer(
         Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
         Err(error) => {
             tracing::info!(%peer, listener = "policy", %error, "closed");
+            gw.metrics.policy("policy", "failed");
             return None;
         }
     };
@@ -196,9 +197,11 @@ fn answer(
     }
     if sniff(&first[..len], false) == Sniff::Other {
         tracing::info!(%peer, listener = "policy", "not a policy request: closed");
+        gw.metrics.policy("policy", "not_policy");
         return None;
     }
     tracing::info!(%peer, listener = "policy", "policy served");
+    gw.metrics.policy("policy", "served");
     let policy = gw.policies.master.clone();
     let sent = match (&socket).write(&policy) {
         Ok(sent) => sent,

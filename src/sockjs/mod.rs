@@ -19,6 +19,7 @@ mod serve;
 pub(crate) mod table;
 pub(crate) mod websocket;
 
+use crate::slots::Slots;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,6 @@ use std::time::Duration;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::body::Body;
@@ -53,7 +53,7 @@ pub struct Endpoint<M> {
     shutdown: Shutdown,
     tracker: TaskTracker,
     /// Connection slots: a session holds one for its life.
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     table: Table,
     /// The sessions asleep, as rooms reach them.
     dozing: Arc<asleep::Dozing>,
@@ -79,7 +79,7 @@ impl<M: Service> Endpoint<M> {
         limits: Limits,
         shutdown: Shutdown,
         tracker: TaskTracker,
-        slots: Arc<Semaphore>,
+        slots: Arc<Slots>,
         sockjs_url: &str,
     ) -> Arc<Self> {
         Arc::new(Endpoint {

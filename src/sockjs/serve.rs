@@ -42,13 +42,14 @@ impl<M: Service> Endpoint<M> {
             // on the same connection takes one of its own.
             let slot = match reply.handoff.as_ref().and_then(|h| h.adopt()) {
                 Some(slot) => slot,
-                None => Arc::new(self.slots.clone().try_acquire_owned().map_err(|_| {
+                None => self.slots.try_acquire().ok_or_else(|| {
                     let why = "too many connections (see --max-connections)";
                     (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
-                })?),
+                })?,
             };
             let transport = wrap_transport(&wrap, limit);
             let handler = admit(transport).map_err(|why| (StatusCode::FORBIDDEN, why))?;
+            slot.counts_in(transport.as_str());
             let comet = Comet::new(
                 self.limits.send_backlog,
                 self.limits.max_message_size,

@@ -120,8 +120,6 @@ impl Table {
 mod tests {
     use std::net::SocketAddr;
 
-    use tokio::sync::Semaphore;
-
     use super::*;
     use crate::session::Session;
     use crate::sockjs::comet::CometSession;
@@ -129,12 +127,12 @@ mod tests {
     #[tokio::test]
     async fn an_expired_session_ends_on_the_backends_side_and_gives_back_its_slot() {
         let table = Table::default();
-        let slots = Arc::new(Semaphore::new(1));
+        let slots = crate::slots::Slots::new(1, Default::default());
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let delay = Duration::from_millis(50);
         let (comet, _) = table
             .find_or_make("/r", "id", peer.ip(), || {
-                let slot = Arc::new(slots.clone().try_acquire_owned().unwrap());
+                let slot = slots.try_acquire().unwrap();
                 Ok::<_, ()>((Comet::new(1024, 1024, Duration::from_secs(25)), delay, slot))
             })
             .unwrap();
@@ -145,13 +143,13 @@ mod tests {
         table.sweep(Instant::now(), Duration::ZERO);
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(!backend.is_finished());
-        assert_eq!(slots.available_permits(), 0);
+        assert_eq!(slots.available(), 0);
 
         tokio::time::sleep(delay).await;
         table.sweep(Instant::now(), Duration::ZERO);
         let seen = tokio::time::timeout(Duration::from_secs(1), backend).await;
         assert_eq!(seen.expect("the backend saw the end").unwrap(), None);
-        assert_eq!(slots.available_permits(), 1);
+        assert_eq!(slots.available(), 1);
         assert!(matches!(table.find("/r", "id", peer.ip()), Found::None));
     }
 }

@@ -28,12 +28,12 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::asleep::Beds;
 use crate::session::{Service, Transport};
 use crate::shutdown::{ConnGuard, Signal};
+use crate::slots::Held;
 
 /// Events taken from the epoll set per system call.
 const EVENTS: usize = 256;
@@ -94,7 +94,7 @@ pub struct Client {
 /// allocation that outlives the session's would sit between the freed ones and keep the
 /// heap from giving their pages back.
 enum Slot {
-    Owned(OwnedSemaphorePermit),
+    Owned(Held),
     Shared(ConnGuard),
 }
 

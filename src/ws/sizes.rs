@@ -3,7 +3,6 @@
 //! sizes with a little room; lower them when a change shrinks what a connection holds.
 
 use std::mem::size_of;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
@@ -42,11 +41,9 @@ async fn an_awake_connection_holds_its_task_and_session_once() {
     let (tcp, peer) = listener.accept().await.unwrap();
     let (endpoint, _poll) =
         Endpoint::<Handler>::new(limits(), Default::default(), Default::default()).unwrap();
-    let permit = Arc::new(
-        Arc::new(tokio::sync::Semaphore::new(1))
-            .try_acquire_owned()
-            .unwrap(),
-    );
+    let permit = crate::slots::Slots::new(1, Default::default())
+        .try_acquire()
+        .unwrap();
     let client = Client {
         peer,
         transport: crate::session::Transport::Rfc6455,

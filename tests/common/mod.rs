@@ -125,6 +125,8 @@ pub fn config(dir: &Path, extra: &[&str]) -> anyhow::Result<Config> {
 pub struct TestGateway {
     pub main: SocketAddr,
     pub policy: SocketAddr,
+    /// The metrics listener (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics: SocketAddr,
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -141,11 +143,14 @@ impl TestGateway {
         let config = config(dir.path(), extra).expect("valid test configuration");
         let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let policy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (main_addr, policy_addr) = (main.local_addr().unwrap(), policy.local_addr().unwrap());
+        let metrics_addr = metrics.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let listeners = flashgate::Listeners {
             main,
             policy: Some(policy),
+            metrics: Some(metrics),
         };
         let task = tokio::spawn(flashgate::run(listeners, config, async move {
             let _ = stopped.await;
@@ -153,6 +158,7 @@ impl TestGateway {
         TestGateway {
             main: main_addr,
             policy: policy_addr,
+            metrics: metrics_addr,
             dir,
             stop: Some(stop),
             task: Some(task),

@@ -1,0 +1,231 @@
+//! What the gateway counts, in Prometheus' terms (names `flashgate_…`, base units, counters
+//! ending in `_total`), kept in a [`prometheus_client`] registry that `metrics::serve`
+//! exposes on the metrics listener. Counting never waits: each metric is an atomic, and a
+//! labelled family is looked up when a session opens or a request is refused, never per
+//! message.
+//!
+//! A leaf: anything may count here, and this module names only what it counts.
+
+pub mod serve;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The kind of client of a session: a transport's label, or `proxy` for the socket proxy.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    /// `rfc6455`, `flash`, `hixie76`, `sockjs-…`, `proxy`.
+    pub transport: &'static str,
+}
+
+/// Which listener a policy request came to, and what came of it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    /// `main` or `policy`.
+    pub listener: &'static str,
+    /// `served`, `not_policy` (something else came) or `failed` (nothing whole in time, or
+    /// the connection failed).
+    pub outcome: &'static str,
+}
+
+/// Why a WebSocket handshake was refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Refusal {
+    /// `origin` (not on the allow-list), `bad_handshake`, `method` (not a GET),
+    /// `upgrade_required` (a version or framing not spoken here), `not_found`, or
+    /// `backend` (the route's backend turned the client away).
+    pub reason: &'static str,
+}
+
+/// Every kind of session, as the `transport` label says it.
+pub const KINDS: [&str; 10] = [
+    "rfc6455",
+    "flash",
+    "hixie76",
+    "sockjs-websocket",
+    "sockjs-xhr-polling",
+    "sockjs-xhr-streaming",
+    "sockjs-eventsource",
+    "sockjs-htmlfile",
+    "sockjs-jsonp-polling",
+    "proxy",
+];
+
+/// Every metric of one gateway.
+pub struct Metrics {
+    /// What the families are registered in.
+    registry: Registry,
+    /// Sessions open now, by kind ([`KINDS`]' order).
+    sessions_open: Vec<Gauge>,
+    /// Sessions opened since start, by kind.
+    sessions: Vec<Counter>,
+    /// Flash socket policy requests, by listener and outcome.
+    pub policy_requests: Family<PolicyLabels, Counter>,
+    /// WebSocket handshakes refused, by reason.
+    pub upgrades_refused: Family<Refusal, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("flashgate");
+        let open = Family::<Kind, Gauge>::default();
+        let opened = Family::<Kind, Counter>::default();
+        // Every kind is there from the start, at 0: a dashboard sees none missing.
+        let sessions_open = KINDS.map(|transport| open.get_or_create_owned(&Kind { transport }));
+        let sessions = KINDS.map(|transport| opened.get_or_create_owned(&Kind { transport }));
+        let policy_requests = Family::<PolicyLabels, Counter>::default();
+        let upgrades_refused = Family::<Refusal, Counter>::default();
+        registry.register(
+            "sessions_open",
+            "Sessions open now (a WebSocket connection, or a SockJS session), by transport",
+            open,
+        );
+        registry.register(
+            "sessions",
+            "Sessions opened since start, by transport",
+            opened,
+        );
+        registry.register(
+            "policy_requests",
+            "Flash socket policy requests, by listener and outcome",
+            policy_requests.clone(),
+        );
+        registry.register(
+            "upgrades_refused",
+            "WebSocket handshakes refused, by reason",
+            upgrades_refused.clone(),
+        );
+        Metrics {
+            registry,
+            sessions_open: sessions_open.into(),
+            sessions: sessions.into(),
+            policy_requests,
+            upgrades_refused,
+        }
+    }
+}
+
+impl Metrics {
+    /// The index in [`KINDS`] of `transport` (a label not there is a bug: debug builds
+    /// stop, others count it as `rfc6455`).
+    pub fn kind(&self, transport: &str) -> u8 {
+        let found = KINDS.iter().position(|k| *k == transport);
+        debug_assert!(found.is_some(), "{transport} is not in KINDS");
+        found.unwrap_or(0) as u8
+    }
+
+    /// A session of kind `kind` ([`Metrics::kind`]) opened.
+    pub fn session_opened(&self, kind: u8) {
+        self.sessions[usize::from(kind)].inc();
+        self.sessions_open[usize::from(kind)].inc();
+    }
+
+    /// A session of kind `kind` ended.
+    pub fn session_ended(&self, kind: u8) {
+        self.sessions_open[usize::from(kind)].dec();
+    }
+
+    /// A policy request on `listener` came to `outcome`.
+    pub fn policy(&self, listener: &'static str, outcome: &'static str) {
+        let labels = PolicyLabels { listener, outcome };
+        self.policy_requests.get_or_create(&labels).inc();
+    }
+
+    /// A WebSocket handshake was refused with `status`, by the handshake's checks or (when
+    /// `by_backend`) by the route's backend.
+    pub fn refused(&self, status: u16, by_backend: bool) {
+        let reason = match (by_backend, status) {
+            (true, _) => "backend",
+            (false, 403) => "origin",
+            (false, 405) => "method",
+            (false, 426) => "upgrade_required",
+            (false, 404) => "not_found",
+            (false, _) => "bad_handshake",
+        };
+        self.upgrades_refused
+            .get_or_create(&Refusal { reason })
+            .inc();
+    }
+
+    /// The exposition, in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String does not fail");
+        out
+    }
+}
+
+/// `openmetrics` (as [`Metrics::encode`] writes it) in Prometheus' older text format
+/// (0.0.4), for a scraper that does not ask for OpenMetrics: `curl`, `promtool`, older
+/// Prometheus servers. The samples are the same; a counter's `HELP` and `TYPE` name its
+/// samples (`…_total`), as that format wants, and the OpenMetrics-only lines (`UNIT`, `EOF`)
+/// go.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let named = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
+            let rest = line.strip_prefix(tag)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{tag}{name}_total {tail}"))
+        });
+        match named {
+            Some(renamed) => out.push_str(&renamed),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_counted_shows_in_the_exposition_under_its_labels() {
+        let metrics = Metrics::default();
+        let hixie76 = metrics.kind("hixie76");
+        metrics.session_opened(hixie76);
+        metrics.session_opened(hixie76);
+        metrics.session_ended(hixie76);
+        metrics.policy("policy", "served");
+        metrics.refused(403, false);
+        metrics.refused(400, true);
+        let text = metrics.encode();
+        for line in [
+            "flashgate_sessions_total{transport=\"hixie76\"} 2",
+            "flashgate_sessions_open{transport=\"hixie76\"} 1",
+            "flashgate_policy_requests_total{listener=\"policy\",outcome=\"served\"} 1",
+            "flashgate_upgrades_refused_total{reason=\"origin\"} 1",
+            "flashgate_upgrades_refused_total{reason=\"backend\"} 1",
+            "flashgate_sessions_open{transport=\"proxy\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+
+        let old = prometheus_text(&text);
+        for line in [
+            "# HELP flashgate_sessions_total Sessions opened since start, by transport.",
+            "# TYPE flashgate_sessions_total counter",
+            "flashgate_sessions_total{transport=\"hixie76\"} 2",
+            "# TYPE flashgate_sessions_open gauge",
+        ] {
+            assert!(old.lines().any(|l| l == line), "{line} in\n{old}");
+        }
+        assert!(!old.contains("# EOF") && !old.contains("# TYPE flashgate_sessions counter"));
+    }
+}

@@ -1,0 +1,129 @@
+//! The connection slots (`--max-connections`): each connection holds one while any of its
+//! tasks lives, a sleeping connection too, and a SockJS session holds one for its life. A
+//! slot also says what its connection became: once it is a session, the slot counts in the
+//! gauge of its kind of session, and lowers it when it is given back, however the session
+//! ended.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use tokio::sync::Semaphore;
+
+use crate::metrics::Metrics;
+
+/// Every slot of a gateway, and where their sessions are counted.
+pub struct Slots {
+    /// One permit per free slot.
+    free: Semaphore,
+    /// The gauges of open sessions.
+    metrics: Arc<Metrics>,
+}
+
+/// One slot, held: given back when dropped. As small as the permit it replaces (a sleeper
+/// keeps one).
+pub struct Held {
+    /// Whose slot it is.
+    slots: Arc<Slots>,
+    /// What the connection became: 0 for nothing yet, else 1 + its kind of session
+    /// ([`Metrics::kind`]).
+    session: AtomicU8,
+}
+
+impl Slots {
+    /// `count` slots, whose sessions count in `metrics`.
+    pub fn new(count: usize, metrics: Arc<Metrics>) -> Arc<Slots> {
+        Arc::new(Slots {
+            free: Semaphore::new(count),
+            metrics,
+        })
+    }
+
+    /// A slot, once one is free.
+    pub async fn acquire(self: &Arc<Self>) -> Arc<Held> {
+        let permit = self
+            .free
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        permit.forget();
+        self.held()
+    }
+
+    /// A slot, if one is free now.
+    pub fn try_acquire(self: &Arc<Self>) -> Option<Arc<Held>> {
+        self.free.try_acquire().ok()?.forget();
+        Some(self.held())
+    }
+
+    /// How many slots are free.
+    #[cfg(test)]
+    pub fn available(&self) -> usize {
+        self.free.available_permits()
+    }
+
+    fn held(self: &Arc<Self>) -> Arc<Held> {
+        Arc::new(Held {
+            slots: self.clone(),
+            session: AtomicU8::new(0),
+        })
+    }
+}
+
+impl Held {
+    /// The connection is now a session of `transport` (a [`crate::metrics::KINDS`] label):
+    /// it is counted, and counts as open until the slot is given back. A slot counts once.
+    pub fn counts_in(&self, transport: &'static str) {
+        let metrics = &self.slots.metrics;
+        let kind = metrics.kind(transport);
+        if (self.session)
+            .compare_exchange(0, kind + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            metrics.session_opened(kind);
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(kind) = self.session.get_mut().checked_sub(1) {
+            self.slots.metrics.session_ended(kind);
+        }
+        self.slots.free.add_permits(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slot_is_given_back_when_dropped_and_its_session_counts_until_then() {
+        let metrics = Arc::new(Metrics::default());
+        let slots = Slots::new(2, metrics.clone());
+        let (a, b) = (slots.try_acquire().unwrap(), slots.acquire().await);
+        assert!(slots.try_acquire().is_none(), "both slots are held");
+        a.counts_in("flash");
+        a.counts_in("rfc6455"); // a slot counts once
+        let open = |text: &str, kind: &str| {
+            let name = format!("flashgate_sessions_open{{transport=\"{kind}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&name)?.parse::<i64>().ok())
+        };
+        let text = metrics.encode();
+        assert_eq!(
+            (open(&text, "flash"), open(&text, "rfc6455")),
+            (Some(1), Some(0))
+        );
+        drop(a);
+        assert_eq!(open(&metrics.encode(), "flash"), Some(0));
+        assert_eq!(slots.available(), 1);
+        drop(b);
+        assert_eq!(slots.available(), 2);
+    }
+
+    #[test]
+    fn a_held_slot_is_as_small_as_a_semaphore_permit() {
+        assert!(size_of::<Held>() <= size_of::<tokio::sync::OwnedSemaphorePermit>());
+    }
+}

@@ -98,7 +98,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use backend::Backend;
 use config::{BackendSpec, Config};
 use gateway::Gateway;
 use origin::AllowList;
@@ -223,78 +222,10 @@ pub fn ruffle_config(config: &Config, main: SocketAddr) -> String {
         .iter()
         .find(|r| r.backend == BackendSpec::Proxy);
     ruffle::config_script(
-        &proxy_targets(config, main),
+        &routes::proxy_targets(config, main),
         route.map(|r| r.path.as_str()),
         main.port(),
     )
-}
-
-fn proxy_targets(config: &Config, main: SocketAddr) -> backend::proxy::Targets {
-    backend::proxy::Targets::resolve(&config.proxy_targets, main)
-}
-
-/// Each configured route with its backend, built once: the one place a backend is chosen.
-fn routes(config: &Config, main: SocketAddr) -> anyhow::Result<routes::Routes> {
-    let limits = &config.limits;
-    let bound = backend::broadcast::Bound {
-        backlog: limits.send_backlog,
-        grace: config::SLOW_GRACE,
-    };
-    let list = config
-        .routes
-        .iter()
-        .map(|spec| {
-            Ok(routes::Route {
-                path: spec.path.clone(),
-                backend: match &spec.backend {
-                    BackendSpec::Echo => Backend::Echo,
-                    BackendSpec::Broadcast => {
-                        Backend::Broadcast(backend::broadcast::Rooms::new(bound))
-                    }
-                    BackendSpec::Proxy => Backend::Proxy {
-                        targets: proxy_targets(config, main),
-                        connect_timeout: limits.handshake_timeout,
-                        write_timeout: limits.idle_timeout,
-                    },
-                    BackendSpec::Close { code, reason } => {
-                        Backend::Close(Arc::new(session::CloseReason::Peer(*code, reason.clone())))
-                    }
-                    BackendSpec::Upstream(upstream) => Backend::Relay(Arc::new(
-                        relay_to(upstream, limits)
-                            .with_context(|| format!("route {}", spec.path))?,
-                    )),
-                },
-                sockjs: spec.sockjs.clone(),
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(routes::Routes::new(list))
-}
-
-/// An upstream route's relay settings: the route's own, or the gateway's limits.
-fn relay_to(
-    spec: &config::UpstreamSpec,
-    limits: &config::Limits,
-) -> anyhow::Result<backend::relay::Upstream> {
-    let options = &spec.options;
-    let tls = match spec.tls {
-        true => Some(tls::client(options.ca_file.as_deref())?),
-        false => None,
-    };
-    Ok(backend::relay::Upstream {
-        target: spec.target.clone(),
-        wire: spec.wire,
-        tls,
-        resource: spec.resource.clone(),
-        connect_timeout: options.connect_timeout.unwrap_or(limits.handshake_timeout),
-        write_timeout: options.write_timeout.unwrap_or(limits.idle_timeout),
-        proxy_header: options.proxy_header,
-        tell: backend::relay::handshake::Tell {
-            forwarded: options.forwarded,
-            cookies: options.cookies,
-        },
-        max_message_size: options.max_message_size.unwrap_or(limits.max_message_size),
-    })
 }
 
 fn allow_list(config: &Config, main: SocketAddr) -> AllowList {
@@ -349,7 +280,7 @@ pub async fn run(
         slots.clone(),
         sockjs::SOCKJS_URL,
     );
-    let routes = routes(&config, main_addr)?;
+    let routes = routes::build(&config, main_addr, &metrics)?;
     let ready = observe::ready(&config, main_addr, policy_addr);
     let gw = Arc::new(Gateway {
         metrics,

@@ -12,7 +12,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 
 /// The kind of client of a session: a transport's label, or `proxy` for the socket proxy.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +40,50 @@ pub struct Refusal {
     /// `upgrade_required` (a version or framing not spoken here), `not_found`, or
     /// `backend` (the route's backend turned the client away).
     pub reason: &'static str,
+}
+
+/// An upstream route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// The route's path.
+    pub route: String,
+}
+
+/// An upstream route, and what came of a connection attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectLabels {
+    /// The route's path.
+    pub route: String,
+    /// `ok`, or `failed` (refused, timed out, or a WebSocket handshake the server turned
+    /// down).
+    pub outcome: &'static str,
+}
+
+/// One upstream route's connection attempts, resolved once when the route is built.
+#[derive(Clone, Debug)]
+pub struct Connects {
+    /// Attempts that connected.
+    ok: Counter,
+    /// Attempts that did not.
+    failed: Counter,
+    /// How long each attempt took, whatever came of it.
+    seconds: Histogram,
+}
+
+impl Connects {
+    /// An attempt that took `took` came to `ok`.
+    pub fn record(&self, ok: bool, took: std::time::Duration) {
+        match ok {
+            true => self.ok.inc(),
+            false => self.failed.inc(),
+        };
+        self.seconds.observe(took.as_secs_f64());
+    }
+}
+
+/// The buckets of connect times: 250 µs to about 4 s, doubling.
+fn connect_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
 }
 
 /// Every kind of session, as the `transport` label says it.
@@ -66,6 +112,10 @@ pub struct Metrics {
     pub policy_requests: Family<PolicyLabels, Counter>,
     /// WebSocket handshakes refused, by reason.
     pub upgrades_refused: Family<Refusal, Counter>,
+    /// Connection attempts to upstream servers, by route and outcome.
+    upstream_connects: Family<ConnectLabels, Counter>,
+    /// How long they took, by route.
+    upstream_connect_seconds: Family<RouteLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -98,8 +148,26 @@ impl Default for Metrics {
             "WebSocket handshakes refused, by reason",
             upgrades_refused.clone(),
         );
+        let upstream_connects = Family::<ConnectLabels, Counter>::default();
+        let upstream_connect_seconds =
+            Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+                connect_buckets,
+            );
+        registry.register(
+            "upstream_connects",
+            "Connection attempts to upstream servers (TCP, PROXY header, TLS and WebSocket handshake), by route and outcome",
+            upstream_connects.clone(),
+        );
+        registry.register_with_unit(
+            "upstream_connect",
+            "How long connection attempts to upstream servers took, by route",
+            Unit::Seconds,
+            upstream_connect_seconds.clone(),
+        );
         Metrics {
             registry,
+            upstream_connects,
+            upstream_connect_seconds,
             sessions_open: sessions_open.into(),
             sessions: sessions.into(),
             policy_requests,
@@ -126,6 +194,25 @@ impl Metrics {
     /// A session of kind `kind` ended.
     pub fn session_ended(&self, kind: u8) {
         self.sessions_open[usize::from(kind)].dec();
+    }
+
+    /// The handles of the upstream route at `route`.
+    pub fn upstream(&self, route: &str) -> Connects {
+        let counter = |outcome| {
+            let labels = ConnectLabels {
+                route: route.to_string(),
+                outcome,
+            };
+            self.upstream_connects.get_or_create_owned(&labels)
+        };
+        let label = RouteLabel {
+            route: route.to_string(),
+        };
+        Connects {
+            ok: counter("ok"),
+            failed: counter("failed"),
+            seconds: self.upstream_connect_seconds.get_or_create_owned(&label),
+        }
     }
 
     /// A policy request on `listener` came to `outcome`.

@@ -199,6 +199,23 @@ async fn healthz_answers_and_readyz_names_what_is_not_ready() {
         "{report}"
     );
 
+    // A client of the route while its server is down: the attempt is counted as failed.
+    let attempt = |gw: &TestGateway| {
+        let url = gw.ws_url("/app");
+        async move {
+            if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await {
+                let _ = ws.close(None).await;
+            }
+        }
+    };
+    attempt(&gw).await;
+    until(
+        &gw,
+        "flashgate_upstream_connects_total{route=\"/app\",outcome=\"failed\"}",
+        1.0,
+    )
+    .await;
+
     // Once the upstream listens, the gateway is ready.
     let upstream = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -208,6 +225,23 @@ async fn healthz_answers_and_readyz_names_what_is_not_ready() {
     assert!(ready.text().contains(&format!(
         "ok upstream of /app: 127.0.0.1:{port} accepts connections"
     )));
+    // And a client connects through it: an attempt that connected, both timed.
+    attempt(&gw).await;
+    let text = until(
+        &gw,
+        "flashgate_upstream_connects_total{route=\"/app\",outcome=\"ok\"}",
+        1.0,
+    )
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            "flashgate_upstream_connect_seconds_count{route=\"/app\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(promtool(&text), "");
     drop(upstream);
 
     // Everything else on the listener is not there, and only GET is.

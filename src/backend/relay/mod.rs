@@ -31,6 +31,9 @@ mod stream;
 mod tcp;
 mod websocket;
 
+use std::time::Instant;
+
+use crate::metrics::Connects;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +84,8 @@ pub struct Upstream {
     pub tell: handshake::Tell,
     /// The largest message, either way.
     pub max_message_size: usize,
+    /// Where its connection attempts are counted.
+    pub counted: Connects,
 }
 
 impl Upstream {
@@ -192,7 +197,9 @@ pub async fn connect(
             Wire::WebSocket => websocket::open(tcp, upstream, hello, addrs).await,
         }
     };
-    in_time(tokio::time::timeout(upstream.connect_timeout, open).await)
+    let started = Instant::now();
+    let attempt = tokio::time::timeout(upstream.connect_timeout, open).await;
+    in_time(attempt, upstream, started)
 }
 
 /// Connects to a TCP (or XMLSocket) `upstream` for a client at `addrs`, within the connect
@@ -201,16 +208,23 @@ async fn connect_tcp(
     upstream: &Upstream,
     addrs: (SocketAddr, SocketAddr),
 ) -> Result<TcpStream, String> {
-    in_time(tokio::time::timeout(upstream.connect_timeout, open_tcp(upstream, addrs)).await)
+    let started = Instant::now();
+    let attempt = tokio::time::timeout(upstream.connect_timeout, open_tcp(upstream, addrs)).await;
+    in_time(attempt, upstream, started)
 }
 
-/// What a connection attempt bounded by the connect timeout came to. Not an `async fn`
-/// taking the attempt: its future would hold the attempt twice (as its argument, and
-/// inside the timeout), and a relayed session keeps that future's room for life.
+/// What a connection attempt bounded by the connect timeout, begun at `started`, came to
+/// (counted for `upstream`). Not an `async fn` taking the attempt: its future would hold
+/// the attempt twice (as its argument, and inside the timeout), and a relayed session keeps
+/// that future's room for life.
 fn in_time<T>(
     attempt: Result<Result<T, String>, tokio::time::error::Elapsed>,
+    upstream: &Upstream,
+    started: Instant,
 ) -> Result<T, String> {
-    attempt.unwrap_or_else(|_| Err("connect timed out".into()))
+    let came = attempt.unwrap_or_else(|_| Err("connect timed out".into()));
+    upstream.counted.record(came.is_ok(), started.elapsed());
+    came
 }
 
 /// The TCP connection to `upstream`, its PROXY header (if any) sent.

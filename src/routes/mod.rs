@@ -1,6 +1,10 @@
 //! The routing table: each WebSocket route owns its path and everything under it, so a
 //! transport that uses sub-paths can live on the same route.
 
+mod build;
+
+pub use build::{build, proxy_targets};
+
 use crate::backend::Backend;
 use crate::config::SockjsOptions;
 

@@ -76,6 +76,12 @@ pub async fn handle(
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
         });
     }
+    if path == "/crossdomain.xml" {
+        return Ok(match *req.method() {
+            Method::GET | Method::HEAD => url_policy(gw.policies.url.clone()),
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
+        });
+    }
     if path == "/ruffle-config.js" {
         return Ok(match *req.method() {
             Method::GET | Method::HEAD => javascript(gw.ruffle_config.clone()),
@@ -83,6 +89,14 @@ pub async fn handle(
         });
     }
     Ok(gw.files.serve(req, &gw.allow).await)
+}
+
+/// Flash Player's URL policy, never cached (it follows the configuration).
+fn url_policy(policy: bytes::Bytes) -> Response<Body> {
+    let mut res = javascript(policy);
+    let kind = header::HeaderValue::from_static(crate::policy::url::CONTENT_TYPE);
+    res.headers_mut().insert(header::CONTENT_TYPE, kind);
+    res
 }
 
 /// How a WebSocket's messages are framed.

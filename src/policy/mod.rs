@@ -1,10 +1,11 @@
 //! Adobe Flash socket policies: recognising the request ([`sniff`]), writing and checking the
 //! XML ([`xml`]), answering it on a connection ([`serve`]), and the master policy listener
-//! ([`listener`]).
+//! ([`listener`]); and the URL policy served over HTTP as `/crossdomain.xml` ([`url`]).
 
 pub mod listener;
 pub mod serve;
 pub mod sniff;
+pub mod url;
 pub mod xml;
 
 use std::net::SocketAddr;
@@ -15,13 +16,16 @@ use crate::config::Config;
 use crate::origin::AllowList;
 use xml::Grant;
 
-/// The two policy replies the gateway sends, each ending in NUL.
+/// The policies the gateway serves: two socket policy replies, each ending in NUL, and the
+/// URL policy.
 #[derive(Debug, Clone)]
 pub struct Policies {
     /// For the master policy listener (port 843): includes `<site-control>`.
     pub master: Bytes,
     /// For requests sniffed on the main port.
     pub inline: Bytes,
+    /// `/crossdomain.xml`: the same domains, for HTTP.
+    pub url: Bytes,
 }
 
 /// What the policy grants Flash: the policy file's grants, or one per allowed origin's
@@ -54,6 +58,7 @@ impl Policies {
             Some(file) => (file.reply.clone(), file.reply.clone()),
             None => (xml::build(&grants, true), xml::build(&grants, false)),
         };
+        let url = url::build(&grants);
         let mut warnings = Vec::new();
         let served_from = std::iter::once(main.port()).chain(policy.map(|p| p.port()));
         for port in served_from.filter(|&p| p >= 1024) {
@@ -68,6 +73,11 @@ impl Policies {
                 ));
             }
         }
-        (Policies { master, inline }, warnings)
+        let policies = Policies {
+            master,
+            inline,
+            url,
+        };
+        (policies, warnings)
     }
 }

@@ -79,6 +79,11 @@ pub struct Args {
     )]
     pub proxy_targets: Vec<String>,
 
+    /// Once the listeners are bound, run as this user (its group alone): start as root to bind
+    /// port 843, serve as nobody. Without it a gateway started as root warns that it stays root.
+    #[arg(long, env = "FLASHGATE_USER", value_name = "NAME")]
+    pub user: Option<String>,
+
     /// Directory of the pages served at `/`.
     #[arg(
         long,

@@ -45,7 +45,7 @@
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies; `tls`: rustls settings (the `wss://` client side); `reach`: what
 //!   `--check` lists of routes, the servers they connect to and the Flash policy, and where
-//!   they contradict.
+//!   they contradict; `privileges`: `--user`, becoming an ordinary user once bound.
 //!
 //! The library takes bound listeners and a shutdown future ([`run`]), so tests run the real
 //! gateway on port 0.
@@ -69,6 +69,7 @@ pub(crate) mod observe;
 pub(crate) mod origin;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
+pub mod privileges;
 pub(crate) mod reach;
 pub(crate) mod routes;
 pub(crate) mod ruffle;
@@ -170,7 +171,7 @@ fn why_not(addr: SocketAddr, error: &io::Error) -> String {
                 .unwrap_or_else(|_| "/path/to/flashgate".into());
             format!(
                 "port {} needs privileges: run `sudo setcap cap_net_bind_service=+ep {binary}`, \
-                 or use --policy-listen with a port >= 1024 (behind a redirect from 843), or --policy-listen off",
+                 or start it as root with --user NAME (it serves as NAME once bound), or use --policy-listen with a port >= 1024 (behind a redirect from 843), or --policy-listen off",
                 addr.port()
             )
         }

@@ -61,6 +61,20 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Bound: nothing left that needs root.
+    match &config.user {
+        Some(user) => match flashgate::privileges::drop_to(user) {
+            Ok(()) => tracing::info!(user = %user.name, "running as {}", user.name),
+            Err(error) => {
+                tracing::error!("{error:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None if flashgate::privileges::is_root() => tracing::warn!(
+            "running as root: pass --user NAME (say, nobody) to serve without root once the ports are bound"
+        ),
+        None => {}
+    }
     match flashgate::run(listeners, config, stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

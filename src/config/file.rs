@@ -40,6 +40,8 @@ struct File {
     route: Option<Vec<Route>>,
     /// `--proxy-target`.
     proxy_target: Option<Vec<Spanned<String>>>,
+    /// `--user`.
+    user: Option<Spanned<String>>,
     /// `--web-dir`.
     web_dir: Option<PathBuf>,
     /// `--assets-dir`.
@@ -171,6 +173,14 @@ pub fn apply(path: &Path, config: &mut Config, given: &Given) -> anyhow::Result<
     let targets = file.proxy_target.is_some().then_some(targets);
     set.put("proxy_target", &mut config.proxy_targets, targets);
 
+    let user = match &file.user {
+        Some(name) => Some(Some(
+            crate::privileges::RunAs::look_up(name.get_ref())
+                .map_err(|why| src.error(name.span(), format!("user: {why:#}")))?,
+        )),
+        None => None,
+    };
+    set.put("user", &mut config.user, user);
     set.put("web_dir", &mut config.web_dir, file.web_dir);
     set.put("assets_dir", &mut config.assets_dir, file.assets_dir);
     set.put(

@@ -40,6 +40,8 @@ pub struct Config {
     /// The socket proxy's allowed targets; empty means the default, the gateway's own main
     /// listener (`self`, known once it is bound).
     pub proxy_targets: Vec<TargetSpec>,
+    /// Who to become once the listeners are bound.
+    pub user: Option<crate::privileges::RunAs>,
     /// Our pages.
     pub web_dir: PathBuf,
     /// Our assets; third-party files in its `vendor/`.
@@ -242,6 +244,12 @@ impl Config {
             .map(|p| load_policy_file(p.clone(), "--policy-file"))
             .transpose()?;
         let routes = routes::parse(&args.routes).context("--route")?;
+        let user = args
+            .user
+            .as_deref()
+            .map(crate::privileges::RunAs::look_up)
+            .transpose()
+            .context("--user")?;
         let proxy_targets = args
             .proxy_targets
             .iter()
@@ -264,6 +272,7 @@ impl Config {
             policy_file,
             routes,
             proxy_targets,
+            user,
             web_dir: args.web_dir.clone(),
             assets_dir: args.assets_dir.clone(),
             exposure: crate::assets::Exposure {

@@ -20,6 +20,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub mod family;
 pub mod http_stream;
+pub mod running;
 pub mod upstream;
 
 use flashgate::config::Config;

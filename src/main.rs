@@ -54,6 +54,7 @@ async fn main() -> ExitCode {
     // Handle the signals before the first `listening` line: a supervisor may stop the
     // gateway as soon as it reads it, and that must be a graceful stop, not a kill.
     let stop = stop_signal();
+    hangup_is_not_fatal();
     let listeners = match flashgate::bind(&config).await {
         Ok(listeners) => listeners,
         Err(error) => {
@@ -80,6 +81,27 @@ async fn main() -> ExitCode {
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGHUP (a service manager's reload) must not end the gateway, as it would by default:
+/// nothing is read again yet, and the log says so.
+fn hangup_is_not_fatal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangup) => {
+                tokio::spawn(async move {
+                    while hangup.recv().await.is_some() {
+                        tracing::info!(
+                            "SIGHUP: nothing to reload; the configuration is read at start, so restart to change it"
+                        );
+                    }
+                });
+            }
+            Err(error) => tracing::warn!(%error, "cannot handle SIGHUP"),
         }
     }
 }

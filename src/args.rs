@@ -84,23 +84,16 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_USER", value_name = "NAME")]
     pub user: Option<String>,
 
-    /// Directory of the pages served at `/`.
-    #[arg(
-        long,
-        env = "FLASHGATE_WEB_DIR",
-        default_value = "web",
-        value_name = "DIR"
-    )]
-    pub web_dir: PathBuf,
+    /// Directory of pages of your own, served before flashgate's (which are built in: a
+    /// page of the same name here replaces one of them) [default: none].
+    #[arg(long, env = "FLASHGATE_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
 
-    /// Directory of the static assets; third-party files are in its `vendor/`.
-    #[arg(
-        long,
-        env = "FLASHGATE_ASSETS_DIR",
-        default_value = "assets",
-        value_name = "DIR"
-    )]
-    pub assets_dir: PathBuf,
+    /// Directory of the static assets, the third-party files in its `vendor/` [default: the
+    /// first that exists of `assets/` beside the binary, /usr/share/flashgate/assets, and the
+    /// checkout the binary was built from].
+    #[arg(long, env = "FLASHGATE_ASSETS_DIR", value_name = "DIR")]
+    pub assets_dir: Option<PathBuf>,
 
     /// Serve files and directories whose name starts with `.` (without it they are 404).
     #[arg(long, env = "FLASHGATE_SERVE_HIDDEN", value_parser = BoolishValueParser::new())]

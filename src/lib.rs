@@ -12,8 +12,10 @@
 //!   (`policy::sniff`) and becomes a policy reply or HTTP (`prefixed` replays the sniffed
 //!   bytes to the HTTP parser). `gateway` is the state every connection shares.
 //! - `http`: each request to its handler, by `routes` (a WebSocket route owns its path and
-//!   everything under it); the rest is the asset listing, `/ruffle-config.js` (`ruffle`) and
-//!   static files (`assets`).
+//!   everything under it); the rest is the asset listing, `/ruffle-config.js` (`ruffle`),
+//!   `/crossdomain.xml` (`policy::url`) and static files (`assets`: a `--web-dir`, then our
+//!   pages built into the binary, then the third-party files wherever `assets::locate`
+//!   finds them).
 //! - `policy`: the Flash socket policy: pure recognition and XML, the reply, and the master
 //!   policy listener, which answers most requests without a task.
 //! - Transports: `ws`, the RFC 6455 handshake and its sessions: messages over tungstenite,
@@ -203,7 +205,11 @@ pub fn check(config: &Config) -> (String, Vec<String>) {
     let mut problems = Vec::new();
     let survey = reach::survey(config, &allow_list(config, config.listen));
     problems.extend(survey.problems);
-    let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
+    let files = assets::Files::new(
+        config.web_dir.as_deref(),
+        config.assets_dir.as_deref(),
+        config.exposure,
+    );
     problems.extend(files.problems());
     let (_, warnings) = policy::Policies::new(
         config,
@@ -254,7 +260,11 @@ pub async fn run(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let files = assets::Files::new(&config.web_dir, &config.assets_dir, config.exposure);
+    let files = assets::Files::new(
+        config.web_dir.as_deref(),
+        config.assets_dir.as_deref(),
+        config.exposure,
+    );
     for problem in files.problems() {
         tracing::warn!("{problem}");
     }

@@ -14,7 +14,11 @@ pub fn ready(config: &Config, main: SocketAddr, policy: Option<SocketAddr>) -> R
         let why = format!("{wanted} is not bound: policies are answered inline only");
         listeners.push(("policy", policy.ok_or(why)));
     }
-    let files = Files::new(&config.web_dir, &config.assets_dir, config.exposure);
+    let files = Files::new(
+        config.web_dir.as_deref(),
+        config.assets_dir.as_deref(),
+        config.exposure,
+    );
     let upstreams = config
         .routes
         .iter()

@@ -136,8 +136,8 @@ reason = "Back soon"
         config.proxy_targets.len() == 2 && targets.contains("game.example"),
         "{targets}"
     );
-    assert_eq!(config.web_dir, PathBuf::from("/srv/pages"));
-    assert_eq!(config.assets_dir, PathBuf::from("/srv/assets"));
+    assert_eq!(config.web_dir, Some(PathBuf::from("/srv/pages")));
+    assert_eq!(config.assets_dir, Some(PathBuf::from("/srv/assets")));
     assert!(config.exposure.hidden && config.exposure.follow_symlinks);
     let limits = config.limits;
     assert_eq!(limits.read_timeout, Duration::from_secs(1));

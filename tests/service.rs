@@ -63,7 +63,10 @@ fn the_unit_verifies_cleanly_and_is_well_confined() {
         .lines()
         .find_map(|l| l.split("flashgate.service: ").nth(1))
         .unwrap_or_else(|| panic!("no overall exposure in {said}"));
-    assert!(out.status.success(), "exposure above 2.0 (of 10): {exposure}");
+    assert!(
+        out.status.success(),
+        "exposure above 2.0 (of 10): {exposure}"
+    );
 
     let unit = unit();
     assert_eq!(value(&unit, "ExecReload"), "/bin/kill -HUP $MAINPID");

@@ -1,7 +1,9 @@
-//! Static files: our pages (`web/`), the web-socket-js files (`assets/vendor/`) and our own
-//! assets (`assets/`), served by tower-http's `ServeDir` (MIME types, `ETag`, `Last-Modified`,
-//! 304s, `HEAD`), plus what it lacks: CORS on the SWFs, a 404 that says how to fetch missing
-//! vendor files, and a JSON listing with sizes and sha256 sums.
+//! Static files: a `--web-dir` of the user's pages, when given, then our own pages and scripts
+//! built into the binary (`embedded`), then the third-party files (`vendor/` of the assets
+//! directory, which `locate` finds) and the rest of that directory, the files on disk served
+//! by tower-http's `ServeDir` (MIME types, `ETag`, `Last-Modified`, 304s, `HEAD`), plus what
+//! it lacks: CORS on the SWFs, a 404 that says how to fetch missing vendor files, and a JSON
+//! listing with sizes and sha256 sums.
 //!
 //! Only what is plainly inside the served directories is served: names starting with `.` and
 //! symbolic links that lead out of their directory are answered 404 unless [`Exposure`] allows
@@ -21,11 +23,14 @@ use http_body_util::BodyExt;
 use tower_http::services::ServeDir;
 
 mod confined;
+mod embedded;
 mod listing;
+pub mod locate;
 
 use crate::body::{Body, json, text};
 use crate::origin::AllowList;
 use confined::{Confined, is_absent};
+use embedded::Embedded;
 use listing::{Digested, list};
 
 /// The third-party files, by URL path (which is also their path under `assets/vendor/`).
@@ -60,15 +65,26 @@ pub struct Exposure {
 /// One served directory.
 type Dir<F> = ServeDir<F, Confined>;
 
+/// Our files, then `vendor/`, then the rest of the assets directory, then [`NotFound`].
+type Ours = Embedded<Dir<Dir<NotFound>>>;
+
+/// Where a request is looked up first.
+#[derive(Clone)]
+enum Top {
+    /// The user's `--web-dir`, then ours.
+    Pages(Dir<Ours>),
+    /// Ours.
+    Ours(Ours),
+}
+
 /// The static file service.
 #[derive(Clone)]
 pub struct Files {
-    /// `web/`, then `assets/vendor/`, then `assets/`, then [`NotFound`].
-    serve: Dir<Dir<Dir<NotFound>>>,
-    /// For the start-up messages.
-    web_dir: PathBuf,
-    /// For the listing.
-    assets_dir: PathBuf,
+    serve: Top,
+    /// `--web-dir`, for the start-up messages.
+    web_dir: Option<PathBuf>,
+    /// The assets directory, or where it was looked for in vain.
+    assets_dir: Result<PathBuf, String>,
     /// What may be served.
     exposure: Exposure,
     /// sha256 sums already computed, by path, valid while size and modification time match
@@ -77,19 +93,29 @@ pub struct Files {
 }
 
 impl Files {
-    /// Serves `web_dir` and `assets_dir` (with its `vendor/`).
-    pub fn new(web_dir: &Path, assets_dir: &Path, exposure: Exposure) -> Files {
+    /// Serves `web_dir` (when given) and our pages, and the assets directory (`assets_dir`,
+    /// or the one [`locate`] finds) with its `vendor/`.
+    pub fn new(web_dir: Option<&Path>, assets_dir: Option<&Path>, exposure: Exposure) -> Files {
         let dir =
             |path: PathBuf| ServeDir::with_backend(path.clone(), Confined::new(path, exposure));
+        let assets = locate::assets_dir(assets_dir);
         let not_found = NotFound {
-            dirs: Arc::new((web_dir.to_path_buf(), assets_dir.to_path_buf())),
+            assets: Arc::new(assets.clone().ok()),
         };
-        let own = dir(assets_dir.to_path_buf()).fallback(not_found);
-        let vendor = dir(assets_dir.join("vendor")).fallback(own);
+        // Nothing found: directories that do not exist, so that every file is a 404.
+        let root = assets
+            .clone()
+            .unwrap_or_else(|_| PathBuf::from("/nonexistent/flashgate"));
+        let own = dir(root.clone()).fallback(not_found);
+        let ours = Embedded::new(dir(root.join("vendor")).fallback(own));
+        let serve = match web_dir {
+            Some(web) => Top::Pages(dir(web.to_path_buf()).fallback(ours)),
+            None => Top::Ours(ours),
+        };
         Files {
-            serve: dir(web_dir.to_path_buf()).fallback(vendor),
-            web_dir: web_dir.to_path_buf(),
-            assets_dir: assets_dir.to_path_buf(),
+            serve,
+            web_dir: web_dir.map(Path::to_path_buf),
+            assets_dir: assets,
             exposure,
             digests: Default::default(),
         }
@@ -99,24 +125,21 @@ impl Files {
     /// fix it; empty when all is in place.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if !self.web_dir.is_dir() {
-            problems.push(no_dir("pages", "--web-dir", &self.web_dir));
-        } else if !self.web_dir.join("index.html").is_file() {
-            problems.push(format!(
-                "no index.html in {} (--web-dir)",
-                absolute(&self.web_dir).display()
-            ));
+        if let Some(web) = self.web_dir.as_ref().filter(|web| !web.is_dir()) {
+            problems.push(no_dir("pages", "--web-dir", web));
         }
-        if !self.assets_dir.is_dir() {
-            problems.push(no_dir("assets", "--assets-dir", &self.assets_dir));
-        } else {
-            let missing = self.missing_vendor();
-            if !missing.is_empty() {
-                problems.push(format!(
-                    "missing in {}: {}; {FETCH_HINT}",
-                    absolute(&self.assets_dir.join("vendor")).display(),
-                    missing.join(", ")
-                ));
+        match &self.assets_dir {
+            Err(looked) => problems.push(looked.clone()),
+            Ok(dir) if !dir.is_dir() => problems.push(no_dir("assets", "--assets-dir", dir)),
+            Ok(dir) => {
+                let missing = self.missing_vendor();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "missing in {}: {}; {FETCH_HINT}",
+                        absolute(&dir.join("vendor")).display(),
+                        missing.join(", ")
+                    ));
+                }
             }
         }
         problems
@@ -124,10 +147,10 @@ impl Files {
 
     /// Vendor files that are not there.
     pub fn missing_vendor(&self) -> Vec<&'static str> {
-        let vendor = self.assets_dir.join("vendor");
+        let vendor = self.assets_dir.as_ref().map(|dir| dir.join("vendor"));
         VENDOR_FILES
             .into_iter()
-            .filter(|f| !vendor.join(f).is_file())
+            .filter(|f| !vendor.as_ref().is_ok_and(|vendor| vendor.join(f).is_file()))
             .collect()
     }
 
@@ -144,7 +167,16 @@ impl Files {
         }
         let varies = has_cors(req.uri().path());
         let cors = cors_origin(&req, allow);
-        let res = match self.serve.clone().try_call(req).await {
+        let res = match self.serve.clone() {
+            Top::Pages(mut pages) => pages
+                .try_call(req)
+                .await
+                .map(|res| res.map(|body| body.map_err(std::io::Error::other).boxed_unsync())),
+            Top::Ours(mut ours) => Ok(tower::Service::call(&mut ours, req)
+                .await
+                .unwrap_or_else(|never| match never {})),
+        };
+        let res = match res {
             Ok(res) => res,
             // What a path alone can cause never gets here (see `Confined`): this is the
             // machine's trouble (I/O, descriptors), not the client's.
@@ -167,12 +199,15 @@ impl Files {
         if let Some(origin) = cors {
             parts.headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         }
-        Response::from_parts(parts, body.map_err(std::io::Error::other).boxed_unsync())
+        Response::from_parts(parts, body)
     }
 
     /// `/assets.json`: every file under `assets/` with its URL, size and sha256.
     pub async fn listing(&self) -> Response<Body> {
-        let dir = self.assets_dir.clone();
+        let Ok(dir) = self.assets_dir.clone() else {
+            let missing = self.missing_vendor();
+            return json(&serde_json::json!({ "assets": [], "missing": missing }));
+        };
         let digests = self.digests.clone();
         let missing = self.missing_vendor();
         let exposure = self.exposure;
@@ -225,8 +260,8 @@ fn no_dir(what: &str, option: &str, dir: &Path) -> String {
         false => String::new(),
     };
     format!(
-        "no {what} directory at {} ({option} {}{relative}): run flashgate from its checkout, \
-         or pass {option} with the directory that holds its {what}",
+        "no {what} directory at {} ({option} {}{relative}): pass {option} with the directory \
+         that holds the {what}",
         absolute(dir).display(),
         dir.display()
     )
@@ -263,8 +298,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// missing directory (without naming it: the start-up log does).
 #[derive(Clone)]
 pub struct NotFound {
-    /// The web and assets directories, as configured.
-    dirs: Arc<(PathBuf, PathBuf)>,
+    /// The assets directory, when there is one.
+    assets: Arc<Option<PathBuf>>,
 }
 
 impl<B> tower::Service<Request<B>> for NotFound {
@@ -278,17 +313,18 @@ impl<B> tower::Service<Request<B>> for NotFound {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let path = req.uri().path().trim_start_matches('/');
-        let (web, assets) = &*self.dirs;
         let vendor = VENDOR_FILES.contains(&path)
             || path.starts_with("ruffle/")
             || path.starts_with("sockjs/");
-        let page = path.is_empty() || path == "index.html";
-        let res = if vendor && !assets.is_dir() {
+        let found = self
+            .assets
+            .as_ref()
+            .as_ref()
+            .is_some_and(|dir| dir.is_dir());
+        let res = if vendor && !found {
             text(StatusCode::NOT_FOUND, &no_dir_answer("assets"))
         } else if vendor {
             text(StatusCode::NOT_FOUND, FETCH_HINT)
-        } else if page && !web.is_dir() {
-            text(StatusCode::NOT_FOUND, &no_dir_answer("web"))
         } else {
             text(StatusCode::NOT_FOUND, "not found")
         };
@@ -300,7 +336,7 @@ impl<B> tower::Service<Request<B>> for NotFound {
 fn no_dir_answer(dir: &str) -> String {
     format!(
         "not found: the gateway has no {dir} directory (its start-up log says where it looked): \
-         run flashgate from its checkout, or pass --{dir}-dir"
+         pass --{dir}-dir"
     )
 }
 
@@ -334,7 +370,7 @@ mod tests {
     fn not_found(path: &str, assets: &Path) -> String {
         use tower::Service;
         let mut service = NotFound {
-            dirs: Arc::new((PathBuf::from("web"), assets.to_path_buf())),
+            assets: Arc::new(Some(assets.to_path_buf())),
         };
         let req = Request::get(path).body(()).unwrap();
         let res = service.call(req).into_inner().unwrap();

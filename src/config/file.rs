@@ -181,8 +181,12 @@ pub fn apply(path: &Path, config: &mut Config, given: &Given) -> anyhow::Result<
         None => None,
     };
     set.put("user", &mut config.user, user);
-    set.put("web_dir", &mut config.web_dir, file.web_dir);
-    set.put("assets_dir", &mut config.assets_dir, file.assets_dir);
+    set.put("web_dir", &mut config.web_dir, file.web_dir.map(Some));
+    set.put(
+        "assets_dir",
+        &mut config.assets_dir,
+        file.assets_dir.map(Some),
+    );
     set.put(
         "serve_hidden",
         &mut config.exposure.hidden,

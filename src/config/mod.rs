@@ -42,10 +42,11 @@ pub struct Config {
     pub proxy_targets: Vec<TargetSpec>,
     /// Who to become once the listeners are bound.
     pub user: Option<crate::privileges::RunAs>,
-    /// Our pages.
-    pub web_dir: PathBuf,
-    /// Our assets; third-party files in its `vendor/`.
-    pub assets_dir: PathBuf,
+    /// The user's pages, served before ours (built in); none unless given.
+    pub web_dir: Option<PathBuf>,
+    /// The assets directory, the third-party files in its `vendor/`; looked for unless
+    /// given (`assets::locate`).
+    pub assets_dir: Option<PathBuf>,
     /// Whether dotfiles and symbolic links out of the served directories are served.
     pub exposure: crate::assets::Exposure,
     /// Timeouts and sizes.

@@ -11,6 +11,17 @@ use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
+/// How log lines are written (`--log-format`).
+#[derive(clap::ValueEnum, serde::Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event, for people.
+    #[default]
+    Text,
+    /// One JSON object per event, for a log collector.
+    Json,
+}
+
 /// Flash-era and modern web clients, one realtime backend: Flash socket policies,
 /// the web-socket-js polyfill and an RFC 6455 WebSocket endpoint in one process.
 #[derive(Parser, Debug, Clone)]
@@ -83,6 +94,16 @@ pub struct Args {
     /// port 843, serve as nobody. Without it a gateway started as root warns that it stays root.
     #[arg(long, env = "FLASHGATE_USER", value_name = "NAME")]
     pub user: Option<String>,
+
+    /// Log lines as `text` (for people) or `json` (one object per line, for a collector).
+    #[arg(
+        long,
+        env = "FLASHGATE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
 
     /// Directory of pages of your own, served before flashgate's (which are built in: a
     /// page of the same name here replaces one of them) [default: none].

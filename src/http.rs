@@ -20,8 +20,34 @@ use crate::sockjs::{self, path::Endpoint as At, path::Kind, websocket::Framed};
 use crate::ws::hixie76::{self, handshake::Draft};
 use crate::ws::{self, handshake};
 
-/// Routes one request.
+/// Answers one request, and logs it (target `flashgate::access`).
 pub async fn handle(
+    req: Request<Incoming>,
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    guard: ConnGuard,
+) -> Result<Response<Body>, Infallible> {
+    let started = std::time::Instant::now();
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let res = route(req, gw, peer, local, guard).await?;
+    // A streaming response's length is not known yet.
+    let bytes = http_body::Body::size_hint(res.body()).exact();
+    tracing::info!(
+        target: "flashgate::access",
+        %peer,
+        %method,
+        path = uri.path(),
+        status = res.status().as_u16(),
+        bytes,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "http"
+    );
+    Ok(res)
+}
+
+/// Routes one request.
+async fn route(
     req: Request<Incoming>,
     gw: Arc<Gateway>,
     peer: SocketAddr,
@@ -383,6 +409,16 @@ fn refused(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let transport = transport.map(tracing::field::display);
-    tracing::warn!(%peer, transport, route = %route.path, origin, status = rejection.status.as_u16(), reason = rejection.reason, "websocket refused");
+    let status = rejection.status.as_u16();
+    // A plain HTTP request on a WebSocket route (a curl probe, a crawler) is not news; a
+    // handshake that fails is.
+    match status {
+        405 | 426 => {
+            tracing::debug!(%peer, route = %route.path, status, reason = rejection.reason, "websocket refused")
+        }
+        _ => {
+            tracing::info!(%peer, transport, route = %route.path, origin, status, reason = rejection.reason, "websocket refused")
+        }
+    }
     gw.metrics.refused(rejection.status.as_u16(), false);
 }

@@ -4,21 +4,21 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use flashgate::args::LogFormat;
 use flashgate::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let (args, given) = flashgate::args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // The file may set the log format: read it first, say what is wrong with it after.
+    let loaded = Config::load(&args, &given);
+    let format = loaded
+        .as_ref()
+        .map_or(args.log_format, |config| config.log_format);
+    logging(format);
 
-    let config = match Config::load(&args, &given) {
+    let config = match loaded {
         Ok(config) => config,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -82,6 +82,19 @@ async fn main() -> ExitCode {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines to stderr, at `RUST_LOG`'s levels (INFO without it), as text (in colour on a
+/// terminal) or JSON.
+fn logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
 

@@ -40,6 +40,8 @@ struct File {
     route: Option<Vec<Route>>,
     /// `--proxy-target`.
     proxy_target: Option<Vec<Spanned<String>>>,
+    /// `--log-format`.
+    log_format: Option<crate::args::LogFormat>,
     /// `--user`.
     user: Option<Spanned<String>>,
     /// `--web-dir`.
@@ -181,6 +183,7 @@ pub fn apply(path: &Path, config: &mut Config, given: &Given) -> anyhow::Result<
         None => None,
     };
     set.put("user", &mut config.user, user);
+    set.put("log_format", &mut config.log_format, file.log_format);
     set.put("web_dir", &mut config.web_dir, file.web_dir.map(Some));
     set.put(
         "assets_dir",

@@ -40,6 +40,8 @@ pub struct Config {
     /// The socket proxy's allowed targets; empty means the default, the gateway's own main
     /// listener (`self`, known once it is bound).
     pub proxy_targets: Vec<TargetSpec>,
+    /// How log lines are written.
+    pub log_format: crate::args::LogFormat,
     /// Who to become once the listeners are bound.
     pub user: Option<crate::privileges::RunAs>,
     /// The user's pages, served before ours (built in); none unless given.
@@ -273,6 +275,7 @@ impl Config {
             policy_file,
             routes,
             proxy_targets,
+            log_format: args.log_format,
             user,
             web_dir: args.web_dir.clone(),
             assets_dir: args.assets_dir.clone(),

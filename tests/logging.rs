@@ -1,0 +1,98 @@
+//! The log: `--log-format json` (one object per line, from the command line or the file),
+//! one access line per HTTP request, and a plain HTTP probe of a WebSocket route logged at
+//! DEBUG, not as a warning.
+
+mod common;
+
+use common::running::Running;
+use common::*;
+use serde_json::Value;
+
+fn started(dir: &std::path::Path, extra: &[&str], log: &str) -> Running {
+    let mut command = binary(env!("CARGO_BIN_EXE_flashgate"));
+    command
+        .env("RUST_LOG", log)
+        .current_dir(dir)
+        .args(["--listen", "127.0.0.1:0", "--policy-listen", "off"])
+        .args(["--web-dir", "web", "--assets-dir", "assets"])
+        .args(extra);
+    Running::spawn(command)
+}
+
+/// The main listener's address, from its JSON `listening` line.
+fn main_addr(gateway: &mut Running) -> std::net::SocketAddr {
+    let line = gateway.line_with("\"listener\":\"main\"");
+    let object: Value = serde_json::from_str(&line).unwrap();
+    object["addr"].as_str().unwrap().parse().unwrap()
+}
+
+/// Every line seen so far, each of which must be one JSON object.
+fn objects(gateway: &Running) -> Vec<Value> {
+    (gateway.seen.iter())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn json_lines_with_an_access_line_per_request() {
+    let dir = fixtures();
+    let mut gateway = started(dir.path(), &["--log-format", "json"], "info");
+    let main = main_addr(&mut gateway);
+    assert_eq!(get(main, "/crossdomain.xml").await.status, 200);
+    assert_eq!(get(main, "/no-such-page").await.status, 404);
+    gateway.line_with("/no-such-page");
+    let lines = objects(&gateway);
+    let listening = lines
+        .iter()
+        .find(|l| l["message"] == "listening")
+        .expect("a listening line");
+    assert_eq!(listening["listener"], "main");
+    assert_eq!(listening["level"], "INFO");
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "flashgate::access")
+        .collect();
+    assert_eq!(access.len(), 2, "{lines:?}");
+    assert_eq!(access[0]["method"], "GET");
+    assert_eq!(access[0]["path"], "/crossdomain.xml");
+    assert_eq!(access[0]["status"], 200);
+    assert!(
+        access[0]["bytes"].as_u64().unwrap() > 100,
+        "{:?}",
+        access[0]
+    );
+    assert_eq!(
+        access[0]["peer"].as_str().unwrap().split(':').next(),
+        Some("127.0.0.1")
+    );
+    assert!(access[0]["ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        (access[1]["path"].as_str(), access[1]["status"].as_u64()),
+        (Some("/no-such-page"), Some(404))
+    );
+    assert_eq!(gateway.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn the_file_sets_the_format_and_a_probe_of_a_websocket_route_is_no_warning() {
+    let dir = fixtures();
+    let file = dir.path().join("flashgate.toml");
+    std::fs::write(&file, "log_format = \"json\"\n").unwrap();
+    let mut gateway = started(dir.path(), &["--config", file.to_str().unwrap()], "debug");
+    let main = main_addr(&mut gateway);
+    // What `curl http://host/socket` sends: no Upgrade (and the socket proxy's route has no
+    // SockJS to answer it instead).
+    assert_eq!(get(main, "/socket").await.status, 426);
+    gateway.line_with("\"status\":426");
+    let lines = objects(&gateway);
+    let refused: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "websocket refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{lines:?}");
+    assert_eq!(refused[0]["level"], "DEBUG");
+    let warned =
+        |l: &&Value| l["level"] == "WARN" && l["message"].as_str().unwrap().contains("refused");
+    assert!(!lines.iter().any(|l| warned(&l)), "{lines:?}");
+    assert_eq!(gateway.terminate().code(), Some(0));
+}

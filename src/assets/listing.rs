@@ -82,6 +82,10 @@ pub(super) fn list(
                 continue;
             }
             let name = rel.to_string_lossy().replace('\\', "/");
+            // fetch-vendor's compressed copies are the same files, not more of them.
+            if in_vendor && (name.ends_with(".gz") || name.ends_with(".br")) {
+                continue;
+            }
             let (len, modified) = (meta.len(), meta.modified().ok());
             let known = lock(digests)
                 .get(&path)

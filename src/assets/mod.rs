@@ -107,7 +107,12 @@ impl Files {
             .clone()
             .unwrap_or_else(|_| PathBuf::from("/nonexistent/flashgate"));
         let own = dir(root.clone()).fallback(not_found);
-        let ours = Embedded::new(dir(root.join("vendor")).fallback(own));
+        // The third-party files, compressed where fetch-vendor made a copy and the client
+        // takes it (`Vary: Accept-Encoding` either way).
+        let vendor = dir(root.join("vendor"))
+            .precompressed_br()
+            .precompressed_gzip();
+        let ours = Embedded::new(vendor.fallback(own));
         let serve = match web_dir {
             Some(web) => Top::Pages(dir(web.to_path_buf()).fallback(ours)),
             None => Top::Ours(ours),

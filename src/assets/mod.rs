@@ -197,9 +197,14 @@ impl Files {
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         if varies {
             // Also without a CORS header: a cache must not replay that answer to an allowed page.
-            parts
-                .headers
-                .append(VARY, HeaderValue::from_static("Origin"));
+            // One `Vary`, after the `Accept-Encoding` of a compressed file's.
+            let vary = match parts.headers.get(VARY).and_then(|v| v.to_str().ok()) {
+                Some(other) => HeaderValue::from_str(&format!("{other}, Origin")).ok(),
+                None => Some(HeaderValue::from_static("Origin")),
+            };
+            if let Some(vary) = vary {
+                parts.headers.insert(VARY, vary);
+            }
         }
         if let Some(origin) = cors {
             parts.headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);

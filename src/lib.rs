@@ -272,17 +272,26 @@ pub async fn run(
     let ruffle_config = ruffle_config(&config, main_addr).into();
     let shutdown_switch = crate::shutdown::Shutdown::default();
     let tracker = TaskTracker::new();
-    let (ws, sleepers) = ws::Endpoint::new(config.limits, shutdown_switch.clone(), tracker.clone())
-        .context("cannot create the hibernation epoll set")?;
+    let metrics = Arc::<metrics::Metrics>::default();
+    let (ws, sleepers) = ws::Endpoint::new(
+        config.limits,
+        shutdown_switch.clone(),
+        tracker.clone(),
+        metrics.asleep(),
+    )
+    .context("cannot create the hibernation epoll set")?;
     // SockJS-framed WebSockets never sleep: a sleeper's framing has no SockJS form yet.
     let framed_limits = config::Limits {
         hibernate_after: std::time::Duration::ZERO,
         ..config.limits
     };
-    let (sockjs_ws, framed_sleepers) =
-        ws::Endpoint::new(framed_limits, shutdown_switch.clone(), tracker.clone())
-            .context("cannot create the hibernation epoll set")?;
-    let metrics = Arc::<metrics::Metrics>::default();
+    let (sockjs_ws, framed_sleepers) = ws::Endpoint::new(
+        framed_limits,
+        shutdown_switch.clone(),
+        tracker.clone(),
+        metrics.asleep(),
+    )
+    .context("cannot create the hibernation epoll set")?;
     let slots = slots::Slots::new(config.limits.max_connections, metrics.clone());
     let sockjs = sockjs::Endpoint::new(
         config.limits,

@@ -81,6 +81,16 @@ impl Connects {
     }
 }
 
+/// One broadcast route's rooms and their members, resolved once when the route is built
+/// (unregistered, counting nowhere, by default).
+#[derive(Clone, Debug, Default)]
+pub struct RoomGauges {
+    /// Rooms with at least one member.
+    pub rooms: Gauge,
+    /// Members of them, awake or asleep.
+    pub members: Gauge,
+}
+
 /// The buckets of connect times: 250 µs to about 4 s, doubling.
 fn connect_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -125,6 +135,12 @@ pub struct Metrics {
     upstream_connects: Family<ConnectLabels, Counter>,
     /// How long they took, by route.
     upstream_connect_seconds: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    /// Broadcast rooms, by route.
+    rooms: Family<RouteLabel, Gauge>,
+    /// Their members, by route.
+    room_members: Family<RouteLabel, Gauge>,
+    /// Connections asleep.
+    asleep: Gauge,
 }
 
 impl Default for Metrics {
@@ -176,8 +192,28 @@ impl Default for Metrics {
             Unit::Seconds,
             upstream_connect_seconds.clone(),
         );
+        let (rooms, room_members) = (Family::default(), Family::default());
+        registry.register(
+            "rooms",
+            "Broadcast rooms with at least one member, by route",
+            rooms.clone(),
+        );
+        registry.register(
+            "room_members",
+            "Members of broadcast rooms, awake or asleep, by route",
+            room_members.clone(),
+        );
+        let asleep = Gauge::default();
+        registry.register(
+            "connections_asleep",
+            "Silent connections asleep: no task and no buffers, the socket waiting in the kernel (WebSocket, hixie-76, SockJS streaming)",
+            asleep.clone(),
+        );
         Metrics {
             registry,
+            asleep,
+            rooms,
+            room_members,
             upstream_connects,
             upstream_connect_seconds,
             sessions_open: sessions_open.into(),
@@ -224,6 +260,22 @@ impl Metrics {
             ok: counter("ok"),
             failed: counter("failed"),
             seconds: self.upstream_connect_seconds.get_or_create_owned(&label),
+        }
+    }
+
+    /// The gauge of connections asleep, for the tables they sleep in.
+    pub fn asleep(&self) -> Gauge {
+        self.asleep.clone()
+    }
+
+    /// The gauges of the broadcast route at `route`.
+    pub fn rooms(&self, route: &str) -> RoomGauges {
+        let label = RouteLabel {
+            route: route.to_string(),
+        };
+        RoomGauges {
+            rooms: self.rooms.get_or_create_owned(&label),
+            members: self.room_members.get_or_create_owned(&label),
         }
     }
 

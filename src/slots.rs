@@ -55,6 +55,11 @@ impl Slots {
         Some(self.held())
     }
 
+    /// What the sessions of these slots count in.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// How many slots are free.
     #[cfg(test)]
     pub fn available(&self) -> usize {

@@ -318,3 +318,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test]
+async fn rooms_members_and_sleeping_connections_are_gauges() {
+    let gw = TestGateway::start(&["--hibernate-after", "200ms"]).await;
+    let a = gw.ws("/chat").await;
+    let b = gw.ws("/chat?room=other").await;
+    let mut c = gw.ws("/chat").await;
+    until(&gw, "flashgate_rooms{route=\"/chat\"}", 2.0).await;
+    until(&gw, "flashgate_room_members{route=\"/chat\"}", 3.0).await;
+    // Silent, all three fall asleep; their rooms still reach them.
+    until(&gw, "flashgate_connections_asleep", 3.0).await;
+    let mut d = gw.ws("/chat").await;
+    send_text(&mut d, "to the sleepers").await;
+    let got = next_message(&mut c).await.into_text().unwrap();
+    assert_eq!(got.as_str(), "to the sleepers");
+    until(&gw, "flashgate_room_members{route=\"/chat\"}", 4.0).await;
+    for ws in [a, b, c, d] {
+        drop(ws);
+    }
+    until(&gw, "flashgate_room_members{route=\"/chat\"}", 0.0).await;
+    until(&gw, "flashgate_rooms{route=\"/chat\"}", 0.0).await;
+    let text = until(&gw, "flashgate_connections_asleep", 0.0).await;
+    assert_eq!(promtool(&text), "", "{text}");
+}

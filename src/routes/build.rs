@@ -32,9 +32,9 @@ pub fn build(config: &Config, main: SocketAddr, metrics: &Metrics) -> anyhow::Re
                 path: spec.path.clone(),
                 backend: match &spec.backend {
                     BackendSpec::Echo => Backend::Echo,
-                    BackendSpec::Broadcast => {
-                        Backend::Broadcast(backend::broadcast::Rooms::new(bound))
-                    }
+                    BackendSpec::Broadcast => Backend::Broadcast(
+                        backend::broadcast::Rooms::counted(bound, metrics.rooms(&spec.path)),
+                    ),
                     BackendSpec::Proxy => Backend::Proxy {
                         targets: proxy_targets(config, main),
                         connect_timeout: limits.handshake_timeout,

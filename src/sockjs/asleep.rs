@@ -22,17 +22,31 @@ use crate::session::{Delivered, Framing, Payload, Sleepers, text_only};
 #[derive(Default)]
 pub struct Dozing {
     slab: Slab<Arc<Comet>>,
+    /// How many sleep, for the metrics.
+    asleep: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Dozing {
+    /// An empty table; each session in it counts in `asleep`.
+    pub fn counted(asleep: prometheus_client::metrics::gauge::Gauge) -> Dozing {
+        Dozing {
+            slab: Slab::new(),
+            asleep,
+        }
+    }
+
     /// Puts `comet` in the table; its key, or `None` when the table is full.
     pub fn put(&self, comet: Arc<Comet>) -> Option<usize> {
-        self.slab.insert(comet)
+        let key = self.slab.insert(comet)?;
+        self.asleep.inc();
+        Some(key)
     }
 
     /// Takes the session `key` out: from now on the key reaches nothing.
     pub fn take(&self, key: usize) {
-        self.slab.remove(key);
+        if self.slab.remove(key) {
+            self.asleep.dec();
+        }
     }
 }
 

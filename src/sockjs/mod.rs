@@ -82,13 +82,14 @@ impl<M: Service> Endpoint<M> {
         slots: Arc<Slots>,
         sockjs_url: &str,
     ) -> Arc<Self> {
+        let asleep = slots.metrics().asleep();
         Arc::new(Endpoint {
             limits,
             shutdown,
             tracker,
             slots,
             table: Table::default(),
-            dozing: Arc::default(),
+            dozing: Arc::new(asleep::Dozing::counted(asleep)),
             iframe: pages::Iframe::new(sockjs_url),
             _handlers: std::marker::PhantomData,
         })

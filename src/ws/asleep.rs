@@ -12,6 +12,7 @@
 //! The table is a `sharded_slab`: its entries lie together in pages that belong to it, so
 //! what a sleeper keeps never sits among the memory its task and buffers gave back.
 
+use prometheus_client::metrics::gauge::Gauge;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,6 +53,8 @@ pub struct Beds {
     asked: Mutex<Vec<(usize, usize)>>,
     /// Rung with each request.
     pub notify: Notify,
+    /// How many beds are taken, for the metrics.
+    asleep: Gauge,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,6 +62,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Beds {
+    /// No beds taken; each one taken counts in `asleep`.
+    pub fn counted(asleep: Gauge) -> Beds {
+        Beds {
+            asleep,
+            ..Beds::default()
+        }
+    }
+
     /// Puts a sleeping connection's socket (non-blocking) in a bed; its key, and its
     /// descriptor (for the epoll set's tokens). Gives the socket back when the table is full.
     pub fn put(&self, tcp: std::net::TcpStream) -> Result<(usize, RawFd), std::net::TcpStream> {
@@ -73,6 +84,7 @@ impl Beds {
         };
         let key = entry.key();
         entry.insert(bed);
+        self.asleep.inc();
         Ok((key, fd))
     }
 
@@ -95,6 +107,7 @@ impl Beds {
     /// from now on. Waits for a write to it in progress.
     pub fn take(&self, bed: usize) -> Option<(std::net::TcpStream, Box<[u8]>)> {
         let bed = self.slab.take(bed)?;
+        self.asleep.dec();
         Some((bed.tcp, bed.owed.into_inner().unwrap_or_default()))
     }
 

@@ -168,8 +168,11 @@ fn untoken(token: Token) -> (usize, RawFd) {
 }
 
 impl<M: Service> Hibernation<M> {
-    /// A new epoll set: the shared half, and the half [`watch`] owns.
-    pub fn new() -> io::Result<(Hibernation<M>, Poll)> {
+    /// A new epoll set: the shared half, and the half [`watch`] owns; each sleeper counts
+    /// in `asleep`.
+    pub fn new(
+        asleep: prometheus_client::metrics::gauge::Gauge,
+    ) -> io::Result<(Hibernation<M>, Poll)> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let state = Mutex::new(State {
@@ -181,7 +184,7 @@ impl<M: Service> Hibernation<M> {
             Hibernation {
                 registry,
                 state,
-                beds: Arc::default(),
+                beds: Arc::new(Beds::counted(asleep)),
                 clock: Instant::now(),
             },
             poll,

@@ -97,8 +97,9 @@ impl<M: Service> Endpoint<M> {
         limits: Limits,
         shutdown: Shutdown,
         tracker: TaskTracker,
+        asleep: prometheus_client::metrics::gauge::Gauge,
     ) -> io::Result<(Arc<Self>, mio::Poll)> {
-        let (hibernation, poll) = Hibernation::new()?;
+        let (hibernation, poll) = Hibernation::new(asleep)?;
         let endpoint = Endpoint {
             limits,
             shutdown,

@@ -39,8 +39,13 @@ async fn an_awake_connection_holds_its_task_and_session_once() {
         .await
         .unwrap();
     let (tcp, peer) = listener.accept().await.unwrap();
-    let (endpoint, _poll) =
-        Endpoint::<Handler>::new(limits(), Default::default(), Default::default()).unwrap();
+    let (endpoint, _poll) = Endpoint::<Handler>::new(
+        limits(),
+        Default::default(),
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
     let permit = crate::slots::Slots::new(1, Default::default())
         .try_acquire()
         .unwrap();

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::metrics::RoomGauges;
 use crate::session::{Delivery, Payload};
 
 /// What a queued message counts for besides its body: its slot in the queue.
@@ -57,6 +58,8 @@ struct RoomsInner {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     /// Every member's bound.
     bound: Bound,
+    /// How many rooms and members there are, for the metrics.
+    gauges: RoomGauges,
 }
 
 /// One room.
@@ -136,11 +139,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Rooms {
     /// No rooms yet; every member is bound by `bound`.
+    #[cfg(test)]
     pub fn new(bound: Bound) -> Rooms {
+        Rooms::counted(bound, RoomGauges::default())
+    }
+
+    /// No rooms yet; every member is bound by `bound`, and rooms and members count in
+    /// `gauges`.
+    pub fn counted(bound: Bound, gauges: RoomGauges) -> Rooms {
         Rooms {
             inner: Arc::new(RoomsInner {
                 rooms: Mutex::default(),
                 bound,
+                gauges,
             }),
         }
     }
@@ -151,6 +162,7 @@ impl Rooms {
         let room = rooms
             .entry(key.to_string())
             .or_insert_with(|| {
+                self.inner.gauges.rooms.inc();
                 Arc::new(Room {
                     key: key.to_string(),
                     rooms: Arc::downgrade(&self.inner),
@@ -167,6 +179,7 @@ impl Rooms {
         let id = room.next_id.fetch_add(1, Ordering::Relaxed);
         let (awake, inbox) = room.awake();
         lock(&room.members).insert(id, Member::Awake(awake));
+        self.inner.gauges.members.inc();
         drop(rooms);
         Membership {
             room,
@@ -226,8 +239,14 @@ impl Room {
                 && lock(&self.members).is_empty()
             {
                 rooms.remove(&self.key);
+                self.gauges().rooms.dec();
             }
         }
+    }
+
+    /// The gauges of the rooms this one is in (none once they are gone).
+    pub(super) fn gauges(&self) -> RoomGauges {
+        (self.rooms.upgrade()).map_or_else(RoomGauges::default, |rooms| rooms.gauges.clone())
     }
 
     /// Every member's bound.

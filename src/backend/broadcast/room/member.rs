@@ -43,6 +43,7 @@ pub struct Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         self.room.remove(self.id);
+        self.room.gauges().members.dec();
     }
 }
 

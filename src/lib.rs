@@ -118,6 +118,9 @@ pub struct Listeners {
 /// Binds the configured addresses. A policy port that cannot be bound is not fatal: the
 /// gateway warns, says how to fix it, and serves policies inline on the main port.
 pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+    if let Some(listeners) = activated()? {
+        return Ok(listeners);
+    }
     let backlog = config.limits.listen_backlog;
     let main = listen(config.listen, backlog)
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
@@ -147,6 +150,37 @@ pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
         policy,
         metrics,
     })
+}
+
+/// The sockets a service manager bound and passed (socket activation: `LISTEN_FDS`, as
+/// systemd sets it for `contrib/flashgate.socket`), in its order: the main listener, then
+/// the master policy listener, then the metrics listener; none when nothing was passed.
+fn activated() -> anyhow::Result<Option<Listeners>> {
+    let mut passed = listenfd::ListenFd::from_env();
+    if passed.len() == 0 {
+        return Ok(None);
+    }
+    let mut take = |index: usize, name: &str| -> anyhow::Result<Option<TcpListener>> {
+        let listener = passed.take_tcp_listener(index).with_context(|| {
+            format!("socket {index} passed by the service manager ({name}) is not a TCP listener")
+        })?;
+        let Some(listener) = listener else {
+            return Ok(None);
+        };
+        listener.set_nonblocking(true)?;
+        Ok(Some(TcpListener::from_std(listener)?))
+    };
+    let main = take(0, "main")?.context("the service manager passed no main listener")?;
+    let (policy, metrics) = (take(1, "policy")?, take(2, "metrics")?);
+    tracing::info!(
+        sockets = passed.len(),
+        "listening on the sockets the service manager passed"
+    );
+    Ok(Some(Listeners {
+        main,
+        policy,
+        metrics,
+    }))
 }
 
 /// A listener on `addr` with a listen queue of `backlog` (the kernel caps it at

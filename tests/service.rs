@@ -184,3 +184,62 @@ async fn the_binary_runs_as_the_unit_runs_it() {
     assert_eq!(gateway.child.try_wait().unwrap(), None, "SIGHUP ended it");
     assert_eq!(gateway.terminate().code(), Some(0));
 }
+
+/// A port free now on loopback.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn socket_activation_takes_the_main_policy_and_metrics_sockets_in_order() {
+    let dir = fixtures();
+    let ports = [free_port(), free_port(), free_port()];
+    let socket = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/flashgate.socket"),
+    )
+    .unwrap();
+    // The socket unit's order is the gateway's: main, policy, metrics.
+    let listens: Vec<&str> = socket
+        .lines()
+        .filter_map(|l| l.strip_prefix("ListenStream="))
+        .collect();
+    assert_eq!(listens, ["8080", "843", "127.0.0.1:9843"]);
+    // systemd's own tool binds the sockets, waits for a connection, then starts the gateway
+    // with them, as systemd does for the socket unit.
+    let mut command = Command::new("systemd-socket-activate");
+    for port in ports {
+        command.arg(format!("--listen=127.0.0.1:{port}"));
+    }
+    command
+        .env("RUST_LOG", "info")
+        .current_dir(dir.path())
+        .arg(BINARY)
+        // Addresses of its own that it must not bind: the sockets passed are the ones.
+        .args([
+            "--listen",
+            "127.0.0.1:1",
+            "--policy-listen",
+            "127.0.0.1:2",
+            "--metrics-listen",
+            "127.0.0.1:3",
+        ])
+        .args(["--web-dir", "web", "--assets-dir", "assets"]);
+    let mut gateway = Running::spawn(command);
+    gateway.line_with("Listening on 127.0.0.1");
+    let [main, policy, metrics] = ports.map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    // The first connection starts it.
+    let reply = exchange(policy, &[POLICY_REQUEST], false).await;
+    assert!(
+        reply.ends_with(b"</cross-domain-policy>\0"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    gateway.line_with("sockets the service manager passed");
+    assert_eq!(get(main, "/crossdomain.xml").await.status, 200);
+    assert_eq!(get(metrics, "/healthz").await.status, 200);
+    assert_eq!(gateway.listening("main"), main);
+    assert_eq!(gateway.listening("policy"), policy);
+    assert_eq!(gateway.listening("metrics"), metrics);
+    assert_eq!(gateway.terminate().code(), Some(0));
+}

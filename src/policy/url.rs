@@ -3,11 +3,8 @@
 //! domains as the socket policy, without its ports (a URL policy has none), and no NUL.
 //! Pure: no I/O.
 
-use bytes::Bytes;
-use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesText, Event};
-
 use super::xml::Grant;
+use bytes::Bytes;
 
 /// The media type Flash Player's `by-content-type` meta-policy asks for.
 pub const CONTENT_TYPE: &str = "text/x-cross-domain-policy";
@@ -21,12 +18,7 @@ pub fn build(grants: &[Grant]) -> Bytes {
             domains.push(&grant.domain);
         }
     }
-    let mut writer = Writer::new_with_indent(Vec::with_capacity(256), b' ', 2);
-    // Writing into a Vec cannot fail, so the results below are infallible.
-    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", None, None)));
-    let _ = writer.write_event(Event::DocType(BytesText::from_escaped(
-        r#"cross-domain-policy SYSTEM "/xml/dtds/cross-domain-policy.dtd""#,
-    )));
+    let mut writer = super::xml::prologue();
     let _ = writer
         .create_element("cross-domain-policy")
         .write_inner_content(|w| {

@@ -22,12 +22,7 @@ pub struct Grant {
 /// `master` adds `<site-control permitted-cross-domain-policies="master-only"/>`, which belongs
 /// only in the master policy (the one on port 843).
 pub fn build(grants: &[Grant], master: bool) -> Bytes {
-    let mut writer = Writer::new_with_indent(Vec::with_capacity(512), b' ', 2);
-    // Writing into a Vec cannot fail, so the results below are infallible.
-    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", None, None)));
-    let _ = writer.write_event(Event::DocType(BytesText::from_escaped(
-        r#"cross-domain-policy SYSTEM "/xml/dtds/cross-domain-policy.dtd""#,
-    )));
+    let mut writer = prologue();
     let _ = writer
         .create_element("cross-domain-policy")
         .write_inner_content(|w| {
@@ -47,6 +42,17 @@ pub fn build(grants: &[Grant], master: bool) -> Bytes {
     let mut out = writer.into_inner();
     out.push(0);
     Bytes::from(out)
+}
+
+/// A policy document's writer, its XML declaration and DOCTYPE written. Writing into a Vec
+/// cannot fail, so the writes' results (here and in the callers) are infallible.
+pub(super) fn prologue() -> Writer<Vec<u8>> {
+    let mut writer = Writer::new_with_indent(Vec::with_capacity(512), b' ', 2);
+    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", None, None)));
+    let _ = writer.write_event(Event::DocType(BytesText::from_escaped(
+        r#"cross-domain-policy SYSTEM "/xml/dtds/cross-domain-policy.dtd""#,
+    )));
+    writer
 }
 
 /// A problem in a hand-written policy file, with the line it is on.

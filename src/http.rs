@@ -20,34 +20,8 @@ use crate::sockjs::{self, path::Endpoint as At, path::Kind, websocket::Framed};
 use crate::ws::hixie76::{self, handshake::Draft};
 use crate::ws::{self, handshake};
 
-/// Answers one request, and logs it (target `flashgate::access`).
-pub async fn handle(
-    req: Request<Incoming>,
-    gw: Arc<Gateway>,
-    peer: SocketAddr,
-    local: SocketAddr,
-    guard: ConnGuard,
-) -> Result<Response<Body>, Infallible> {
-    let started = std::time::Instant::now();
-    let (method, uri) = (req.method().clone(), req.uri().clone());
-    let res = route(req, gw, peer, local, guard).await?;
-    // A streaming response's length is not known yet.
-    let bytes = http_body::Body::size_hint(res.body()).exact();
-    tracing::info!(
-        target: "flashgate::access",
-        %peer,
-        %method,
-        path = uri.path(),
-        status = res.status().as_u16(),
-        bytes,
-        ms = started.elapsed().as_secs_f64() * 1e3,
-        "http"
-    );
-    Ok(res)
-}
-
 /// Routes one request.
-async fn route(
+pub async fn route(
     req: Request<Incoming>,
     gw: Arc<Gateway>,
     peer: SocketAddr,

@@ -137,7 +137,7 @@ async fn serve_http(
         let handoff = handoff.clone();
         service_fn(move |mut req| {
             req.extensions_mut().insert(handoff.clone());
-            crate::http::handle(req, gw.clone(), peer, local, guard.clone())
+            crate::access::handle(req, gw.clone(), peer, local, guard.clone())
         })
     };
     let mut stop = gw.shutdown.signal();

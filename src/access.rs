@@ -3,27 +3,30 @@
 //! time to the response head.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::gateway::Gateway;
-use crate::shutdown::ConnGuard;
 
-/// Answers one request, and logs it (target `flashgate::access`).
-pub async fn handle(
+/// Answers `req` with `serve`, and logs it when the access log is on (nothing is kept for
+/// it otherwise).
+pub async fn logged<F>(
     req: Request<Incoming>,
-    gw: Arc<Gateway>,
     peer: SocketAddr,
-    local: SocketAddr,
-    guard: ConnGuard,
-) -> Result<Response<Body>, Infallible> {
+    serve: impl FnOnce(Request<Incoming>) -> F,
+) -> Result<Response<Body>, Infallible>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    if !tracing::enabled!(target: "flashgate::access", tracing::Level::INFO) {
+        return serve(req).await;
+    }
     let started = std::time::Instant::now();
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let res = crate::http::route(req, gw, peer, local, guard).await?;
+    let res = serve(req).await?;
     // A streaming response's length is not known yet.
     let bytes = http_body::Body::size_hint(res.body()).exact();
     tracing::info!(

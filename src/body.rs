@@ -48,16 +48,18 @@ pub fn json(value: &serde_json::Value) -> Response<Body> {
 
 /// A generated script, never cached (it follows the configuration).
 pub fn javascript(source: Bytes) -> Response<Body> {
+    generated(source, "text/javascript; charset=utf-8")
+}
+
+/// A document generated from the configuration, of media type `kind`, never cached.
+pub fn generated(source: Bytes, kind: &'static str) -> Response<Body> {
     let mut res = Response::new(
         Full::new(source)
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
     let headers = res.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
 }

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use crate::backend::relay::Hello;
 use crate::backend::{Admitted, Ask, ByteHandler};
-use crate::body::{Body, javascript, text};
+use crate::body::{Body, generated, javascript, text};
 use crate::gateway::Gateway;
 use crate::routes::Route;
 use crate::session::Transport;
@@ -21,7 +21,7 @@ use crate::ws::hixie76::{self, handshake::Draft};
 use crate::ws::{self, handshake};
 
 /// Routes one request.
-pub async fn route(
+pub async fn handle(
     req: Request<Incoming>,
     gw: Arc<Gateway>,
     peer: SocketAddr,
@@ -78,7 +78,9 @@ pub async fn route(
     }
     if path == "/crossdomain.xml" {
         return Ok(match *req.method() {
-            Method::GET | Method::HEAD => url_policy(gw.policies.url.clone()),
+            Method::GET | Method::HEAD => {
+                generated(gw.policies.url.clone(), crate::policy::url::CONTENT_TYPE)
+            }
             _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD"),
         });
     }
@@ -89,14 +91,6 @@ pub async fn route(
         });
     }
     Ok(gw.files.serve(req, &gw.allow).await)
-}
-
-/// Flash Player's URL policy, never cached (it follows the configuration).
-fn url_policy(policy: bytes::Bytes) -> Response<Body> {
-    let mut res = javascript(policy);
-    let kind = header::HeaderValue::from_static(crate::policy::url::CONTENT_TYPE);
-    res.headers_mut().insert(header::CONTENT_TYPE, kind);
-    res
 }
 
 /// How a WebSocket's messages are framed.
@@ -394,5 +388,5 @@ fn refused(
             tracing::info!(%peer, transport, route = %route.path, origin, status, reason = rejection.reason, "websocket refused")
         }
     }
-    gw.metrics.refused(rejection.status.as_u16(), false);
+    gw.metrics.refused(status, false);
 }

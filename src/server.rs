@@ -137,7 +137,10 @@ async fn serve_http(
         let handoff = handoff.clone();
         service_fn(move |mut req| {
             req.extensions_mut().insert(handoff.clone());
-            crate::access::handle(req, gw.clone(), peer, local, guard.clone())
+            let (gw, guard) = (gw.clone(), guard.clone());
+            crate::access::logged(req, peer, move |req| {
+                crate::http::handle(req, gw, peer, local, guard)
+            })
         })
     };
     let mut stop = gw.shutdown.signal();

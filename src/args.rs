@@ -95,6 +95,21 @@ pub struct Args {
     #[arg(long, env = "FLASHGATE_USER", value_name = "NAME")]
     pub user: Option<String>,
 
+    /// TLS certificate chain (PEM) for the main port, with --tls-key: it then serves
+    /// https:// and wss:// and, on the same port, plain clients (the first bytes decide).
+    /// Reloaded on SIGHUP.
+    #[arg(long, env = "FLASHGATE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS #8, PKCS #1 or SEC1).
+    #[arg(long, env = "FLASHGATE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// With TLS, refuse plain HTTP on the main port (400); Flash policy requests, which
+    /// never come over TLS, are still answered.
+    #[arg(long, env = "FLASHGATE_TLS_ONLY", value_parser = BoolishValueParser::new())]
+    pub tls_only: bool,
+
     /// Log lines as `text` (for people) or `json` (one object per line, for a collector).
     #[arg(
         long,

@@ -47,4 +47,6 @@ pub struct Gateway {
     pub slots: Arc<Slots>,
     /// What is counted.
     pub metrics: Arc<Metrics>,
+    /// The main port's TLS side, when it has one.
+    pub tls: Option<crate::tls::server::Acceptor>,
 }

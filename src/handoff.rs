@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use crate::stream::Stream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 use crate::prefixed::Prefixed;
 use crate::shutdown::ConnGuard;
@@ -32,7 +32,7 @@ use crate::shutdown::ConnGuard;
 pub trait Resume: Send + Sync {
     /// Serves `stream` for further requests from `peer`, counted under `slot`; `early` is
     /// what the client has sent already. Closes it when that cannot be.
-    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr, slot: ConnGuard);
+    fn resume(self: Arc<Self>, stream: Stream, early: &[u8], peer: SocketAddr, slot: ConnGuard);
 
     /// Runs `task` (finishing a handed-off response) as one of the gateway's tasks, which
     /// shutdown waits for.
@@ -40,7 +40,7 @@ pub trait Resume: Send + Sync {
 }
 
 /// What takes the socket.
-pub type Taker = Box<dyn FnOnce(TcpStream) + Send>;
+pub type Taker = Box<dyn FnOnce(Stream) + Send>;
 
 /// One connection's hand-off point, shared by its wrapper and its requests.
 pub struct Handoff {
@@ -132,7 +132,7 @@ pub struct Back {
 
 impl Back {
     /// Gives the connection back to be served for further requests.
-    pub fn resume(self, stream: TcpStream, early: &[u8]) {
+    pub fn resume(self, stream: Stream, early: &[u8]) {
         self.resume.resume(stream, early, self.peer, self.slot);
     }
 
@@ -145,13 +145,13 @@ impl Back {
 /// A connection as the HTTP server sees it: its socket until it is handed off, then a
 /// closed connection.
 pub struct Handing {
-    inner: Option<Prefixed<TcpStream>>,
+    inner: Option<Prefixed<Stream>>,
     handoff: Arc<Handoff>,
 }
 
 impl Handing {
     /// `inner`, handed off through `handoff` when asked.
-    pub fn new(inner: Prefixed<TcpStream>, handoff: Arc<Handoff>) -> Handing {
+    pub fn new(inner: Prefixed<Stream>, handoff: Arc<Handoff>) -> Handing {
         Handing {
             inner: Some(inner),
             handoff,
@@ -159,7 +159,7 @@ impl Handing {
     }
 
     /// The connection, unless it was handed off.
-    pub fn into_inner(self) -> Option<Prefixed<TcpStream>> {
+    pub fn into_inner(self) -> Option<Prefixed<Stream>> {
         self.inner
     }
 

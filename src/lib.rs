@@ -46,8 +46,12 @@
 //!   `/readyz`, whose checks `observe` gathers from the configuration).
 //! - `listeners`: the sockets served, bound from the configuration or passed by a service
 //!   manager (socket activation), and tried for `--check`.
+//! - `stream`: a connection's socket, plain or TLS (a `rustls::ServerConnection` driven over
+//!   the socket's own non-blocking calls), what the server, `handoff` and every transport
+//!   hold; `tls`: rustls settings, the `wss://` client side and `tls::server`, the main
+//!   port's certificate (loaded, checked, read again on SIGHUP) and handshake.
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
-//!   HTTP bodies; `tls`: rustls settings (the `wss://` client side); `reach`: what
+//!   HTTP bodies; `reach`: what
 //!   `--check` lists of routes, the servers they connect to and the Flash policy, and where
 //!   they contradict; `privileges`: `--user`, becoming an ordinary user once bound.
 //!
@@ -84,6 +88,7 @@ pub(crate) mod session;
 pub(crate) mod shutdown;
 pub(crate) mod slots;
 pub(crate) mod sockjs;
+pub(crate) mod stream;
 pub(crate) mod tls;
 pub(crate) mod ws;
 
@@ -128,7 +133,17 @@ pub fn check(config: &Config) -> (String, Vec<String>) {
     );
     problems.extend(warnings);
     problems.extend(listeners::check_listeners(config));
-    (survey.report, problems)
+    let mut report = survey.report;
+    if let Some(files) = &config.tls {
+        match tls::server::load(files) {
+            Ok(loaded) => {
+                report.push_str(&tls::server::describe(files, &loaded, config.tls_only));
+                problems.extend(loaded.problems(files));
+            }
+            Err(error) => problems.push(format!("TLS: {error:#}")),
+        }
+    }
+    (report, problems)
 }
 
 /// The `/ruffle-config.js` script for this configuration and main listener address.
@@ -151,12 +166,34 @@ fn allow_list(config: &Config, main: SocketAddr) -> AllowList {
         .unwrap_or_else(|| AllowList::serving(main))
 }
 
+/// Asks a running gateway to read its TLS certificate and key again (what SIGHUP does);
+/// requests made while one is under way come to one more.
+#[derive(Clone, Default)]
+pub struct Reload(Arc<tokio::sync::Notify>);
+
+impl Reload {
+    /// Asks for a reload.
+    pub fn trigger(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// Serves `listeners` until `shutdown` completes, then stops accepting, closes every
 /// WebSocket with 1001, and waits up to the drain timeout for connections to finish.
 pub async fn run(
     listeners: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run_with(listeners, config, shutdown, Reload::default()).await
+}
+
+/// As [`run`], reading the TLS certificate again each time `reload` is triggered.
+pub async fn run_with(
+    listeners: Listeners,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    reload: Reload,
 ) -> anyhow::Result<()> {
     let main_addr = listeners.main.local_addr()?;
     let policy_addr = listeners
@@ -210,6 +247,11 @@ pub async fn run(
         sockjs::SOCKJS_URL,
     );
     let routes = routes::build(&config, main_addr, &metrics)?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(tls::server::Acceptor::new)
+        .transpose()?;
     let ready = observe::ready(&config, main_addr, policy_addr);
     let gw = Arc::new(Gateway {
         metrics,
@@ -226,12 +268,23 @@ pub async fn run(
         files,
         shutdown: shutdown_switch,
         tracker,
+        tls,
     });
 
     gw.tracker.spawn(ws.watch(sleepers));
     gw.tracker.spawn(sockjs_ws.watch(framed_sleepers));
     gw.tracker.spawn(sockjs.sweep());
-    tracing::info!(listener = %"main", addr = %main_addr, "listening");
+    let tls_on = if gw.tls.is_some() {
+        "TLS and plain"
+    } else {
+        "plain"
+    };
+    let tls_on = if gw.config.tls_only {
+        "TLS only"
+    } else {
+        tls_on
+    };
+    tracing::info!(listener = %"main", addr = %main_addr, speaks = tls_on, "listening");
     tracing::info!(allow = %gw.allow, "demo page: http://{main_addr}/");
     let mut loops = vec![tokio::spawn(server::accept_loop(
         listeners.main,
@@ -256,6 +309,8 @@ pub async fn run(
         )));
     }
 
+    loops.push(tokio::spawn(reloads(gw.clone(), reload)));
+
     shutdown.await;
     tracing::info!("shutting down: closing connections");
     gw.shutdown.trigger();
@@ -274,4 +329,24 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads the certificate again on each `reload`, until the gateway stops.
+async fn reloads(gw: Arc<Gateway>, reload: Reload) {
+    let mut stop = gw.shutdown.signal();
+    loop {
+        tokio::select! {
+            () = reload.0.notified() => {}
+            _ = &mut stop => return,
+        }
+        match &gw.tls {
+            Some(tls) => match tls.reload() {
+                Ok(()) => tracing::info!("reload: the TLS certificate and key were read again"),
+                Err(error) => tracing::error!("reload: {error:#}; the certificate served stays"),
+            },
+            None => tracing::info!(
+                "reload: nothing to read again (no TLS); the configuration is read at start, so restart to change it"
+            ),
+        }
+    }
 }

@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
     // Handle the signals before the first `listening` line: a supervisor may stop the
     // gateway as soon as it reads it, and that must be a graceful stop, not a kill.
     let stop = stop_signal();
-    hangup_is_not_fatal();
+    let reload = reload_on_hangup();
     let listeners = match flashgate::bind(&config).await {
         Ok(listeners) => listeners,
         Err(error) => {
@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
         ),
         None => {}
     }
-    match flashgate::run(listeners, config, stop).await {
+    match flashgate::run_with(listeners, config, stop, reload).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -98,25 +98,26 @@ fn logging(format: LogFormat) {
     }
 }
 
-/// SIGHUP (a service manager's reload) must not end the gateway, as it would by default:
-/// nothing is read again yet, and the log says so.
-fn hangup_is_not_fatal() {
+/// SIGHUP (a service manager's reload) reads the TLS certificate again, and never ends the
+/// gateway, as it would by default.
+fn reload_on_hangup() -> flashgate::Reload {
+    let reload = flashgate::Reload::default();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::hangup()) {
             Ok(mut hangup) => {
+                let reload = reload.clone();
                 tokio::spawn(async move {
                     while hangup.recv().await.is_some() {
-                        tracing::info!(
-                            "SIGHUP: nothing to reload; the configuration is read at start, so restart to change it"
-                        );
+                        reload.trigger();
                     }
                 });
             }
             Err(error) => tracing::warn!(%error, "cannot handle SIGHUP"),
         }
     }
+    reload
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed by this call, not

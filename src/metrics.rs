@@ -141,6 +141,21 @@ pub struct Metrics {
     room_members: Family<RouteLabel, Gauge>,
     /// Connections asleep.
     asleep: Gauge,
+    /// TLS handshakes on the main port, by [`TLS_OUTCOMES`].
+    tls_handshakes: Vec<Counter>,
+    /// How long they took.
+    tls_handshake_seconds: Histogram,
+}
+
+/// What a TLS handshake came to: done, failed (a client that does not speak TLS 1.2 or
+/// later, or does not trust the certificate), or not finished within the handshake timeout.
+pub const TLS_OUTCOMES: [&str; 3] = ["ok", "failed", "timeout"];
+
+/// A TLS handshake's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsLabel {
+    /// One of [`TLS_OUTCOMES`].
+    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -209,7 +224,24 @@ impl Default for Metrics {
             "Silent connections asleep: no task and no buffers, the socket waiting in the kernel (WebSocket, hixie-76, SockJS streaming)",
             asleep.clone(),
         );
+        let handshakes = Family::<TlsLabel, Counter>::default();
+        let tls_handshakes =
+            TLS_OUTCOMES.map(|outcome| handshakes.get_or_create_owned(&TlsLabel { outcome }));
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes on the main port, by outcome",
+            handshakes,
+        );
+        let tls_handshake_seconds = connect_buckets();
+        registry.register_with_unit(
+            "tls_handshake",
+            "How long TLS handshakes on the main port took, whatever came of them",
+            Unit::Seconds,
+            tls_handshake_seconds.clone(),
+        );
         Metrics {
+            tls_handshakes: tls_handshakes.into(),
+            tls_handshake_seconds,
             registry,
             asleep,
             rooms,
@@ -261,6 +293,14 @@ impl Metrics {
             failed: counter("failed"),
             seconds: self.upstream_connect_seconds.get_or_create_owned(&label),
         }
+    }
+
+    /// A TLS handshake that took `took` came to `outcome` (one of [`TLS_OUTCOMES`]).
+    pub fn tls_handshake(&self, outcome: &'static str, took: std::time::Duration) {
+        if let Some(at) = TLS_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.tls_handshakes[at].inc();
+        }
+        self.tls_handshake_seconds.observe(took.as_secs_f64());
     }
 
     /// The gauge of connections asleep, for the tables they sleep in.

@@ -19,6 +19,8 @@ use crate::policy::serve::{read_first_bytes, reply};
 use crate::policy::sniff::{MAX_SNIFF, Sniff};
 use crate::prefixed::Prefixed;
 use crate::shutdown::ConnGuard;
+use crate::stream::{Secure, Stream};
+use crate::tls::server::is_client_hello;
 
 /// Accepts on the main `listener` until shutdown.
 pub async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>) {
@@ -114,14 +116,47 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
         Sniff::Other | Sniff::Incomplete => {}
     }
 
-    let stream = Prefixed::new(stream, &first.buf[..first.len]);
+    let first = &first.buf[..first.len];
+    let stream = match &gw.tls {
+        Some(tls) if is_client_hello(first) => {
+            let started = std::time::Instant::now();
+            let shaken = until_stopped(&gw, tls.accept(stream, first, limits.handshake_timeout));
+            match shaken.await {
+                None => return,
+                Some(Ok(stream)) => {
+                    gw.metrics.tls_handshake("ok", started.elapsed());
+                    Prefixed::new(stream, &[])
+                }
+                Some(Err(error)) => {
+                    let outcome = match error.kind() {
+                        std::io::ErrorKind::TimedOut => "timeout",
+                        _ => "failed",
+                    };
+                    gw.metrics.tls_handshake(outcome, started.elapsed());
+                    tracing::info!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+            }
+        }
+        _ if gw.config.tls_only => {
+            tracing::info!(%peer, "plain HTTP refused: this port speaks TLS only (--tls-only)");
+            let _ = reply(&mut stream, TLS_ONLY, limits.read_timeout).await;
+            return;
+        }
+        _ => Prefixed::new(Stream::plain(stream), first),
+    };
     serve_http(stream, peer, gw, guard, true).await;
 }
+
+/// The answer to plain HTTP on a TLS-only port.
+const TLS_ONLY: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 57\r\nConnection: close\r\n\r\n\
+This port speaks TLS only: use https:// and wss:// here.\n";
 
 /// HTTP (and WebSocket upgrades) on a connection, until it closes or is handed off. The
 /// first SockJS session opened on it may take over its slot when `adoptable`.
 async fn serve_http(
-    stream: Prefixed<TcpStream>,
+    stream: Prefixed<Stream>,
     peer: SocketAddr,
     gw: Arc<Gateway>,
     guard: ConnGuard,
@@ -129,7 +164,8 @@ async fn serve_http(
 ) {
     let limits = gw.config.limits;
     // The address the client reached: a relay's PROXY header tells it to the upstream.
-    let local = stream.get_ref().local_addr().unwrap_or(gw.main_addr);
+    let local = stream.get_ref().tcp().local_addr().unwrap_or(gw.main_addr);
+    let secure = stream.get_ref().is_tls();
     let handoff = Handoff::new(gw.clone(), peer, guard.clone(), adoptable);
     let io = TokioIo::new(Handing::new(stream, handoff.clone()));
     let service = {
@@ -137,6 +173,9 @@ async fn serve_http(
         let handoff = handoff.clone();
         service_fn(move |mut req| {
             req.extensions_mut().insert(handoff.clone());
+            if secure {
+                req.extensions_mut().insert(Secure);
+            }
             let (gw, guard) = (gw.clone(), guard.clone());
             crate::access::logged(req, peer, move |req| {
                 crate::http::handle(req, gw, peer, local, guard)
@@ -169,7 +208,7 @@ async fn serve_http(
 /// its session's slot (a session and the connection that carries it count as one); it is
 /// closed instead once the gateway stops.
 impl Resume for Gateway {
-    fn resume(self: Arc<Self>, stream: TcpStream, early: &[u8], peer: SocketAddr, slot: ConnGuard) {
+    fn resume(self: Arc<Self>, stream: Stream, early: &[u8], peer: SocketAddr, slot: ConnGuard) {
         if self.shutdown.is_stopping() || early.len() > MAX_SNIFF {
             return;
         }
@@ -180,5 +219,19 @@ impl Resume for Gateway {
 
     fn spawn(&self, task: Pin<Box<dyn Future<Output = ()> + Send>>) {
         self.tracker.spawn(task);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_tls_only_answer_says_its_own_length() {
+        let text = std::str::from_utf8(super::TLS_ONLY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("Content-Length: "))
+            .unwrap();
+        assert_eq!(length.parse::<usize>().unwrap(), body.len());
     }
 }

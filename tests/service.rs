@@ -177,7 +177,7 @@ async fn the_binary_runs_as_the_unit_runs_it() {
             .unwrap()
             .success()
     );
-    gateway.line_with("SIGHUP");
+    gateway.line_with("reload: nothing to read again");
     send_text(&mut ws, "still here").await;
     let echoed = next_message(&mut ws).await.into_text().unwrap();
     assert_eq!(echoed.as_str(), "still here");

@@ -40,6 +40,12 @@ struct File {
     route: Option<Vec<Route>>,
     /// `--proxy-target`.
     proxy_target: Option<Vec<Spanned<String>>>,
+    /// `--tls-cert`.
+    tls_cert: Option<PathBuf>,
+    /// `--tls-key`.
+    tls_key: Option<PathBuf>,
+    /// `--tls-only`.
+    tls_only: Option<bool>,
     /// `--log-format`.
     log_format: Option<crate::args::LogFormat>,
     /// `--user`.
@@ -184,6 +190,16 @@ pub fn apply(path: &Path, config: &mut Config, given: &Given) -> anyhow::Result<
     };
     set.put("user", &mut config.user, user);
     set.put("log_format", &mut config.log_format, file.log_format);
+    // The pair is one setting: the file's replaces the defaults' (none) unless the command
+    // line gave either.
+    if !given.contains("tls-cert") && !given.contains("tls-key") {
+        let tls = super::tls_files(file.tls_cert, file.tls_key, "tls_cert", "tls_key")
+            .with_context(|| format!("{}", src.path.display()))?;
+        if tls.is_some() {
+            config.tls = tls;
+        }
+    }
+    set.put("tls_only", &mut config.tls_only, file.tls_only);
     set.put("web_dir", &mut config.web_dir, file.web_dir.map(Some));
     set.put(
         "assets_dir",

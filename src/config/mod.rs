@@ -40,6 +40,10 @@ pub struct Config {
     /// The socket proxy's allowed targets; empty means the default, the gateway's own main
     /// listener (`self`, known once it is bound).
     pub proxy_targets: Vec<TargetSpec>,
+    /// The main port's certificate and key, when it speaks TLS.
+    pub tls: Option<TlsFiles>,
+    /// Plain HTTP is refused on the main port (TLS only).
+    pub tls_only: bool,
     /// How log lines are written.
     pub log_format: crate::args::LogFormat,
     /// Who to become once the listeners are bound.
@@ -53,6 +57,32 @@ pub struct Config {
     pub exposure: crate::assets::Exposure,
     /// Timeouts and sizes.
     pub limits: Limits,
+}
+
+/// The main port's TLS certificate chain and private key (PEM files), read at start-up and
+/// again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's first.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+/// Both files or neither: `cert` and `key` as the options (`cert_name`, `key_name`) gave
+/// them.
+pub fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    cert_name: &str,
+    key_name: &str,
+) -> anyhow::Result<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!("{cert_name} needs {key_name} too"),
+        (None, Some(_)) => bail!("{key_name} needs {cert_name} too"),
+    }
 }
 
 /// How long a broadcast member over its `--send-backlog` may take nothing before it is
@@ -210,6 +240,7 @@ impl Config {
         if let Some(path) = &args.config {
             file::apply(path, &mut config, given)?;
         }
+        config.check_tls()?;
         Ok(config)
     }
 
@@ -222,7 +253,17 @@ impl Config {
                 path.display()
             );
         }
-        Config::from_command_line(args)
+        let config = Config::from_command_line(args)?;
+        config.check_tls()?;
+        Ok(config)
+    }
+
+    /// TLS-only needs TLS.
+    fn check_tls(&self) -> anyhow::Result<()> {
+        if self.tls_only && self.tls.is_none() {
+            bail!("--tls-only needs --tls-cert and --tls-key");
+        }
+        Ok(())
     }
 
     fn from_command_line(args: &Args) -> anyhow::Result<Config> {
@@ -275,6 +316,13 @@ impl Config {
             policy_file,
             routes,
             proxy_targets,
+            tls: tls_files(
+                args.tls_cert.clone(),
+                args.tls_key.clone(),
+                "--tls-cert",
+                "--tls-key",
+            )?,
+            tls_only: args.tls_only,
             log_format: args.log_format,
             user,
             web_dir: args.web_dir.clone(),

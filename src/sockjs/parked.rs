@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::io;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use crate::stream::Stream;
 use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
 
@@ -20,7 +20,7 @@ use crate::session::Framing;
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Writes as much of `bytes` as `stream` takes now, without waiting: how much it took.
-fn try_write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+fn try_write_all(stream: &mut Stream, bytes: &[u8]) -> io::Result<usize> {
     let mut written = 0;
     while written < bytes.len() {
         match stream.try_write(&bytes[written..]) {
@@ -63,7 +63,7 @@ pub struct Ongoing {
 
 /// A waiting response's connection.
 pub struct Parked {
-    stream: TcpStream,
+    stream: Stream,
     response: Box<Ongoing>,
     /// Framed, not yet written (the socket was full).
     out: Vec<u8>,
@@ -86,7 +86,7 @@ pub enum After {
 
 impl Parked {
     /// `stream`, going on with `response`.
-    pub fn new(stream: TcpStream, response: Ongoing) -> Parked {
+    pub fn new(stream: Stream, response: Ongoing) -> Parked {
         Parked {
             stream,
             response: Box::new(response),
@@ -96,9 +96,10 @@ impl Parked {
         }
     }
 
-    /// Bytes framed and not yet written.
+    /// Bytes framed and not yet written (a TLS connection's records not yet sent count
+    /// as one more).
     pub fn owed(&self) -> usize {
-        self.out.len()
+        self.out.len() + usize::from(self.stream.owes())
     }
 
     /// Frames `frame` and writes what the socket takes now.
@@ -113,7 +114,7 @@ impl Parked {
 
     /// Sends a heartbeat when nothing was written for `every`.
     pub fn heartbeat(&mut self, every: Duration, now: Instant) -> After {
-        if self.out.is_empty() && now.duration_since(self.last) >= every {
+        if self.owed() == 0 && now.duration_since(self.last) >= every {
             return self.send(frames::HEARTBEAT);
         }
         After::Waits
@@ -143,7 +144,7 @@ impl Parked {
     /// How a room frames what it writes here while the session sleeps: a streaming,
     /// chunked response with nothing owed. `None` when it cannot sleep.
     pub fn sleepable(&self) -> Option<Framing> {
-        let streams = self.response.chunked && self.response.limit > 1 && self.out.is_empty();
+        let streams = self.response.chunked && self.response.limit > 1 && self.owed() == 0;
         streams.then(|| self.response.wrap.framing())?
     }
 
@@ -153,7 +154,7 @@ impl Parked {
         self.response.sent += bytes.len();
         self.last = Instant::now();
         self.put_out(bytes)?;
-        Ok(self.out.is_empty())
+        Ok(self.owed() == 0)
     }
 
     /// Writes `bytes` after what is owed, as far as the socket takes them now: only what
@@ -163,7 +164,7 @@ impl Parked {
             self.out.extend_from_slice(bytes);
             return self.write_now();
         }
-        let written = try_write_all(&self.stream, bytes)?;
+        let written = try_write_all(&mut self.stream, bytes)?;
         self.out.extend_from_slice(&bytes[written..]);
         Ok(())
     }
@@ -180,7 +181,7 @@ impl Parked {
 
     /// Writes what is owed as far as the socket takes it now.
     fn write_now(&mut self) -> io::Result<()> {
-        let written = try_write_all(&self.stream, &self.out)?;
+        let written = try_write_all(&mut self.stream, &self.out)?;
         self.out.drain(..written);
         if self.out.is_empty() {
             self.out = Vec::new();
@@ -193,9 +194,12 @@ impl Parked {
     /// start while it should wait).
     pub fn poll_io(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         use std::task::Poll;
-        while !self.out.is_empty() && self.stream.poll_write_ready(cx).is_ready() {
-            if self.write_now().is_err() {
-                return Poll::Ready(());
+        while self.owed() > 0 {
+            match self.stream.poll_write_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) if self.write_now().is_err() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => {}
             }
         }
         while self.stream.poll_read_ready(cx).is_ready() {
@@ -235,7 +239,7 @@ impl Parked {
         if self.write_now().is_err() {
             return;
         }
-        if self.out.is_empty() {
+        if self.owed() == 0 {
             return self.hand_back();
         }
         let back = self.response.back.clone();
@@ -243,7 +247,11 @@ impl Parked {
             use tokio::io::AsyncWriteExt;
             let patience = self.response.patience;
             let out = std::mem::take(&mut self.out);
-            match tokio::time::timeout(patience, self.stream.write_all(&out)).await {
+            let written = async {
+                self.stream.write_all(&out).await?;
+                self.stream.flush().await
+            };
+            match tokio::time::timeout(patience, written).await {
                 Ok(Ok(())) => self.hand_back(),
                 _ => tracing::debug!("sockjs response: the client did not take its end"),
             }

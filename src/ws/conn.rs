@@ -14,19 +14,19 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use crate::stream::Stream;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_util::io::poll_read_buf;
 
 use super::boundary::Boundary;
-use crate::batched::{CHUNK, ReadAhead, poll_drain, poll_read_drained, with_scratch};
+use crate::batched::{CHUNK, ReadAhead, poll_drain, with_scratch};
 use crate::session::Payload;
 
 /// A TCP stream whose reads are batched while data keeps coming; writes pass through.
 pub struct Conn {
     /// The socket.
-    inner: TcpStream,
+    inner: Stream,
     /// Bytes read and not handed out yet.
     reader: ReadAhead,
     /// Frames waiting to be sent.
@@ -38,7 +38,7 @@ pub struct Conn {
 impl Conn {
     /// Wraps `inner`; `pending` (bytes already read from it, by the HTTP parser say) is
     /// handed out first.
-    pub fn new(inner: TcpStream, pending: Bytes) -> Self {
+    pub fn new(inner: Stream, pending: Bytes) -> Self {
         Conn {
             inner,
             reader: ReadAhead::new(pending),
@@ -55,8 +55,13 @@ impl Conn {
         self.reader.is_empty() && self.out.is_empty() && self.boundary.at_rest()
     }
 
-    /// The socket.
-    pub fn into_inner(self) -> TcpStream {
+    /// True when it can sleep: a plain connection (a sleeper's table holds bare sockets).
+    pub fn can_sleep(&self) -> bool {
+        !self.inner.is_tls()
+    }
+
+    /// The connection.
+    pub fn into_inner(self) -> Stream {
         self.inner
     }
 
@@ -124,7 +129,7 @@ impl Conn {
             return Poll::Ready(Ok(Some(f(&mut pending))));
         }
         with_scratch(|scratch| {
-            let n = ready!(poll_read_drained(&self.inner, cx, scratch))?;
+            let n = ready!(self.inner.poll_read_drained(cx, scratch))?;
             Poll::Ready(Ok((n > 0).then(|| f(&mut scratch[..n]))))
         })
     }
@@ -203,9 +208,10 @@ impl AsyncWrite for Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::Stream;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     /// A connected pair of real sockets: (the far end, ours).
     async fn pair() -> (TcpStream, TcpStream) {
@@ -230,7 +236,7 @@ mod tests {
                 }
             }
         });
-        let mut reader = Conn::new(rx, Bytes::from_static(b"head"));
+        let mut reader = Conn::new(Stream::plain(rx), Bytes::from_static(b"head"));
         let mut got = Vec::new();
         let mut small = [0u8; 1024];
         while got.len() < data.len() + 4 {
@@ -246,7 +252,7 @@ mod tests {
     #[tokio::test]
     async fn a_short_read_still_wakes_for_the_next_bytes() {
         let (mut tx, rx) = pair().await;
-        let mut reader = Conn::new(rx, Bytes::new());
+        let mut reader = Conn::new(Stream::plain(rx), Bytes::new());
         let mut buf = [0u8; 1024];
         for round in 0..50u8 {
             tx.write_all(&[round; 3]).await.unwrap();
@@ -262,7 +268,7 @@ mod tests {
     async fn the_buffer_is_freed_when_the_socket_runs_dry() {
         let (mut tx, rx) = pair().await;
         tx.write_all(&[1u8; 5000]).await.unwrap();
-        let mut reader = Conn::new(rx, Bytes::new());
+        let mut reader = Conn::new(Stream::plain(rx), Bytes::new());
         let mut small = [0u8; 1024];
         let mut total = 0;
         while total < 5000 {
@@ -281,7 +287,7 @@ mod tests {
     #[tokio::test]
     async fn writes_queue_until_flushed_then_the_queue_is_freed() {
         let (mut far, ours) = pair().await;
-        let mut conn = Conn::new(ours, Bytes::new());
+        let mut conn = Conn::new(Stream::plain(ours), Bytes::new());
         let frame = [7u8; 10_000];
         for _ in 0..5 {
             conn.write_all(&frame).await.unwrap();
@@ -300,7 +306,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_batch_goes_out_without_waiting_for_the_flush() {
         let (mut far, ours) = pair().await;
-        let mut conn = Conn::new(ours, Bytes::new());
+        let mut conn = Conn::new(Stream::plain(ours), Bytes::new());
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
         let reader = tokio::spawn(async move {
             let mut got = vec![0u8; 300_000 - CHUNK];

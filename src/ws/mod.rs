@@ -163,6 +163,10 @@ impl<M: Service> Endpoint<M> {
     ) -> Response<Body> {
         let endpoint = self.clone();
         let keys = opening.keys;
+        let scheme = match req.extensions().get::<crate::stream::Secure>() {
+            Some(_) => "wss",
+            None => "ws",
+        };
         let plan = Box::new((client, handler));
         self.when_upgraded(req, move |conn| async move {
             let (client, handler) = *plan;
@@ -176,14 +180,14 @@ impl<M: Service> Endpoint<M> {
             }
             serve_hixie(endpoint, session, handler, client).await;
         });
-        hixie76::switching(opening)
+        hixie76::switching(opening, scheme)
     }
 
     /// A hixie session over `conn`, asleep after `--hibernate-after` if this endpoint's
     /// clients sleep.
     fn hixie_session(&self, conn: Conn, peer: std::net::SocketAddr, sleeps: bool) -> HixieSession {
         let limits = &self.limits;
-        let sleepy = !limits.hibernate_after.is_zero() && sleeps;
+        let sleepy = !limits.hibernate_after.is_zero() && sleeps && conn.can_sleep();
         HixieSession::new(
             conn,
             peer,
@@ -261,7 +265,7 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
         then,
     } = *start;
     let limits = &endpoint.limits;
-    let sleepy = !limits.hibernate_after.is_zero() && handler.sleeps();
+    let sleepy = !limits.hibernate_after.is_zero() && handler.sleeps() && conn.can_sleep();
     let owes = conn.has_unsent();
     // Ready at once (no handshake to wait for): not awaited, so not part of the state.
     let ws = WebSocketStream::from_raw_socket(conn, Role::Server, Some(ws_config(limits)))
@@ -316,7 +320,11 @@ fn lie_down<M: Service>(
     pinged: bool,
     framing: Framing,
 ) {
-    let tcp = match conn.into_inner().into_std() {
+    let plain = conn.into_inner().into_plain();
+    let tcp = match plain
+        .map_err(|_| std::io::Error::other("a TLS connection"))
+        .and_then(|tcp| tcp.into_std())
+    {
         Ok(tcp) => tcp,
         Err(error) => {
             tracing::warn!(peer = %client.peer, %error, "cannot put a connection to sleep");
@@ -421,7 +429,7 @@ fn resume<M: Service>(
                 return;
             }
         };
-        let mut conn = Conn::new(tcp, Bytes::new());
+        let mut conn = Conn::new(crate::stream::Stream::plain(tcp), Bytes::new());
         conn.owe(&owed);
         let then = match (woken, why) {
             (Woken::Gone, _) => return,

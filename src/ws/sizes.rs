@@ -55,7 +55,7 @@ async fn an_awake_connection_holds_its_task_and_session_once() {
         guard: permit,
     };
     let start = Start {
-        conn: Conn::new(tcp, Bytes::new()),
+        conn: Conn::new(crate::stream::Stream::plain(tcp), Bytes::new()),
         client,
         handler: Handler::Solo(crate::backend::Solo::Echo),
         then: Then::Serve,

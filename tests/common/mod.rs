@@ -21,6 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub mod family;
 pub mod http_stream;
 pub mod running;
+pub mod tls;
 pub mod upstream;
 
 use flashgate::config::Config;
@@ -129,6 +130,8 @@ pub struct TestGateway {
     /// The metrics listener (`/metrics`, `/healthz`, `/readyz`).
     pub metrics: SocketAddr,
     pub dir: TempDir,
+    /// Asks it to read its TLS certificate again, as SIGHUP does.
+    pub reload: flashgate::Reload,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _watchdog: Watchdog,
@@ -153,14 +156,22 @@ impl TestGateway {
             policy: Some(policy),
             metrics: Some(metrics),
         };
-        let task = tokio::spawn(flashgate::run(listeners, config, async move {
+        let reload = flashgate::Reload::default();
+        let stop_when = async move {
             let _ = stopped.await;
-        }));
+        };
+        let task = tokio::spawn(flashgate::run_with(
+            listeners,
+            config,
+            stop_when,
+            reload.clone(),
+        ));
         TestGateway {
             main: main_addr,
             policy: policy_addr,
             metrics: metrics_addr,
             dir,
+            reload,
             stop: Some(stop),
             task: Some(task),
             _watchdog: Watchdog::start(),

@@ -63,6 +63,19 @@ impl Running {
         }
     }
 
+    /// Waits until `n` lines in all contain `needle`.
+    pub fn lines_with(&mut self, needle: &str, n: usize) {
+        while self.seen.iter().filter(|l| l.contains(needle)).count() < n {
+            match self.lines.recv_timeout(WAIT) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!(
+                    "not {n} lines with {needle:?}; stderr so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
     /// The address in a `listening listener=NAME addr=…` line.
     pub fn listening(&mut self, name: &str) -> SocketAddr {
         let line = self.line_with(&format!("listener={name}"));

@@ -15,13 +15,10 @@ use http::{Response, StatusCode};
 use crate::body::Body;
 use handshake::Opening;
 
-/// The scheme of the URLs the gateway answers under (`wss` once it speaks TLS).
-const SCHEME: &str = "ws";
-
 /// The 101 head of an accepted handshake; the 16-byte answer follows it on the upgraded
-/// connection. hyper writes the header names in lower case: the draft's clients compare them
-/// in lower case.
-pub fn switching(opening: &Opening) -> Response<Body> {
+/// connection, its location under `scheme` (`ws`, or `wss` over TLS). hyper writes the
+/// header names in lower case: the draft's clients compare them in lower case.
+pub fn switching(opening: &Opening, scheme: &str) -> Response<Body> {
     let mut res = Response::new(crate::body::empty());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     res.extensions_mut()
@@ -29,7 +26,7 @@ pub fn switching(opening: &Opening) -> Response<Body> {
             opening.draft.reason().as_bytes(),
         ));
     let headers = res.headers_mut();
-    for (name, value) in opening.fields(SCHEME) {
+    for (name, value) in opening.fields(scheme) {
         headers.append(name, value);
     }
     res

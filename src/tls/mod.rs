@@ -1,5 +1,9 @@
-//! TLS, with rustls: the client side that `wss://` upstreams are reached with. The roots
-//! are the system's (read once, when the first route needs them) or a route's own CA file.
+//! TLS, with rustls (its `ring` provider, one for both sides): the client side that
+//! `wss://` upstreams are reached with, whose roots are the system's (read once, when the
+//! first route needs them) or a route's own CA file; and the main port's server side
+//! ([`server`]).
+
+pub mod server;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -8,6 +12,11 @@ use anyhow::{Context, bail};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+
+/// The cryptography both sides use.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
 
 /// The CA certificates in the PEM file at `path`: at least one, each valid.
 pub fn roots_from(path: &Path) -> anyhow::Result<RootCertStore> {
@@ -54,8 +63,7 @@ pub fn client(ca_file: Option<&Path>) -> anyhow::Result<Arc<ClientConfig>> {
         Some(path) => Arc::new(roots_from(path)?),
         None => system_roots()?,
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("rustls has no protocol versions")?
         .with_root_certificates(roots)

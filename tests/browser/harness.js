@@ -104,9 +104,10 @@ async function startGatewayWithPort(args) {
   }
 }
 
-async function launchBrowser() {
+// Debian's Chromium, with `extraArgs` after the usual ones.
+async function launchBrowser(extraArgs = []) {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (scripts/test installs it)`);
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30000 });
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30000 });
 }
 
 // Texts of the #log entries of a kind ("in", "out", "sys") on the demo page.

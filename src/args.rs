@@ -197,6 +197,36 @@ pub struct Args {
     )]
     pub listen_backlog: u32,
 
+    /// Connections one client address may hold at once (an IPv6 client: its /64); more
+    /// are answered 429. 0: no limit. Flash policy requests are always answered.
+    #[arg(
+        long,
+        env = "FLASHGATE_PER_IP_CONNECTIONS",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub per_ip_connections: usize,
+
+    /// WebSocket handshakes and new SockJS sessions one client address may start each
+    /// second (and as many at once); more are answered 429 with Retry-After. 0: no limit.
+    #[arg(
+        long,
+        env = "FLASHGATE_PER_IP_HANDSHAKES",
+        default_value_t = 0,
+        value_name = "PER_SECOND"
+    )]
+    pub per_ip_handshakes: u32,
+
+    /// A proxy in front of the gateway, ADDR or ADDR/BITS (repeat, or comma-separate):
+    /// its X-Forwarded-For names the client that the limits per address count.
+    #[arg(
+        long = "trusted-proxy",
+        env = "FLASHGATE_TRUSTED_PROXY",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// On SIGINT/SIGTERM, how long to wait for clients to finish after telling them to go.
     #[arg(long, env = "FLASHGATE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub drain_timeout: Duration,

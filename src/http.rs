@@ -120,6 +120,7 @@ async fn comet(
         options: &route.sockjs,
         allow: &gw.allow,
         peer,
+        client: gw.slots.per_ip().client(peer.ip(), req.headers()),
     };
     let admit = |transport| {
         let room = room_key(route, query.as_deref()).map_err(|why| why.reason.to_string())?;
@@ -165,6 +166,14 @@ async fn upgrade(
     framing: Framing,
 ) -> Response<Body> {
     let (peer, local) = addrs;
+    if handshake::is_upgrade(req.headers()) {
+        let client = gw.slots.per_ip().client(peer.ip(), req.headers());
+        let counted = (gw.slots.handshake(client)).and_then(|()| guard.count_against(client));
+        if let Err(refused) = counted {
+            tracing::info!(%peer, %client, route = %route.path, "websocket refused: {}", refused.message());
+            return too_many(&refused);
+        }
+    }
     if handshake::is_upgrade(req.headers())
         && let Some(draft) = hixie76::handshake::draft_of(req.headers())
     {
@@ -361,6 +370,14 @@ async fn upgrade_hixie(
 fn closing(mut res: Response<Body>) -> Response<Body> {
     res.headers_mut()
         .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    res
+}
+
+/// 429, for a client over a limit per address, with when to try again.
+fn too_many(refused: &crate::per_ip::Refused) -> Response<Body> {
+    let mut res = closing(text(StatusCode::TOO_MANY_REQUESTS, refused.message()));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, refused.retry_after.into());
     res
 }
 

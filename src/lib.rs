@@ -50,6 +50,9 @@
 //!   the socket's own non-blocking calls), what the server, `handoff` and every transport
 //!   hold; `tls`: rustls settings, the `wss://` client side and `tls::server`, the main
 //!   port's certificate (loaded, checked, read again on SIGHUP) and handshake.
+//! - `slots`: the connection slots (`--max-connections`), each also counting against its
+//!   client's address (`per_ip`: connections at once and handshakes per second, the
+//!   client named by a trusted proxy's `X-Forwarded-For`).
 //! - `origin`: the allow-list; `shutdown`: the stop switch and connection slots; `body`:
 //!   HTTP bodies; `reach`: what
 //!   `--check` lists of routes, the servers they connect to and the Flash policy, and where
@@ -77,6 +80,7 @@ pub(crate) mod listeners;
 pub(crate) mod metrics;
 pub(crate) mod observe;
 pub(crate) mod origin;
+pub(crate) mod per_ip;
 pub(crate) mod policy;
 pub(crate) mod prefixed;
 pub mod privileges;
@@ -238,7 +242,12 @@ pub async fn run_with(
         metrics.asleep(),
     )
     .context("cannot create the hibernation epoll set")?;
-    let slots = slots::Slots::new(config.limits.max_connections, metrics.clone());
+    let per_ip = per_ip::PerIp::new(
+        config.limits.per_ip_connections,
+        config.limits.per_ip_handshakes,
+        config.trusted_proxies.clone(),
+    );
+    let slots = slots::Slots::limited(config.limits.max_connections, metrics.clone(), per_ip);
     let sockjs = sockjs::Endpoint::new(
         config.limits,
         shutdown_switch.clone(),

@@ -145,6 +145,18 @@ pub struct Metrics {
     tls_handshakes: Vec<Counter>,
     /// How long they took.
     tls_handshake_seconds: Histogram,
+    /// Refusals by a limit per client address, by [`PER_IP_LIMITS`].
+    per_ip_refused: Vec<Counter>,
+}
+
+/// The limits per client address: connections at once, handshakes per second.
+pub const PER_IP_LIMITS: [&str; 2] = ["connections", "handshakes"];
+
+/// Which limit per client address refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    /// One of [`PER_IP_LIMITS`].
+    pub limit: &'static str,
 }
 
 /// What a TLS handshake came to: done, failed (a client that does not speak TLS 1.2 or
@@ -239,7 +251,16 @@ impl Default for Metrics {
             Unit::Seconds,
             tls_handshake_seconds.clone(),
         );
+        let per_ip = Family::<LimitLabel, Counter>::default();
+        let per_ip_refused =
+            PER_IP_LIMITS.map(|limit| per_ip.get_or_create_owned(&LimitLabel { limit }));
+        registry.register(
+            "per_ip_refused",
+            "Connections and handshakes refused by a limit per client address, by limit",
+            per_ip,
+        );
         Metrics {
+            per_ip_refused: per_ip_refused.into(),
             tls_handshakes: tls_handshakes.into(),
             tls_handshake_seconds,
             registry,
@@ -347,6 +368,14 @@ impl Metrics {
         self.upgrades_refused
             .get_or_create(&Refusal { reason })
             .inc();
+    }
+
+    /// A limit per client address (one of [`PER_IP_LIMITS`]) refused a connection or a
+    /// handshake.
+    pub fn per_ip_refused(&self, limit: &str) {
+        let at = PER_IP_LIMITS.iter().position(|l| *l == limit);
+        debug_assert!(at.is_some(), "{limit} is not in PER_IP_LIMITS");
+        self.per_ip_refused[at.unwrap_or(0)].inc();
     }
 
     /// The exposition, in the OpenMetrics text format.

@@ -117,6 +117,18 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
     }
 
     let first = &first.buf[..first.len];
+    // A client reaching us directly counts against its address from here; one behind a
+    // trusted proxy, once its request names it.
+    if !gw.slots.per_ip().trusts(peer.ip())
+        && let Err(refused) = guard.count_against(peer.ip())
+    {
+        tracing::debug!(%peer, "connection refused: {}", refused.message());
+        if !is_client_hello(first) {
+            let answer = too_many(&refused);
+            let _ = reply(&mut stream, answer.as_bytes(), limits.read_timeout).await;
+        }
+        return;
+    }
     let stream = match &gw.tls {
         Some(tls) if is_client_hello(first) => {
             let started = std::time::Instant::now();
@@ -146,6 +158,17 @@ async fn serve_main(mut stream: TcpStream, peer: SocketAddr, gw: Arc<Gateway>, g
         _ => Prefixed::new(Stream::plain(stream), first),
     };
     serve_http(stream, peer, gw, guard, true).await;
+}
+
+/// The answer to a request over a limit per client address: 429, and when to try again.
+pub fn too_many(refused: &crate::per_ip::Refused) -> String {
+    let body = refused.message();
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Retry-After: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}\n",
+        refused.retry_after,
+        body.len() + 1
+    )
 }
 
 /// The answer to plain HTTP on a TLS-only port.

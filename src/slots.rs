@@ -2,14 +2,17 @@
 //! tasks lives, a sleeping connection too, and a SockJS session holds one for its life. A
 //! slot also says what its connection became: once it is a session, the slot counts in the
 //! gauge of its kind of session, and lowers it when it is given back, however the session
-//! ended.
+//! ended. A slot may also count against its client's address ([`crate::per_ip`]) until it
+//! is given back.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
+use crate::per_ip::{PerIp, Refused};
 
 /// Every slot of a gateway, and where their sessions are counted.
 pub struct Slots {
@@ -17,6 +20,8 @@ pub struct Slots {
     free: Semaphore,
     /// The gauges of open sessions.
     metrics: Arc<Metrics>,
+    /// The limits per client address.
+    per_ip: PerIp,
 }
 
 /// One slot, held: given back when dropped. As small as the permit it replaces (a sleeper
@@ -27,15 +32,38 @@ pub struct Held {
     /// What the connection became: 0 for nothing yet, else 1 + its kind of session
     /// ([`Metrics::kind`]).
     session: AtomicU8,
+    /// The entry of the client address it counts against ([`PerIp::enter`]), once it
+    /// does; 0 until then.
+    client: AtomicU32,
 }
 
 impl Slots {
-    /// `count` slots, whose sessions count in `metrics`.
+    /// `count` slots, whose sessions count in `metrics`, with no limit per address.
+    #[cfg(test)]
     pub fn new(count: usize, metrics: Arc<Metrics>) -> Arc<Slots> {
+        Slots::limited(count, metrics, PerIp::new(0, 0, Vec::new()))
+    }
+
+    /// `count` slots, and `per_ip`'s limits on each client address.
+    pub fn limited(count: usize, metrics: Arc<Metrics>, per_ip: PerIp) -> Arc<Slots> {
         Arc::new(Slots {
             free: Semaphore::new(count),
             metrics,
+            per_ip,
         })
+    }
+
+    /// The limits per client address.
+    pub fn per_ip(&self) -> &PerIp {
+        &self.per_ip
+    }
+
+    /// One more WebSocket handshake or SockJS session from `client`, if its budget allows
+    /// (a refusal is counted).
+    pub fn handshake(&self, client: IpAddr) -> Result<(), Refused> {
+        self.per_ip
+            .handshake(client)
+            .inspect_err(|refused| self.metrics.per_ip_refused(refused.limit))
     }
 
     /// A slot, once one is free.
@@ -70,6 +98,7 @@ impl Slots {
         Arc::new(Held {
             slots: self.clone(),
             session: AtomicU8::new(0),
+            client: AtomicU32::new(0),
         })
     }
 }
@@ -89,8 +118,34 @@ impl Held {
     }
 }
 
+impl Held {
+    /// The slot counts against `client`'s connections from now until it is given back, if
+    /// `client` has room for one more (a refusal is counted). A slot counts against one
+    /// address, once: asked again, it says yes.
+    pub fn count_against(&self, client: IpAddr) -> Result<(), Refused> {
+        let per_ip = &self.slots.per_ip;
+        if !per_ip.counts_connections() || self.client.load(Ordering::Relaxed) != 0 {
+            return Ok(());
+        }
+        let entered = per_ip
+            .enter(client)
+            .inspect_err(|refused| self.slots.metrics.per_ip_refused(refused.limit))?;
+        let set = self
+            .client
+            .compare_exchange(0, entered, Ordering::Relaxed, Ordering::Relaxed);
+        if set.is_err() {
+            per_ip.leave(entered);
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
+        match *self.client.get_mut() {
+            0 => {}
+            entered => self.slots.per_ip.leave(entered),
+        }
         if let Some(kind) = self.session.get_mut().checked_sub(1) {
             self.slots.metrics.session_ended(kind);
         }

@@ -76,6 +76,12 @@ struct File {
     listen_backlog: Option<u32>,
     /// `--drain-timeout`.
     drain_timeout: Option<Spanned<String>>,
+    /// `--per-ip-connections`.
+    per_ip_connections: Option<Spanned<usize>>,
+    /// `--per-ip-handshakes`.
+    per_ip_handshakes: Option<u32>,
+    /// `--trusted-proxy`.
+    trusted_proxy: Option<Vec<Spanned<String>>>,
 }
 
 /// One `[[route]]` table.
@@ -200,6 +206,14 @@ pub fn apply(path: &Path, config: &mut Config, given: &Given) -> anyhow::Result<
         }
     }
     set.put("tls_only", &mut config.tls_only, file.tls_only);
+    let mut proxies = Vec::new();
+    for proxy in file.trusted_proxy.iter().flatten() {
+        let parsed = super::parse_proxy(proxy.get_ref())
+            .map_err(|why| src.error(proxy.span(), format!("trusted_proxy: {why}")))?;
+        proxies.push(parsed);
+    }
+    let proxies = file.trusted_proxy.is_some().then_some(proxies);
+    set.put("trusted_proxy", &mut config.trusted_proxies, proxies);
     set.put("web_dir", &mut config.web_dir, file.web_dir.map(Some));
     set.put(
         "assets_dir",
@@ -262,6 +276,11 @@ fn limits(
             &file.max_connections,
             &mut limits.max_connections,
         ),
+        (
+            "per_ip_connections",
+            &file.per_ip_connections,
+            &mut limits.per_ip_connections,
+        ),
     ] {
         let size = src.size(value.as_ref(), key)?;
         set.put(key, target, size);
@@ -270,6 +289,11 @@ fn limits(
         "listen_backlog",
         &mut limits.listen_backlog,
         file.listen_backlog,
+    );
+    set.put(
+        "per_ip_handshakes",
+        &mut limits.per_ip_handshakes,
+        file.per_ip_handshakes,
     );
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Plain HTTP is refused on the main port (TLS only).
     pub tls_only: bool,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How log lines are written.
     pub log_format: crate::args::LogFormat,
     /// Who to become once the listeners are bound.
@@ -111,6 +113,10 @@ pub struct Limits {
     pub listen_backlog: u32,
     /// How long shutdown waits for clients.
     pub drain_timeout: Duration,
+    /// Connections at once per client address; 0: no limit.
+    pub per_ip_connections: usize,
+    /// Handshakes per second per client address; 0: no limit.
+    pub per_ip_handshakes: u32,
 }
 
 /// A hand-written policy, read and validated at start-up.
@@ -323,6 +329,10 @@ impl Config {
                 "--tls-key",
             )?,
             tls_only: args.tls_only,
+            trusted_proxies: (args.trusted_proxies.iter())
+                .map(|p| parse_proxy(p))
+                .collect::<Result<_, _>>()
+                .context("--trusted-proxy")?,
             log_format: args.log_format,
             user,
             web_dir: args.web_dir.clone(),
@@ -341,6 +351,8 @@ impl Config {
                 max_connections: args.max_connections,
                 listen_backlog: args.listen_backlog,
                 drain_timeout: args.drain_timeout,
+                per_ip_connections: args.per_ip_connections,
+                per_ip_handshakes: args.per_ip_handshakes,
             },
         })
     }
@@ -349,6 +361,18 @@ impl Config {
     pub fn route(&self, path: &str) -> Option<&RouteSpec> {
         self.routes.iter().find(|r| r.path == path)
     }
+}
+
+/// A trusted proxy: an address, or a network as ADDR/BITS.
+pub(crate) fn parse_proxy(text: &str) -> anyhow::Result<ipnet::IpNet> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let net: ipnet::IpNet = text.parse().map_err(|_| {
+        anyhow::anyhow!("{text:?} is neither an address nor ADDR/BITS (e.g. 10.0.0.0/8)")
+    })?;
+    Ok(net.trunc())
 }
 
 /// The least value of the size limit `--option`, checked wherever it is set: why `value` is

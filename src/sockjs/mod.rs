@@ -69,8 +69,11 @@ pub struct Ask<'a> {
     pub options: &'a SockjsOptions,
     /// Who may use it.
     pub allow: &'a AllowList,
-    /// The client.
+    /// The client's connection.
     pub peer: SocketAddr,
+    /// The client's address as the limits per address count it (a trusted proxy's
+    /// `X-Forwarded-For`, else the peer's).
+    pub client: std::net::IpAddr,
 }
 
 impl<M: Service> Endpoint<M> {

@@ -38,6 +38,10 @@ impl<M: Service> Endpoint<M> {
                 let why = "the gateway is stopping";
                 return Err((StatusCode::SERVICE_UNAVAILABLE, why.to_string()));
             }
+            let too_many = |r: crate::per_ip::Refused| {
+                (StatusCode::TOO_MANY_REQUESTS, r.message().to_string())
+            };
+            self.slots.handshake(ask.client).map_err(too_many)?;
             // The connection that opens the session lends it its slot; a second session
             // on the same connection takes one of its own.
             let slot = match reply.handoff.as_ref().and_then(|h| h.adopt()) {
@@ -47,6 +51,7 @@ impl<M: Service> Endpoint<M> {
                     (StatusCode::SERVICE_UNAVAILABLE, why.to_string())
                 })?,
             };
+            slot.count_against(ask.client).map_err(too_many)?;
             let transport = wrap_transport(&wrap, limit);
             let handler = admit(transport).map_err(|why| (StatusCode::FORBIDDEN, why))?;
             slot.counts_in(transport.as_str());

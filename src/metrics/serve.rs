@@ -90,7 +90,7 @@ async fn answer(req: Request<Incoming>, metrics: &Metrics, ready: &Ready) -> Res
                 .any(|v| v.contains("application/openmetrics-text"));
             let (body, kind) = match openmetrics {
                 true => (metrics.encode(), OPENMETRICS),
-                false => (super::prometheus_text(&metrics.encode()), PROMETHEUS_TEXT),
+                false => (prometheus_text(&metrics.encode()), PROMETHEUS_TEXT),
             };
             let mut res = text(StatusCode::OK, body.trim_end());
             res.headers_mut()
@@ -155,4 +155,60 @@ async fn readiness(ready: &Ready) -> (bool, String) {
         .map(|(ok, line)| format!("{} {line}\n", if *ok { "ok" } else { "FAILED" }))
         .collect();
     (ok, report)
+}
+
+/// `openmetrics` (as [`Metrics::encode`] writes it) in Prometheus' older text format
+/// (0.0.4), for a scraper that does not ask for OpenMetrics: `curl`, `promtool`, older
+/// Prometheus servers. The samples are the same; a counter's `HELP` and `TYPE` name its
+/// samples (`…_total`), as that format wants, and the OpenMetrics-only lines (`UNIT`, `EOF`)
+/// go.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let named = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
+            let rest = line.strip_prefix(tag)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{tag}{name}_total {tail}"))
+        });
+        match named {
+            Some(renamed) => out.push_str(&renamed),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_older_text_format_names_counters_by_their_samples() {
+        let metrics = Metrics::default();
+        let hixie76 = metrics.kind("hixie76");
+        metrics.session_opened(hixie76);
+        metrics.session_opened(hixie76);
+        let text = metrics.encode();
+
+        let old = prometheus_text(&text);
+        for line in [
+            "# HELP flashgate_sessions_total Sessions opened since start, by transport.",
+            "# TYPE flashgate_sessions_total counter",
+            "flashgate_sessions_total{transport=\"hixie76\"} 2",
+            "# TYPE flashgate_sessions_open gauge",
+        ] {
+            assert!(old.lines().any(|l| l == line), "{line} in\n{old}");
+        }
+        assert!(!old.contains("# EOF") && !old.contains("# TYPE flashgate_sessions counter"));
+    }
 }

@@ -6,58 +6,18 @@
 //!
 //! A leaf: anything may count here, and this module names only what it counts.
 
+mod labels;
 pub mod serve;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use labels::{ConnectLabels, Kind, LimitLabel, PolicyLabels, Refusal, RouteLabel, TlsLabel};
+pub use labels::{KINDS, PER_IP_LIMITS, POLICY_OUTCOMES, TLS_OUTCOMES};
+
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use prometheus_client::registry::Unit;
-
-/// The kind of client of a session: a transport's label, or `proxy` for the socket proxy.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Kind {
-    /// `rfc6455`, `flash`, `hixie76`, `sockjs-…`, `proxy`.
-    pub transport: &'static str,
-}
-
-/// Which listener a policy request came to, and what came of it.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PolicyLabels {
-    /// `main` or `policy`.
-    pub listener: &'static str,
-    /// `served`, `not_policy` (something else came) or `failed` (nothing whole in time, or
-    /// the connection failed).
-    pub outcome: &'static str,
-}
-
-/// Why a WebSocket handshake was refused.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Refusal {
-    /// `origin` (not on the allow-list), `bad_handshake`, `method` (not a GET),
-    /// `upgrade_required` (a version or framing not spoken here), `not_found`, or
-    /// `backend` (the route's backend turned the client away).
-    pub reason: &'static str,
-}
-
-/// An upstream route.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabel {
-    /// The route's path.
-    pub route: String,
-}
-
-/// An upstream route, and what came of a connection attempt.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ConnectLabels {
-    /// The route's path.
-    pub route: String,
-    /// `ok`, or `failed` (refused, timed out, or a WebSocket handshake the server turned
-    /// down).
-    pub outcome: &'static str,
-}
 
 /// One upstream route's connection attempts, resolved once when the route is built.
 #[derive(Clone, Debug)]
@@ -96,28 +56,6 @@ fn connect_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
 }
 
-/// Every listener and outcome of a policy request that is counted.
-pub const POLICY_OUTCOMES: [(&str, &str); 4] = [
-    ("main", "served"),
-    ("policy", "served"),
-    ("policy", "not_policy"),
-    ("policy", "failed"),
-];
-
-/// Every kind of session, as the `transport` label says it.
-pub const KINDS: [&str; 10] = [
-    "rfc6455",
-    "flash",
-    "hixie76",
-    "sockjs-websocket",
-    "sockjs-xhr-polling",
-    "sockjs-xhr-streaming",
-    "sockjs-eventsource",
-    "sockjs-htmlfile",
-    "sockjs-jsonp-polling",
-    "proxy",
-];
-
 /// Every metric of one gateway.
 pub struct Metrics {
     /// What the families are registered in.
@@ -147,27 +85,6 @@ pub struct Metrics {
     tls_handshake_seconds: Histogram,
     /// Refusals by a limit per client address, by [`PER_IP_LIMITS`].
     per_ip_refused: Vec<Counter>,
-}
-
-/// The limits per client address: connections at once, handshakes per second.
-pub const PER_IP_LIMITS: [&str; 2] = ["connections", "handshakes"];
-
-/// Which limit per client address refused.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LimitLabel {
-    /// One of [`PER_IP_LIMITS`].
-    pub limit: &'static str,
-}
-
-/// What a TLS handshake came to: done, failed (a client that does not speak TLS 1.2 or
-/// later, or does not trust the certificate), or not finished within the handshake timeout.
-pub const TLS_OUTCOMES: [&str; 3] = ["ok", "failed", "timeout"];
-
-/// A TLS handshake's outcome.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TlsLabel {
-    /// One of [`TLS_OUTCOMES`].
-    pub outcome: &'static str,
 }
 
 impl Default for Metrics {
@@ -387,37 +304,6 @@ impl Metrics {
     }
 }
 
-/// `openmetrics` (as [`Metrics::encode`] writes it) in Prometheus' older text format
-/// (0.0.4), for a scraper that does not ask for OpenMetrics: `curl`, `promtool`, older
-/// Prometheus servers. The samples are the same; a counter's `HELP` and `TYPE` name its
-/// samples (`…_total`), as that format wants, and the OpenMetrics-only lines (`UNIT`, `EOF`)
-/// go.
-pub fn prometheus_text(openmetrics: &str) -> String {
-    let counters: Vec<&str> = openmetrics
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let named = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
-            let rest = line.strip_prefix(tag)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(&name)
-                .then(|| format!("{tag}{name}_total {tail}"))
-        });
-        match named {
-            Some(renamed) => out.push_str(&renamed),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,16 +330,5 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
-
-        let old = prometheus_text(&text);
-        for line in [
-            "# HELP flashgate_sessions_total Sessions opened since start, by transport.",
-            "# TYPE flashgate_sessions_total counter",
-            "flashgate_sessions_total{transport=\"hixie76\"} 2",
-            "# TYPE flashgate_sessions_open gauge",
-        ] {
-            assert!(old.lines().any(|l| l == line), "{line} in\n{old}");
-        }
-        assert!(!old.contains("# EOF") && !old.contains("# TYPE flashgate_sessions counter"));
     }
 }

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import tls
 import upstream
 
 REPO = Path(__file__).resolve().parent.parent
@@ -136,6 +137,7 @@ def servers():
         proxy = ["--proxy-target", f"self,127.0.0.1:{target.port}"] if target.proc else []
         return [str(FLASHGATE), "--listen", f"127.0.0.1:{s.port}",
                 "--policy-listen", f"127.0.0.1:{s.extra['policy']}", *proxy, *upstream.routes(s),
+                *tls.flashgate_args(s),
                 "--max-connections", "50000", "--web-dir", str(REPO / "web"),
                 "--assets-dir", str(REPO / "assets")]
 
@@ -188,6 +190,7 @@ def servers():
         # The SockJS reference server as its README sets it up (every option at its default).
         Server("sockjs-node", node("sockjs-server.js"), "sockjs-node 0.3.24"),
         *upstream.servers(Server, LOADGEN, flashgate, LOAD_CPU),
+        *tls.servers(Server, flashgate),
     ]
     by_name = {s.name: s for s in table}
     for s in table:
@@ -322,6 +325,7 @@ def workloads(smoke):
         ("hixie76-idle", f"idle hixie-76 connections, C={idle_c}", ["flashgate", "flashgate-rfc6455"],
          "bytes_per_conn", False, hixie76_idle),
         *upstream.workloads(loadgen, url, d, n, idle_c),
+        *tls.workloads(loadgen, url, d, n, members),
     ]
 
 
@@ -362,6 +366,7 @@ TARGETS = [
      "≥ 0.9× flashgate's tcp:// relay (same run)"),
     ("upstream-idle", "bytes_per_conn", None, 8192, "≤ 8 KiB per session"),
     ("upstream-idle-ws", "bytes_per_conn", None, 8192, "≤ 8 KiB per session"),
+    *tls.TARGETS,
 ]
 
 LOWER_IS_BETTER = {"p50_us", "p99_us", "p999_us", "bytes_per_conn"}
@@ -440,6 +445,8 @@ def far_ends(workload, names):
     """The servers beside the load generator that the workload's servers relay to."""
     if workload in upstream.UPSTREAMS:
         return upstream.UPSTREAMS[workload]
+    if workload in tls.UPSTREAMS:
+        return tls.UPSTREAMS[workload]
     return ["proxy-target"] if {"flashgate", "websockify", "tcp-relay"} & set(names) else []
 
 

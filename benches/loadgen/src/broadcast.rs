@@ -92,7 +92,10 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         Some(url) => crate::http::parse_url(url)?,
         None => match &target {
             Target::Ws { addr, path } => (*addr, path.split('?').next().unwrap_or("").to_string()),
-            Target::Tcp { .. } | Target::Hixie76 { .. } => {
+            Target::Tcp { .. }
+            | Target::Hixie76 { .. }
+            | Target::Wss { .. }
+            | Target::Tls { .. } => {
                 bail!("a room's url is ws://IP:PORT/PATH")
             }
         },

@@ -1,6 +1,6 @@
 //! `echo`: N connections, K messages in flight each, payload S bytes: messages per second and
-//! round-trip latency. Over WebSocket (text or binary frames), hixie-76 WebSocket (text) or
-//! raw TCP (S-byte chunks).
+//! round-trip latency. Over WebSocket (text or binary frames; wss:// too), hixie-76
+//! WebSocket (text) or raw TCP (S-byte chunks).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,17 +8,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::stats::{self, Phase};
 use crate::wire::{self, Target};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// ws://IP:PORT/PATH, hixie76://IP:PORT/PATH or tcp://IP:PORT.
+    /// ws://IP:PORT/PATH, wss://IP:PORT/PATH, hixie76://IP:PORT/PATH or tcp://IP:PORT.
     #[arg(long)]
     pub url: String,
+    /// The CA (PEM) a wss:// server's certificate is checked against.
+    #[arg(long)]
+    pub ca: Option<std::path::PathBuf>,
     /// Connections.
     #[arg(short = 'n', long, default_value_t = 100)]
     pub connections: usize,
@@ -43,24 +45,45 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let target = Target::parse(&args.url)?;
     let payload = vec![b'x'; args.size];
     let message: Arc<[u8]> = match target {
-        Target::Ws { .. } => wire::client_frame(if args.binary { 2 } else { 1 }, &payload).into(),
+        Target::Ws { .. } | Target::Wss { .. } => {
+            wire::client_frame(if args.binary { 2 } else { 1 }, &payload).into()
+        }
+        Target::Tls { .. } => bail!("echo speaks to ws://, wss://, hixie76:// or tcp://"),
         Target::Tcp { .. } => payload.into(),
         Target::Hixie76 { .. } if args.binary => bail!("hixie-76 has no binary frames"),
         Target::Hixie76 { .. } => wire::hixie76_frame(&payload).into(),
     };
     let phase = Arc::new(Phase::default());
-    let mut conns = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        conns.push(wire::connect(&target).await?);
+    let shape = Shape {
+        size: args.size,
+        inflight: args.inflight,
+        stream: args.stream,
+    };
+    // Every connection is open before any of them starts.
+    let mut plain = Vec::new();
+    let mut secure = Vec::new();
+    match target.is_tls() {
+        true => {
+            let tls = wire::tls_connector(args.ca.as_deref())?;
+            for _ in 0..args.connections {
+                secure.push(wire::connect_tls(&target, &tls).await?);
+            }
+        }
+        false => {
+            for _ in 0..args.connections {
+                plain.push(wire::connect(&target).await?);
+            }
+        }
     }
     let mut tasks = Vec::new();
-    for (stream, leftover) in conns {
+    for (stream, leftover) in plain {
         let (message, phase, target) = (message.clone(), phase.clone(), target.clone());
-        let shape = Shape {
-            size: args.size,
-            inflight: args.inflight,
-            stream: args.stream,
-        };
+        tasks.push(tokio::spawn(async move {
+            connection(stream, leftover, &target, &message, shape, &phase).await
+        }));
+    }
+    for (stream, leftover) in secure {
+        let (message, phase, target) = (message.clone(), phase.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             connection(stream, leftover, &target, &message, shape, &phase).await
         }));
@@ -97,8 +120,8 @@ struct Shape {
 }
 
 /// One connection's loop: keep `k` messages in flight, count and time the echoes.
-async fn connection(
-    mut stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     leftover: Vec<u8>,
     target: &Target,
     message: &[u8],
@@ -110,7 +133,7 @@ async fn connection(
         inflight: k,
         stream: by_bytes,
     } = shape;
-    let ws = matches!(target, Target::Ws { .. });
+    let ws = matches!(target, Target::Ws { .. } | Target::Wss { .. });
     let hixie = matches!(target, Target::Hixie76 { .. });
     let mut latency = stats::histogram();
     let mut count = 0u64;
@@ -122,6 +145,7 @@ async fn connection(
         sent.push_back(now);
     }
     stream.write_all(&out).await?;
+    stream.flush().await?; // TLS: the records out now (plain TCP: nothing to do)
 
     let mut buf = vec![0u8; (64 * 1024).max(4 * message.len())];
     let mut filled = leftover.len();
@@ -177,6 +201,7 @@ async fn connection(
                 return Ok((count, latency));
             }
             stream.write_all(&out).await?;
+            stream.flush().await?; // TLS: the records out now (plain TCP: nothing to do)
         }
         if filled == buf.len() {
             buf.resize(buf.len() * 2, 0);

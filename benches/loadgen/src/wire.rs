@@ -2,10 +2,14 @@
 //! are built once and copied; server frames are parsed in place and never allocated).
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
 
 /// What the load generator talks to.
 #[derive(Clone, Debug)]
@@ -16,6 +20,10 @@ pub enum Target {
     Tcp { addr: SocketAddr },
     /// hixie-76 WebSocket (draft-76: `0x00 text 0xFF` frames) at this address and path.
     Hixie76 { addr: SocketAddr, path: String },
+    /// RFC 6455 WebSocket over TLS.
+    Wss { addr: SocketAddr, path: String },
+    /// A TLS handshake alone (`connect`: full handshakes per second).
+    Tls { addr: SocketAddr },
 }
 
 impl Target {
@@ -35,6 +43,14 @@ impl Target {
             let (addr, path) = host_path(rest)?;
             return Ok(Target::Ws { addr, path });
         }
+        if let Some(rest) = url.strip_prefix("wss://") {
+            let (addr, path) = host_path(rest)?;
+            return Ok(Target::Wss { addr, path });
+        }
+        if let Some(rest) = url.strip_prefix("tls://") {
+            let (addr, _) = host_path(rest)?;
+            return Ok(Target::Tls { addr });
+        }
         if let Some(rest) = url.strip_prefix("hixie76://") {
             let (addr, path) = host_path(rest)?;
             return Ok(Target::Hixie76 { addr, path });
@@ -46,13 +62,67 @@ impl Target {
                     .with_context(|| format!("{url}: need IP:PORT"))?,
             });
         }
-        bail!("{url}: expected ws://IP:PORT/PATH, hixie76://IP:PORT/PATH or tcp://IP:PORT")
+        bail!(
+            "{url}: expected ws://IP:PORT/PATH, wss://IP:PORT/PATH, hixie76://IP:PORT/PATH, \
+             tcp://IP:PORT or tls://IP:PORT"
+        )
     }
 
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Target::Ws { addr, .. } | Target::Tcp { addr } | Target::Hixie76 { addr, .. } => *addr,
+            Target::Ws { addr, .. }
+            | Target::Tcp { addr }
+            | Target::Hixie76 { addr, .. }
+            | Target::Wss { addr, .. }
+            | Target::Tls { addr } => *addr,
         }
+    }
+
+    /// Whether the connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Target::Wss { .. } | Target::Tls { .. })
+    }
+}
+
+/// A client connection over TLS.
+pub type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// A TLS client trusting the certificates in the PEM file `ca` alone, offering ALPN
+/// `http/1.1`, that never resumes a session: every connection is a full handshake, as a
+/// new visitor's is.
+pub fn tls_connector(ca: Option<&Path>) -> anyhow::Result<TlsConnector> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(ca) = ca else {
+        bail!("a wss:// or tls:// url needs --ca FILE (the server's CA, PEM)");
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("{}", ca.display()))? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Opens a TLS connection to `target` (`wss://` or `tls://`); for `wss://`, performs the
+/// WebSocket handshake over it. Returns the stream and any bytes after the handshake.
+pub async fn connect_tls(target: &Target, tls: &TlsConnector) -> anyhow::Result<(Tls, Vec<u8>)> {
+    let stream = TcpStream::connect(target.addr()).await?;
+    stream.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::IpAddress(target.addr().ip().into());
+    let mut stream = tls.connect(name, stream).await?;
+    match target {
+        Target::Wss { addr, path } => {
+            let leftover = ws_handshake(&mut stream, *addr, path).await?;
+            Ok((stream, leftover))
+        }
+        _ => Ok((stream, Vec::new())),
     }
 }
 
@@ -65,7 +135,18 @@ pub async fn connect(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
         Target::Tcp { .. } => return Ok((stream, Vec::new())),
         Target::Hixie76 { addr, path } => return hixie76_handshake(stream, *addr, path).await,
         Target::Ws { addr, path } => (addr, path),
+        Target::Wss { .. } | Target::Tls { .. } => bail!("a TLS url: connect with connect_tls"),
     };
+    let leftover = ws_handshake(&mut stream, *addr, path).await?;
+    Ok((stream, leftover))
+}
+
+/// The RFC 6455 handshake on `stream`: the bytes that came after the server's answer.
+async fn ws_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    addr: SocketAddr,
+    path: &str,
+) -> anyhow::Result<Vec<u8>> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
@@ -87,7 +168,7 @@ pub async fn connect(target: &Target) -> anyhow::Result<(TcpStream, Vec<u8>)> {
                     String::from_utf8_lossy(&buf[..end.min(80)])
                 );
             }
-            return Ok((stream, buf[end + 4..].to_vec()));
+            return Ok(buf[end + 4..].to_vec());
         }
         if buf.len() > 8192 {
             bail!("handshake response too long");

@@ -113,8 +113,7 @@ async fn comet(
 ) -> Response<Body> {
     let query = req.uri().query().map(str::to_owned);
     // SockJS's URLs carry its own query: the server is told none.
-    let hello = (route.backend.wants_hello())
-        .then(|| Hello::from_headers(Transport::SockjsXhr, req.headers()));
+    let hello = (route.backend.wants_hello()).then(|| hello_of(Transport::SockjsXhr, &req));
     let ask = sockjs::Ask {
         route: &route.path,
         options: &route.sockjs,
@@ -140,6 +139,15 @@ async fn comet(
     };
     // Boxed: the SockJS answer is large, and rare next to a WebSocket's.
     Box::pin(gw.sockjs.handle(req, at, ask, admit)).await
+}
+
+/// What a relayed client's request tells its server: its headers, and whether it came
+/// over TLS (`X-Forwarded-Proto: https`).
+fn hello_of(transport: Transport, req: &Request<Incoming>) -> Hello {
+    Hello {
+        tls: req.extensions().get::<crate::stream::Secure>().is_some(),
+        ..Hello::from_headers(transport, req.headers())
+    }
 }
 
 /// The room key: the route, and the room the client asked for.
@@ -205,7 +213,7 @@ async fn upgrade(
         query: (framing == Framing::Plain)
             .then(|| req.uri().query().map(str::to_owned))
             .flatten(),
-        ..Hello::from_headers(transport, req.headers())
+        ..hello_of(transport, &req)
     });
     let requested = accepted.target.as_deref();
     let ask = Ask {
@@ -316,7 +324,7 @@ async fn upgrade_hixie(
         query: (framing == Framing::Plain)
             .then(|| req.uri().query().map(str::to_owned))
             .flatten(),
-        ..Hello::from_headers(Transport::Hixie76, req.headers())
+        ..hello_of(Transport::Hixie76, &req)
     });
     let ask = Ask {
         room: &room,

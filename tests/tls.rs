@@ -130,6 +130,60 @@ async fn hixie76_over_tls_is_told_a_wss_location() {
 }
 
 #[tokio::test]
+async fn a_relayed_client_on_tls_is_told_to_its_server_as_https() {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    // A WebSocket server (tokio-tungstenite) that says which forwarded headers it was given.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = String::new();
+                let told = |req: &Request, res: Response| {
+                    for name in ["x-forwarded-proto", "forwarded"] {
+                        let value = req.headers().get(name).and_then(|v| v.to_str().ok());
+                        seen.push_str(&format!("{name}={};", value.unwrap_or("-")));
+                    }
+                    Ok(res)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, told).await else {
+                    return;
+                };
+                let _ = ws.send(Message::text(seen)).await;
+            });
+        }
+    });
+    let ca = TestCa::new();
+    let route = format!("/app=ws://{upstream}/");
+    let gw = tls_gateway(&ca, &["--route", &route]).await;
+
+    let tls = ca.connect(gw.main).await.unwrap();
+    let url = format!("wss://127.0.0.1:{}/app", gw.main.port());
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+    let told = within("the server's word", ws.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let told = told.into_text().unwrap();
+    assert!(told.starts_with("x-forwarded-proto=https;"), "{told}");
+    assert!(told.contains(";proto=https;"), "{told}");
+
+    // The same route, plain, on the same port.
+    let (mut ws, _) = tokio_tungstenite::connect_async(gw.ws_url("/app"))
+        .await
+        .unwrap();
+    let told = within("the server's word", ws.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        told.into_text()
+            .unwrap()
+            .starts_with("x-forwarded-proto=http;")
+    );
+}
+
+#[tokio::test]
 async fn a_sockjs_streaming_response_is_written_through_tls() {
     let ca = TestCa::new();
     let gw = tls_gateway(&ca, &[]).await;

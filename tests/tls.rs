@@ -130,6 +130,8 @@ async fn hixie76_over_tls_is_told_a_wss_location() {
 }
 
 #[tokio::test]
+// The handshake callback's error type is tungstenite's, large as it is.
+#[allow(clippy::result_large_err)]
 async fn a_relayed_client_on_tls_is_told_to_its_server_as_https() {
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
     // A WebSocket server (tokio-tungstenite) that says which forwarded headers it was given.

@@ -15,6 +15,7 @@ use crate::routes::Routes;
 use crate::shutdown::Shutdown;
 use crate::slots::Slots;
 use crate::sockjs::websocket::Framed;
+use crate::tally::Counted;
 use crate::ws::Endpoint;
 
 /// State shared by every connection.
@@ -32,11 +33,11 @@ pub struct Gateway {
     /// The WebSocket routes and their backends.
     pub routes: Routes,
     /// The WebSocket endpoint of every route.
-    pub ws: Arc<Endpoint<Handler>>,
+    pub ws: Arc<Endpoint<Counted<Handler>>>,
     /// The SockJS endpoint of every route.
-    pub sockjs: Arc<crate::sockjs::Endpoint<Handler>>,
+    pub sockjs: Arc<crate::sockjs::Endpoint<Counted<Handler>>>,
     /// The WebSocket endpoint of SockJS-framed WebSockets.
-    pub sockjs_ws: Arc<Endpoint<Framed<Handler>>>,
+    pub sockjs_ws: Arc<Endpoint<Framed<Counted<Handler>>>>,
     /// The `/ruffle-config.js` script.
     pub ruffle_config: Bytes,
     /// The stop switch.

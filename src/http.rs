@@ -17,6 +17,7 @@ use crate::routes::Route;
 use crate::session::Transport;
 use crate::shutdown::ConnGuard;
 use crate::sockjs::{self, path::Endpoint as At, path::Kind, websocket::Framed};
+use crate::tally::{Counted, CountedBytes, Tally};
 use crate::ws::hixie76::{self, handshake::Draft};
 use crate::ws::{self, handshake};
 
@@ -131,7 +132,10 @@ async fn comet(
             hello,
             stream: None,
         })? {
-            Admitted::Messages(handler) => Ok(handler),
+            Admitted::Messages(handler) => {
+                let tally = Tally::new(route.traffic.clone(), peer, transport);
+                Ok(Counted::new(handler, tally))
+            }
             Admitted::Bytes(_) => {
                 Err("SockJS carries text: this route's backend relays bytes".into())
             }
@@ -232,6 +236,7 @@ async fn upgrade(
             return text(StatusCode::FORBIDDEN, &why);
         }
     };
+    let tally = |transport| Tally::new(route.traffic.clone(), peer, transport);
     let client = |transport: Transport, label: &'static str| {
         guard.counts_in(label);
         ws::Client {
@@ -244,6 +249,7 @@ async fn upgrade(
         Admitted::Messages(mut handler) => {
             let protocol = handler.connect().await;
             tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
+            let handler = Counted::new(handler, tally(transport));
             match framing {
                 Framing::Sockjs => {
                     let handler = Framed::new(handler, route.sockjs.heartbeat);
@@ -278,6 +284,7 @@ async fn upgrade(
                 ByteHandler::Relay(_) | ByteHandler::Frames(_) => (transport, transport.as_str()),
             };
             tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.server(), "websocket handshake");
+            let relay = CountedBytes::new(relay, tally(transport));
             gw.ws
                 .upgrade_bytes(&mut req, &accepted, relay, client(transport, label))
         }
@@ -361,6 +368,7 @@ async fn upgrade_hixie(
         transport,
         guard,
     };
+    let handler = Counted::new(handler, Tally::new(route.traffic.clone(), peer, transport));
     let sockjs = framing == Framing::Sockjs;
     tracing::info!(%peer, %transport, draft = ?draft, sockjs, route = %route.path, backend, "websocket handshake");
     match sockjs {

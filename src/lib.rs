@@ -33,6 +33,9 @@
 //!   writing into them (`sockjs::asleep`).
 //! - `session`: the seam. What backends see of a client (`Session`, `ByteSession`), what
 //!   transports hand their clients to (`Service`, `ByteService`), and the `Delivery` handle.
+//!   `tally` sits on it: the router wraps each client's service so that its session is
+//!   counted on the way (messages, bytes, close code: its route's metrics in batches, and
+//!   one access line when the client is gone), whatever its transport and backend.
 //! - `backend`: `echo`, `broadcast` rooms, the socket `proxy`, `close`, and the `relay` to
 //!   the user's own WebSocket, TCP or XMLSocket server (its client handshake, pure;
 //!   `xmlsocket` framing, `proxy_header`), each route's `Backend` built once at start-up;
@@ -93,6 +96,7 @@ pub(crate) mod shutdown;
 pub(crate) mod slots;
 pub(crate) mod sockjs;
 pub(crate) mod stream;
+pub(crate) mod tally;
 pub(crate) mod tls;
 pub(crate) mod ws;
 

@@ -239,6 +239,12 @@ pub trait Session: Send {
         None
     }
 
+    /// The close code the session ended with, sent or received, once it is over: `None`
+    /// when there was none (the connection was lost, or its transport has no close codes).
+    fn close_code(&self) -> Option<u16> {
+        None
+    }
+
     /// True when [`recv`](Self::recv) ended only so that the connection can sleep: the
     /// client is still there, and the transport serves it again when it wakes. A backend
     /// then keeps the client's place (a room membership, say) for the transport to sleep with.
@@ -282,6 +288,22 @@ pub trait ByteSession: Send {
     /// Ends the session once [`read_into`](Self::read_into) has returned false: answers the
     /// client's close, or tells it why its side was ended.
     fn finish(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// The close code the session ended with, sent or received, once it is over.
+    fn close_code(&self) -> Option<u16> {
+        None
+    }
+
+    /// The client's data messages begun so far, and their payload bytes.
+    fn read_so_far(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// The messages begun so far in the server's frames passed as they are
+    /// ([`write_frames`](Self::write_frames)), and their payload bytes.
+    fn frames_so_far(&self) -> (u64, u64) {
+        (0, 0)
+    }
 }
 
 /// The session is over; nothing more can be sent.
@@ -315,6 +337,12 @@ pub trait Service: Send + 'static {
     /// to go on.
     fn wake(&mut self) -> Woken {
         Woken::Resumed
+    }
+
+    /// The transport closed the client with `code` while the service was not serving it
+    /// (it slept, and did not answer its ping, or was dropped as too slow meanwhile).
+    fn closed(&mut self, code: u16) {
+        let _ = code;
     }
 }
 

@@ -1,6 +1,6 @@
 //! The log: `--log-format json` (one object per line, from the command line or the file),
-//! one access line per HTTP request, and a plain HTTP probe of a WebSocket route logged at
-//! DEBUG, not as a warning.
+//! one access line per HTTP request and per ended session, and a plain HTTP probe of a
+//! WebSocket route logged at DEBUG, not as a warning.
 
 mod common;
 
@@ -94,5 +94,50 @@ async fn the_file_sets_the_format_and_a_probe_of_a_websocket_route_is_no_warning
     let warned =
         |l: &&Value| l["level"] == "WARN" && l["message"].as_str().unwrap().contains("refused");
     assert!(!lines.iter().any(|l| warned(&l)), "{lines:?}");
+    assert_eq!(gateway.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn an_ended_session_has_one_access_line_with_what_it_did_and_how_it_ended() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let dir = fixtures();
+    let mut gateway = started(dir.path(), &["--log-format", "json"], "info");
+    let main = main_addr(&mut gateway);
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{main}/echo"))
+        .await
+        .unwrap();
+    for text in ["one", "three"] {
+        ws.send(Message::text(text)).await.unwrap();
+        within("the echo", ws.next()).await.unwrap().unwrap();
+    }
+    let frame = CloseFrame {
+        code: 4001.into(),
+        reason: "bye".into(),
+    };
+    ws.close(Some(frame)).await.unwrap();
+    while let Some(Ok(_)) = within("the close", ws.next()).await {}
+    gateway.line_with("\"message\":\"session\"");
+    let lines = objects(&gateway);
+    let ended: Vec<&Value> = lines.iter().filter(|l| l["message"] == "session").collect();
+    assert_eq!(ended.len(), 1, "{lines:?}");
+    let line = ended[0];
+    assert_eq!(line["target"], "flashgate::access");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["route"], "/echo");
+    assert_eq!(line["transport"], "rfc6455");
+    assert_eq!(
+        (line["messages_in"].as_u64(), line["messages_out"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        (line["bytes_in"].as_u64(), line["bytes_out"].as_u64()),
+        (Some(8), Some(8))
+    );
+    assert_eq!(line["close"], 4001);
+    assert!(line["seconds"].as_f64().unwrap() >= 0.0, "{line}");
+    let peer: std::net::SocketAddr = line["peer"].as_str().unwrap().parse().unwrap();
+    assert_eq!(peer.ip().to_string(), "127.0.0.1");
     assert_eq!(gateway.terminate().code(), Some(0));
 }

@@ -87,3 +87,23 @@ pub struct TlsLabel {
     /// One of [`TLS_OUTCOMES`].
     pub outcome: &'static str,
 }
+
+/// A route, and which way its traffic went.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    /// The route's path.
+    pub route: String,
+    /// `in` (from clients) or `out` (to them).
+    pub direction: &'static str,
+}
+
+/// A route, and the close code its sessions ended with.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    /// The route's path.
+    pub route: String,
+    /// The code (`1000` to `1015` as they are, `3xxx` and `4xxx` for the ranges left to
+    /// applications and libraries, `other` for any other), or `none` when the session
+    /// ended without one.
+    pub code: String,
+}

@@ -8,9 +8,11 @@
 
 mod labels;
 pub mod serve;
+mod traffic;
 
 use labels::{ConnectLabels, Kind, LimitLabel, PolicyLabels, Refusal, RouteLabel, TlsLabel};
 pub use labels::{KINDS, PER_IP_LIMITS, POLICY_OUTCOMES, TLS_OUTCOMES};
+pub use traffic::Traffic;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -49,6 +51,11 @@ pub struct RoomGauges {
     pub rooms: Gauge,
     /// Members of them, awake or asleep.
     pub members: Gauge,
+    /// Messages written straight into sleeping members' sockets: the route's messages
+    /// out (an awake member's count in its session's tally).
+    pub delivered: Counter,
+    /// Their bytes: the route's bytes out.
+    pub delivered_bytes: Counter,
 }
 
 /// The buckets of connect times: 250 µs to about 4 s, doubling.
@@ -85,6 +92,8 @@ pub struct Metrics {
     tls_handshake_seconds: Histogram,
     /// Refusals by a limit per client address, by [`PER_IP_LIMITS`].
     per_ip_refused: Vec<Counter>,
+    /// Each route's traffic.
+    traffic: traffic::Families,
 }
 
 impl Default for Metrics {
@@ -176,7 +185,9 @@ impl Default for Metrics {
             "Connections and handshakes refused by a limit per client address, by limit",
             per_ip,
         );
+        let traffic = traffic::Families::registered(&mut registry);
         Metrics {
+            traffic,
             per_ip_refused: per_ip_refused.into(),
             tls_handshakes: tls_handshakes.into(),
             tls_handshake_seconds,
@@ -241,6 +252,11 @@ impl Metrics {
         self.tls_handshake_seconds.observe(took.as_secs_f64());
     }
 
+    /// The traffic counters of the route at `route`.
+    pub fn traffic(&self, route: &str) -> Traffic {
+        self.traffic.traffic(route)
+    }
+
     /// The gauge of connections asleep, for the tables they sleep in.
     pub fn asleep(&self) -> Gauge {
         self.asleep.clone()
@@ -251,9 +267,12 @@ impl Metrics {
         let label = RouteLabel {
             route: route.to_string(),
         };
+        let traffic = self.traffic(route);
         RoomGauges {
             rooms: self.rooms.get_or_create_owned(&label),
             members: self.room_members.get_or_create_owned(&label),
+            delivered: traffic.messages_out,
+            delivered_bytes: traffic.bytes_out,
         }
     }
 

@@ -49,6 +49,7 @@ pub fn build(config: &Config, main: SocketAddr, metrics: &Metrics) -> anyhow::Re
                     )),
                 },
                 sockjs: spec.sockjs.clone(),
+                traffic: Arc::new(metrics.traffic(&spec.path)),
             })
         })
         .collect::<anyhow::Result<_>>()?;

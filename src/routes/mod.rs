@@ -16,6 +16,8 @@ pub struct Route {
     pub backend: Backend,
     /// SockJS on it.
     pub sockjs: SockjsOptions,
+    /// What flows through it.
+    pub traffic: std::sync::Arc<crate::metrics::Traffic>,
 }
 
 /// The routes, longest path first.

@@ -43,6 +43,10 @@ impl<M: Service> Service for Framed<M> {
         // Its endpoint never puts a connection to sleep; were it asked, it stays awake.
         Err(delivery)
     }
+
+    fn closed(&mut self, code: u16) {
+        self.inner.closed(code)
+    }
 }
 
 /// A WebSocket session seen through SockJS framing.
@@ -108,5 +112,9 @@ impl<S: Session> Session for FramedSession<'_, S> {
 
     fn farewell(&mut self) -> Option<(u16, tungstenite::Utf8Bytes)> {
         self.inner.farewell()
+    }
+
+    fn close_code(&self) -> Option<u16> {
+        self.inner.close_code()
     }
 }

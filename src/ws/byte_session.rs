@@ -82,6 +82,8 @@ pub struct ByteStreamSession {
     /// Reads since the session began (wrapping): every [`LOOK_EVERY`]th looks at the
     /// stop signal and the clocks even when there is more to read.
     reads: u8,
+    /// The close code the session ended with: its own close frame's, or the client's.
+    code: Option<u16>,
 }
 
 /// What looking at the stop signal and the clocks came to.
@@ -124,6 +126,7 @@ impl ByteStreamSession {
             ending: None,
             stopping: false,
             reads: 0,
+            code: None,
         }
     }
 
@@ -251,6 +254,7 @@ impl ByteStreamSession {
         if self.may_add() {
             self.conn.queue_close(code, reason);
             self.told = true;
+            self.code = self.code.or(Some(code));
         }
         Box::pin(async move {
             if !whole {
@@ -352,10 +356,25 @@ impl ByteSession for ByteStreamSession {
         self.close_with(code, text).await;
     }
 
+    fn close_code(&self) -> Option<u16> {
+        // A server's close frame passed as it is came first, or answered the client's.
+        let passed = self.outbound.as_ref().and_then(|out| out.close_code());
+        passed.or(self.code)
+    }
+
+    fn read_so_far(&self) -> (u64, u64) {
+        self.inbound.counted()
+    }
+
+    fn frames_so_far(&self) -> (u64, u64) {
+        self.outbound.as_ref().map_or((0, 0), |out| out.counted())
+    }
+
     async fn finish(&mut self) {
         let peer = self.peer;
         match self.ending.take() {
             Some(Ending::Client(End::Closed(code))) => {
+                self.code = self.code.or(code);
                 // The reply to the client's close carries its code; when frames pass as
                 // they are, it is the server's, unless the server gave none.
                 if self.may_add() {

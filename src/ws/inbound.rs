@@ -77,6 +77,8 @@ pub struct Inbound {
     /// The payload of a control frame so far (at most 125 bytes; allocated for control
     /// frames only).
     control: Vec<u8>,
+    /// Data messages begun, and the payload bytes of their frames, counted at each header.
+    counted: (u64, u64),
 }
 
 impl Default for Inbound {
@@ -102,7 +104,13 @@ impl Inbound {
             size: 0,
             utf8: Utf8Stream::default(),
             control: Vec::new(),
+            counted: (0, 0),
         }
+    }
+
+    /// Data messages begun so far, and their payload bytes (a refused frame's included).
+    pub fn counted(&self) -> (u64, u64) {
+        self.counted
     }
 
     /// Decodes `buf`, bytes just read from the client: the payload of data frames is
@@ -262,7 +270,9 @@ impl Inbound {
             opcode::CONTINUATION | opcode::TEXT | opcode::BINARY => {
                 if opcode != opcode::CONTINUATION {
                     (self.text, self.size) = (opcode == opcode::TEXT, 0);
+                    self.counted.0 += 1;
                 }
+                self.counted.1 = self.counted.1.saturating_add(len);
                 self.size = self.size.saturating_add(len);
                 if self.size > self.intake.max_message {
                     return Err(End::Failed(TOO_BIG, "message too large"));

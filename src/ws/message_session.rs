@@ -70,6 +70,9 @@ pub struct MessageSession {
     /// The code and reason of the client's close frame (boxed: rare, and every open
     /// connection holds the field).
     farewell: Option<Box<(u16, Utf8Bytes)>>,
+    /// The close code the session ended with: the client's, or its own close frame's (0
+    /// while none).
+    code: u16,
 }
 
 /// What woke the session up.
@@ -115,6 +118,7 @@ impl MessageSession {
             unchecked: 0,
             closed: false,
             farewell: None,
+            code: 0,
         }
     }
 
@@ -300,7 +304,12 @@ impl Session for MessageSession {
                         Message::Text(text) => return Some(Payload::Text(text)),
                         Message::Binary(bytes) => return Some(Payload::Binary(bytes)),
                         Message::Close(Some(frame)) => {
-                            self.farewell = Some(Box::new((frame.code.into(), frame.reason)));
+                            let code = frame.code.into();
+                            self.code = match self.code {
+                                0 => code,
+                                sent => sent,
+                            };
+                            self.farewell = Some(Box::new((code, frame.reason)));
                             self.dirty = true;
                         }
                         // tungstenite has queued the pong or the close reply: flush it.
@@ -345,6 +354,10 @@ impl Session for MessageSession {
 
     fn farewell(&mut self) -> Option<(u16, Utf8Bytes)> {
         self.farewell.take().map(|farewell| *farewell)
+    }
+
+    fn close_code(&self) -> Option<u16> {
+        (self.code != 0).then_some(self.code)
     }
 
     async fn close(&mut self, reason: CloseReason) {

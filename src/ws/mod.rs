@@ -289,8 +289,15 @@ async fn serve<M: Service>(endpoint: Arc<Endpoint<M>>, start: Box<Start<M>>) {
     let asleep = match then {
         // Pinged, it goes back to sleep at once: the answer (or its absence) wakes it.
         Then::Ping => Box::pin(session.ping()).await.is_ok(),
-        Then::Expire => return Box::pin(session.close_idle()).await,
-        Then::Drop => return Box::pin(session.close(CloseReason::TooSlow)).await,
+        Then::Expire => {
+            Box::pin(session.close_idle()).await;
+            return handler.closed(crate::session::close_code::AWAY);
+        }
+        Then::Drop => {
+            let (code, _) = CloseReason::TooSlow.code();
+            Box::pin(session.close(CloseReason::TooSlow)).await;
+            return handler.closed(code);
+        }
         Then::Serve => {
             handler.serve(&mut session).await;
             session.is_asleep()

@@ -49,6 +49,8 @@ pub struct Outbound {
     control: Vec<u8>,
     /// The code of the server's close frame, once passed (if it gave one).
     code: Option<u16>,
+    /// Data messages begun, and the payload bytes of their frames, counted at each header.
+    counted: (u64, u64),
 }
 
 impl Outbound {
@@ -63,6 +65,7 @@ impl Outbound {
             max,
             control: Vec::new(),
             code: None,
+            counted: (0, 0),
         }
     }
 
@@ -74,6 +77,11 @@ impl Outbound {
     /// True once the server's close frame has passed.
     pub fn closed(&self) -> bool {
         self.kind == Kind::Closed
+    }
+
+    /// Data messages begun so far, and their payload bytes.
+    pub fn counted(&self) -> (u64, u64) {
+        self.counted
     }
 
     /// The code of the server's close frame, once passed, if it gave one: what a reply to
@@ -139,7 +147,9 @@ impl Outbound {
             opcode::CONTINUATION | opcode::TEXT | opcode::BINARY => {
                 if opcode != opcode::CONTINUATION {
                     self.size = 0;
+                    self.counted.0 += 1;
                 }
+                self.counted.1 = self.counted.1.saturating_add(len);
                 self.size = self.size.saturating_add(len);
                 if self.size > self.max {
                     return Err("a message over the largest size");

@@ -21,6 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub mod family;
 pub mod http_stream;
 pub mod running;
+pub mod scrape;
 pub mod tls;
 pub mod upstream;
 

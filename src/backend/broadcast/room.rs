@@ -284,7 +284,7 @@ impl Room {
         if !self.checkpoint(&mut handout, &mut fresh) {
             return;
         }
-        handout.walk(handout.stride());
+        self.wrote(handout.walk(handout.stride()));
         let runtime = tokio::runtime::Handle::try_current();
         match runtime {
             Ok(runtime) if !handout.done() => {
@@ -298,7 +298,16 @@ impl Room {
     /// Walks and takes in until the hand-out is done.
     fn hand_out(&self, mut handout: Handout, mut fresh: Vec<Payload>) {
         while self.checkpoint(&mut handout, &mut fresh) {
-            handout.walk(handout.stride());
+            self.wrote(handout.walk(handout.stride()));
+        }
+    }
+
+    /// Counts `messages` (of `bytes` bytes) written straight into sleeping members' sockets.
+    fn wrote(&self, (messages, bytes): (u64, u64)) {
+        if messages != 0 {
+            let gauges = self.gauges();
+            gauges.delivered.inc_by(messages);
+            gauges.delivered_bytes.inc_by(bytes);
         }
     }
 

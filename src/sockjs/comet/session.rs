@@ -16,6 +16,8 @@ pub struct CometSession {
     asleep: bool,
     /// Its backend lets it sleep ([`Service::sleeps`](crate::session::Service::sleeps)).
     sleeps: bool,
+    /// The code of the close frame it ended with, once it did.
+    code: Option<u16>,
 }
 
 impl CometSession {
@@ -26,6 +28,7 @@ impl CometSession {
             peer,
             asleep: false,
             sleeps: true,
+            code: None,
         }
     }
 
@@ -111,6 +114,7 @@ impl Session for CometSession {
             drop(state);
             let (code, reason) = CloseReason::TooSlow.announce(self.peer);
             self.comet.closing(frames::close(code, reason));
+            self.code = self.code.or(Some(code));
             return Err(Closed);
         }
         state.outgoing_bytes += text.len();
@@ -134,5 +138,10 @@ impl Session for CometSession {
     async fn close(&mut self, reason: CloseReason) {
         let (code, why) = reason.announce(self.peer);
         self.comet.closing(frames::close(code, why));
+        self.code = self.code.or(Some(code));
+    }
+
+    fn close_code(&self) -> Option<u16> {
+        self.code
     }
 }

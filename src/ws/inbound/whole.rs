@@ -78,6 +78,7 @@ impl Inbound {
                 }
             }
             (self.text, self.size, self.fin) = (text, len as u64, true);
+            self.counted = (self.counted.0 + 1, self.counted.1 + len as u64);
             (self.mask, self.key) = (mask, mask);
             read += head + len;
         }

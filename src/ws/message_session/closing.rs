@@ -39,6 +39,9 @@ impl MessageSession {
         reason: &str,
         wait: Duration,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        if self.code == 0 {
+            self.code = code.into();
+        }
         let frame = CloseFrame {
             code,
             reason: reason.into(),

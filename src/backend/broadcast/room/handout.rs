@@ -264,8 +264,8 @@ impl Handout {
     }
 
     /// Visits up to `stride` sleepers from where the walk left off, writing to each what it
-    /// is due.
-    pub fn walk(&mut self, stride: usize) {
+    /// is due; returns how many messages it wrote in all, and their payload bytes.
+    pub fn walk(&mut self, stride: usize) -> (u64, u64) {
         let head = self.head();
         let len = self.entries.len();
         let Handout {
@@ -276,19 +276,25 @@ impl Handout {
             unsettled,
             ..
         } = self;
+        let mut wrote = (0, 0);
         for _ in 0..stride {
             if *owing == 0 {
-                return;
+                break;
             }
             let entry = &mut entries[*cursor];
             *cursor = (*cursor + 1) % len;
             if entry.state != State::Live || entry.from == head {
                 continue;
             }
-            match entry
+            let due = entry.from;
+            let delivered = entry
                 .delivery
-                .deliver(log.framed(entry.from, &entry.delivery))
-            {
+                .deliver(log.framed(entry.from, &entry.delivery));
+            if delivered != Delivered::Gone {
+                let bytes: usize = log.since(due).iter().map(Payload::len).sum();
+                wrote = (wrote.0 + (head - due), wrote.1 + bytes as u64);
+            }
+            match delivered {
                 Delivered::All => entry.from = head,
                 Delivered::Part => {
                     entry.from = head;
@@ -302,6 +308,7 @@ impl Handout {
             }
             *owing -= 1;
         }
+        wrote
     }
 
     /// Drops from the log what every entry has had, and dead entries once they are half.

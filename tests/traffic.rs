@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::family::{FAMILIES, Got};
 use common::scrape::{sample, scrape, until};
 use common::upstream::{recording_echo, recording_ws_echo};
 use common::*;
@@ -69,6 +70,32 @@ async fn an_echo_routes_messages_and_bytes_count_both_ways_and_its_closes_by_cod
         sample(&text, &flow("messages_total", "/chat", "in")),
         Some(0.0)
     );
+}
+
+#[tokio::test]
+async fn every_client_family_counts_alike_and_shows_before_its_session_ends() {
+    let gw = TestGateway::start(&[]).await;
+    let mut clients = Vec::new();
+    for family in FAMILIES {
+        let mut client = family.connect(gw.main, "/echo").await;
+        client.send("ping").await;
+        let got = client.recv().await;
+        assert!(
+            matches!(&got, Got::Text(t) if t == "ping") || got == Got::Binary(b"ping".to_vec()),
+            "{family:?}: {got:?}"
+        );
+        clients.push(client);
+    }
+    // Each session, waiting for its client, has added its counts to the route's.
+    let n = FAMILIES.len() as f64;
+    let text = until(&gw, &flow("messages_total", "/echo", "out"), n).await;
+    for (name, value) in [
+        (flow("messages_total", "/echo", "in"), n),
+        (flow("payload_bytes_total", "/echo", "in"), 4.0 * n),
+        (flow("payload_bytes_total", "/echo", "out"), 4.0 * n),
+    ] {
+        assert_eq!(sample(&text, &name), Some(value), "{name} in\n{text}");
+    }
 }
 
 #[tokio::test]

@@ -61,8 +61,7 @@ impl Tally {
         }
     }
 
-    /// `messages` messages (a byte stream's pieces count none) of `bytes` bytes in all came
-    /// from the client.
+    /// `messages` messages of `bytes` bytes in all came from the client.
     fn took(&mut self, messages: u64, bytes: u64) {
         self.count(0, messages, bytes);
     }
@@ -72,6 +71,7 @@ impl Tally {
         self.count(1, messages, bytes);
     }
 
+    /// Counts one way (0 in, 1 out); settles every [`BATCH`] messages.
     fn count(&mut self, way: usize, messages: u64, bytes: u64) {
         self.owed[way] += messages;
         self.owed[2 + way] += bytes;

@@ -70,9 +70,9 @@ pub struct MessageSession {
     /// The code and reason of the client's close frame (boxed: rare, and every open
     /// connection holds the field).
     farewell: Option<Box<(u16, Utf8Bytes)>>,
-    /// The close code the session ended with: the client's, or its own close frame's (0
-    /// while none).
-    code: u16,
+    /// The close code the session ended with: the client's, or its own close frame's,
+    /// whichever came first.
+    code: Option<u16>,
 }
 
 /// What woke the session up.
@@ -118,7 +118,7 @@ impl MessageSession {
             unchecked: 0,
             closed: false,
             farewell: None,
-            code: 0,
+            code: None,
         }
     }
 
@@ -305,10 +305,7 @@ impl Session for MessageSession {
                         Message::Binary(bytes) => return Some(Payload::Binary(bytes)),
                         Message::Close(Some(frame)) => {
                             let code = frame.code.into();
-                            self.code = match self.code {
-                                0 => code,
-                                sent => sent,
-                            };
+                            self.code = self.code.or(Some(code));
                             self.farewell = Some(Box::new((code, frame.reason)));
                             self.dirty = true;
                         }
@@ -357,7 +354,7 @@ impl Session for MessageSession {
     }
 
     fn close_code(&self) -> Option<u16> {
-        (self.code != 0).then_some(self.code)
+        self.code
     }
 
     async fn close(&mut self, reason: CloseReason) {

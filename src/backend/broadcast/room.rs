@@ -304,10 +304,11 @@ impl Room {
 
     /// Counts `messages` (of `bytes` bytes) written straight into sleeping members' sockets.
     fn wrote(&self, (messages, bytes): (u64, u64)) {
-        if messages != 0 {
-            let gauges = self.gauges();
-            gauges.delivered.inc_by(messages);
-            gauges.delivered_bytes.inc_by(bytes);
+        if messages != 0
+            && let Some(rooms) = self.rooms.upgrade()
+        {
+            rooms.gauges.delivered.inc_by(messages);
+            rooms.gauges.delivered_bytes.inc_by(bytes);
         }
     }
 

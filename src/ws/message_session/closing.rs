@@ -39,9 +39,7 @@ impl MessageSession {
         reason: &str,
         wait: Duration,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        if self.code == 0 {
-            self.code = code.into();
-        }
+        self.code = self.code.or(Some(code.into()));
         let frame = CloseFrame {
             code,
             reason: reason.into(),

@@ -277,6 +277,9 @@ impl Handout {
             ..
         } = self;
         let mut wrote = (0, 0);
+        // What is due from one message on, summed once per walk: sleepers are mostly due
+        // from the same one.
+        let mut summed: Option<(u64, u64)> = None;
         for _ in 0..stride {
             if *owing == 0 {
                 break;
@@ -291,8 +294,15 @@ impl Handout {
                 .delivery
                 .deliver(log.framed(entry.from, &entry.delivery));
             if delivered != Delivered::Gone {
-                let bytes: usize = log.since(due).iter().map(Payload::len).sum();
-                wrote = (wrote.0 + (head - due), wrote.1 + bytes as u64);
+                let bytes = match summed {
+                    Some((from, bytes)) if from == due => bytes,
+                    _ => {
+                        let bytes = log.since(due).iter().map(|m| m.len() as u64).sum();
+                        summed = Some((due, bytes));
+                        bytes
+                    }
+                };
+                wrote = (wrote.0 + (head - due), wrote.1 + bytes);
             }
             match delivered {
                 Delivered::All => entry.from = head,

@@ -8,8 +8,29 @@ use flashgate::args::LogFormat;
 use flashgate::config::Config;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    match runtime() {
+        Ok(runtime) => runtime.block_on(gateway()),
+        Err(error) => {
+            eprintln!("flashgate: cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One worker thread per CPU this process may run on; on one CPU (a small VM, a container
+/// limited to one, a process pinned to a core), the single-threaded runtime, which has no
+/// work stealing, no cross-thread wake-ups and no driver lock to pay for.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = match cpus {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
+async fn gateway() -> ExitCode {
     let (args, given) = flashgate::args::parse();
     // The file may set the log format: read it first, say what is wrong with it after.
     let loaded = Config::load(&args, &given);

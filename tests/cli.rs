@@ -82,6 +82,55 @@ async fn binary_with_echo_client(
     (gateway, ws, dir)
 }
 
+/// The names of process `pid`'s threads.
+fn threads(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn on_one_cpu_the_binary_serves_from_one_thread_and_on_more_from_a_worker_each() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let dir = fixtures();
+    for pinned in [true, false] {
+        let mut command = match pinned {
+            // taskset execs the binary: the same process, allowed one CPU.
+            true => {
+                let mut taskset = binary("taskset");
+                taskset.args(["-c", "0", env!("CARGO_BIN_EXE_flashgate")]);
+                taskset
+            }
+            false => flashgate(),
+        };
+        command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
+        with_dirs(&mut command, dir.path());
+        let mut gateway = Running::spawn(command);
+        let main = gateway.listening("main");
+        let (mut ws, _) = within(
+            "websocket handshake",
+            tokio_tungstenite::connect_async(format!("ws://{main}/echo")),
+        )
+        .await
+        .unwrap();
+        send_text(&mut ws, "which thread?").await;
+        assert_eq!(
+            next_message(&mut ws).await,
+            tokio_tungstenite::tungstenite::Message::text("which thread?")
+        );
+        let names = threads(gateway.child.id());
+        // tokio names its workers (and blocking threads) "tokio-rt-worker".
+        let workers = names.iter().filter(|n| *n == "tokio-rt-worker").count();
+        match pinned || cpus == 1 {
+            true => assert_eq!(names.len(), 1, "one thread serves it all: {names:?}"),
+            false => assert!(workers >= cpus, "{cpus} CPUs, {workers} workers: {names:?}"),
+        }
+        gateway.terminate();
+    }
+}
+
 #[tokio::test]
 async fn websocket_clients_get_1001_when_the_binary_is_stopped() {
     let (mut gateway, mut ws, _dir) = binary_with_echo_client(|_| {}).await;

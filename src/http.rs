@@ -133,7 +133,7 @@ async fn comet(
             stream: None,
         })? {
             Admitted::Messages(handler) => {
-                let tally = Tally::new(route.traffic.clone(), peer, transport);
+                let tally = Tally::new(route.traffic.clone(), peer, transport.as_str());
                 Ok(Counted::new(handler, tally))
             }
             Admitted::Bytes(_) => {
@@ -249,7 +249,7 @@ async fn upgrade(
         Admitted::Messages(mut handler) => {
             let protocol = handler.connect().await;
             tracing::info!(%peer, %transport, route = %route.path, backend, "websocket handshake");
-            let handler = Counted::new(handler, tally(transport));
+            let handler = Counted::new(handler, tally(transport.as_str()));
             match framing {
                 Framing::Sockjs => {
                     let handler = Framed::new(handler, route.sockjs.heartbeat);
@@ -284,7 +284,7 @@ async fn upgrade(
                 ByteHandler::Relay(_) | ByteHandler::Frames(_) => (transport, transport.as_str()),
             };
             tracing::info!(%peer, %transport, route = %route.path, backend, target = %relay.server(), "websocket handshake");
-            let relay = CountedBytes::new(relay, tally(transport));
+            let relay = CountedBytes::new(relay, tally(label));
             gw.ws
                 .upgrade_bytes(&mut req, &accepted, relay, client(transport, label))
         }
@@ -368,7 +368,10 @@ async fn upgrade_hixie(
         transport,
         guard,
     };
-    let handler = Counted::new(handler, Tally::new(route.traffic.clone(), peer, transport));
+    let handler = Counted::new(
+        handler,
+        Tally::new(route.traffic.clone(), peer, transport.as_str()),
+    );
     let sockjs = framing == Framing::Sockjs;
     tracing::info!(%peer, %transport, draft = ?draft, sockjs, route = %route.path, backend, "websocket handshake");
     match sockjs {

@@ -19,10 +19,10 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tungstenite::Utf8Bytes;
 
-use crate::metrics::Traffic;
+use crate::metrics::{KINDS, Traffic};
 use crate::session::{
     ByteService, ByteSession, CloseReason, Closed, Delivery, Intake, Payload, Service, Session,
-    Transport, Woken,
+    Woken,
 };
 
 /// How many messages a session counts before it adds them to its route's counters, if it
@@ -35,8 +35,9 @@ pub struct Tally {
     traffic: Arc<Traffic>,
     /// Who, for the line.
     peer: SocketAddr,
-    /// How it came.
-    transport: Transport,
+    /// How it came, as the metrics name it (`proxy` for the socket proxy's clients): its
+    /// place in [`KINDS`], a byte where the name would take 16 (a sleeper keeps its tally).
+    kind: u8,
     /// When it began.
     started: Instant,
     /// Messages in and out, then their bytes in and out, added to the route's counters.
@@ -48,12 +49,16 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// The tally of a session of `transport` from `peer` on the route `traffic` counts.
-    pub fn new(traffic: Arc<Traffic>, peer: SocketAddr, transport: Transport) -> Tally {
+    /// The tally of a session of `transport` (its metrics label) from `peer` on the route
+    /// `traffic` counts.
+    pub fn new(traffic: Arc<Traffic>, peer: SocketAddr, transport: &'static str) -> Tally {
         Tally {
             traffic,
             peer,
-            transport,
+            kind: KINDS
+                .iter()
+                .position(|kind| *kind == transport)
+                .expect("a kind of KINDS") as u8,
             started: Instant::now(),
             settled: [0; 4],
             owed: [0; 4],
@@ -117,7 +122,7 @@ impl Drop for Tally {
             target: "flashgate::access",
             peer = %self.peer,
             route = self.traffic.route(),
-            transport = %self.transport,
+            transport = KINDS[usize::from(self.kind)],
             seconds = self.started.elapsed().as_secs_f64(),
             messages_in = self.settled[0],
             messages_out = self.settled[1],

@@ -141,3 +141,46 @@ async fn an_ended_session_has_one_access_line_with_what_it_did_and_how_it_ended(
     assert_eq!(peer.ip().to_string(), "127.0.0.1");
     assert_eq!(gateway.terminate().code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_socket_proxy_session_is_logged_as_the_proxy_with_the_bytes_it_carried() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = fixtures();
+    let (echo, _) = common::upstream::tcp_echo().await;
+    let target = echo.to_string();
+    let mut gateway = started(
+        dir.path(),
+        &["--log-format", "json", "--proxy-target", &target],
+        "info",
+    );
+    let main = main_addr(&mut gateway);
+    let url = format!("ws://{main}/socket?target={target}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::binary(&b"raw bytes"[..])).await.unwrap();
+    let mut back = Vec::new();
+    while back.len() < 9 {
+        match within("the echo", ws.next()).await.unwrap().unwrap() {
+            Message::Binary(bytes) => back.extend_from_slice(&bytes),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(back, b"raw bytes");
+    ws.close(None).await.unwrap();
+    while let Some(Ok(_)) = within("the close", ws.next()).await {}
+    gateway.line_with("\"message\":\"session\"");
+    let lines = objects(&gateway);
+    let ended: Vec<&Value> = lines.iter().filter(|l| l["message"] == "session").collect();
+    assert_eq!(ended.len(), 1, "{lines:?}");
+    assert_eq!(ended[0]["route"], "/socket");
+    // As the connection metrics name it, not by the handshake it came with.
+    assert_eq!(ended[0]["transport"], "proxy");
+    assert_eq!(
+        (
+            ended[0]["bytes_in"].as_u64(),
+            ended[0]["bytes_out"].as_u64()
+        ),
+        (Some(9), Some(9))
+    );
+    assert_eq!(gateway.terminate().code(), Some(0));
+}

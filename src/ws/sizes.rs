@@ -62,7 +62,7 @@ async fn an_awake_connection_holds_its_task_and_session_once() {
         client,
         handler: Counted::new(
             Handler::Solo(crate::backend::Solo::Echo),
-            Tally::new(Default::default(), peer, crate::session::Transport::Rfc6455),
+            Tally::new(Default::default(), peer, "rfc6455"),
         ),
         then: Then::Serve,
     };

@@ -108,7 +108,7 @@ impl Held {
     /// it is counted, and counts as open until the slot is given back. A slot counts once.
     pub fn counts_in(&self, transport: &'static str) {
         let metrics = &self.slots.metrics;
-        let kind = metrics.kind(transport);
+        let kind = crate::metrics::kind_of(transport);
         if (self.session)
             .compare_exchange(0, kind + 1, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()

@@ -19,7 +19,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use tungstenite::Utf8Bytes;
 
-use crate::metrics::{KINDS, Traffic};
+use crate::metrics::{KINDS, Traffic, kind_of};
 use crate::session::{
     ByteService, ByteSession, CloseReason, Closed, Delivery, Intake, Payload, Service, Session,
     Woken,
@@ -36,7 +36,7 @@ pub struct Tally {
     /// Who, for the line.
     peer: SocketAddr,
     /// How it came, as the metrics name it (`proxy` for the socket proxy's clients): its
-    /// place in [`KINDS`], a byte where the name would take 16 (a sleeper keeps its tally).
+    /// [`kind_of`], a byte where the name would take 16 (a sleeper keeps its tally).
     kind: u8,
     /// When it began.
     started: Instant,
@@ -55,10 +55,7 @@ impl Tally {
         Tally {
             traffic,
             peer,
-            kind: KINDS
-                .iter()
-                .position(|kind| *kind == transport)
-                .expect("a kind of KINDS") as u8,
+            kind: kind_of(transport),
             started: Instant::now(),
             settled: [0; 4],
             owed: [0; 4],

@@ -66,10 +66,15 @@ fn sigterm_as_soon_as_the_listening_line_appears_is_a_graceful_stop() {
 async fn binary_with_echo_client(
     setup: impl FnOnce(&mut Command),
 ) -> (Running, Ws, tempfile::TempDir) {
-    let dir = fixtures();
     let mut command = flashgate();
-    command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
     setup(&mut command);
+    started_with_echo_client(command).await
+}
+
+/// `command` (the binary, or what execs it) on port 0, and a WebSocket client on `/echo`.
+async fn started_with_echo_client(mut command: Command) -> (Running, Ws, tempfile::TempDir) {
+    let dir = fixtures();
+    command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
     with_dirs(&mut command, dir.path());
     let mut gateway = Running::spawn(command);
     let main = gateway.listening("main");
@@ -94,9 +99,8 @@ fn threads(pid: u32) -> Vec<String> {
 #[tokio::test]
 async fn on_one_cpu_the_binary_serves_from_one_thread_and_on_more_from_a_worker_each() {
     let cpus = std::thread::available_parallelism().unwrap().get();
-    let dir = fixtures();
     for pinned in [true, false] {
-        let mut command = match pinned {
+        let command = match pinned {
             // taskset execs the binary: the same process, allowed one CPU.
             true => {
                 let mut taskset = binary("taskset");
@@ -105,16 +109,7 @@ async fn on_one_cpu_the_binary_serves_from_one_thread_and_on_more_from_a_worker_
             }
             false => flashgate(),
         };
-        command.args(["--listen", "127.0.0.1:0", "--policy-listen", "off"]);
-        with_dirs(&mut command, dir.path());
-        let mut gateway = Running::spawn(command);
-        let main = gateway.listening("main");
-        let (mut ws, _) = within(
-            "websocket handshake",
-            tokio_tungstenite::connect_async(format!("ws://{main}/echo")),
-        )
-        .await
-        .unwrap();
+        let (mut gateway, mut ws, _dir) = started_with_echo_client(command).await;
         send_text(&mut ws, "which thread?").await;
         assert_eq!(
             next_message(&mut ws).await,

@@ -67,6 +67,14 @@ pub const KINDS: [&str; 10] = [
     "proxy",
 ];
 
+/// The index in [`KINDS`] of `transport` (a label not there is a bug: debug builds
+/// stop, others count it as `rfc6455`).
+pub fn kind_of(transport: &str) -> u8 {
+    let found = KINDS.iter().position(|k| *k == transport);
+    debug_assert!(found.is_some(), "{transport} is not in KINDS");
+    found.unwrap_or(0) as u8
+}
+
 /// The limits per client address: connections at once, handshakes per second.
 pub const PER_IP_LIMITS: [&str; 2] = ["connections", "handshakes"];
 

@@ -11,7 +11,7 @@ pub mod serve;
 mod traffic;
 
 use labels::{ConnectLabels, Kind, LimitLabel, PolicyLabels, Refusal, RouteLabel, TlsLabel};
-pub use labels::{KINDS, PER_IP_LIMITS, POLICY_OUTCOMES, TLS_OUTCOMES};
+pub use labels::{KINDS, PER_IP_LIMITS, POLICY_OUTCOMES, TLS_OUTCOMES, kind_of};
 pub use traffic::Traffic;
 
 use prometheus_client::metrics::counter::Counter;
@@ -206,15 +206,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The index in [`KINDS`] of `transport` (a label not there is a bug: debug builds
-    /// stop, others count it as `rfc6455`).
-    pub fn kind(&self, transport: &str) -> u8 {
-        let found = KINDS.iter().position(|k| *k == transport);
-        debug_assert!(found.is_some(), "{transport} is not in KINDS");
-        found.unwrap_or(0) as u8
-    }
-
-    /// A session of kind `kind` ([`Metrics::kind`]) opened.
+    /// A session of kind `kind` ([`kind_of`]) opened.
     pub fn session_opened(&self, kind: u8) {
         self.sessions[usize::from(kind)].inc();
         self.sessions_open[usize::from(kind)].inc();
@@ -330,7 +322,7 @@ mod tests {
     #[test]
     fn what_is_counted_shows_in_the_exposition_under_its_labels() {
         let metrics = Metrics::default();
-        let hixie76 = metrics.kind("hixie76");
+        let hixie76 = kind_of("hixie76");
         metrics.session_opened(hixie76);
         metrics.session_opened(hixie76);
         metrics.session_ended(hixie76);

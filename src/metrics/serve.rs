@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn the_older_text_format_names_counters_by_their_samples() {
         let metrics = Metrics::default();
-        let hixie76 = metrics.kind("hixie76");
+        let hixie76 = crate::metrics::kind_of("hixie76");
         metrics.session_opened(hixie76);
         metrics.session_opened(hixie76);
         let text = metrics.encode();

@@ -12,11 +12,20 @@ use common::*;
 const SYSTEM: &str = "/usr/share/flashgate/assets";
 
 /// A copy of the built binary in `dir/bin/`, away from any checkout.
+///
+/// `cp` writes it in a process of its own: were this process to hold the copy open for
+/// writing, a child that another test thread forks in that moment would inherit the
+/// descriptor until its exec, and starting the copy would fail with "Text file busy".
 fn copy_of_binary(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let copy = bin.join("flashgate");
-    std::fs::copy(env!("CARGO_BIN_EXE_flashgate"), &copy).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_flashgate"))
+        .arg(&copy)
+        .status()
+        .expect("cp runs");
+    assert!(status.success(), "cp: {status}");
     copy
 }
 

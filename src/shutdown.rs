@@ -78,6 +78,14 @@ pub struct Signal {
     owner: Shutdown,
 }
 
+impl Signal {
+    /// True once the gateway is stopping: a look that registers nothing, for a task that
+    /// has polled the signal before and so is woken when it fires.
+    pub fn fired(&self) -> bool {
+        self.owner.is_stopping()
+    }
+}
+
 impl Future for Signal {
     type Output = ();
 

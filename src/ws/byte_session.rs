@@ -23,12 +23,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::time::{Interval, timeout};
+use tokio::time::timeout;
 
 use super::conn::Conn;
 use super::inbound::{End, Inbound};
-use super::message_session::{CLOSE_WAIT, idle_timer};
+use super::message_session::CLOSE_WAIT;
 use super::outbound::Outbound;
+use super::watch::{Seen, Watch};
 use crate::codec::{self, opcode};
 use crate::session::close_code::AWAY;
 use crate::session::{ByteSession, CloseReason, Closed, Intake};
@@ -67,18 +68,14 @@ pub struct ByteStreamSession {
     replies: Vec<u8>,
     /// Who, for logs.
     peer: SocketAddr,
-    /// Fires when the gateway stops.
-    stop: Signal,
-    /// Ticks every idle timeout.
-    idle: Interval,
+    /// The stop signal and the idle clock.
+    watch: Watch,
     /// Something arrived since the last idle tick.
     heard: bool,
     /// A ping went out and nothing has come back yet.
     pinged: bool,
     /// Set once the client's side is over.
     ending: Option<Ending>,
-    /// The stop signal has fired (it must not be polled again).
-    stopping: bool,
     /// Reads since the session began (wrapping): every [`LOOK_EVERY`]th looks at the
     /// stop signal and the clocks even when there is more to read.
     reads: u8,
@@ -119,12 +116,10 @@ impl ByteStreamSession {
             answer_by: None,
             replies: Vec::new(),
             peer,
-            stop,
-            idle: idle_timer(idle_timeout),
+            watch: Watch::new(stop, idle_timeout),
             heard: false,
             pinged: false,
             ending: None,
-            stopping: false,
             reads: 0,
             code: None,
         }
@@ -180,8 +175,8 @@ impl ByteStreamSession {
 
     /// Polls the stop signal and the clocks.
     fn poll_signals(&mut self, cx: &mut Context<'_>, into: &mut BytesMut) -> Signals {
-        if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
-            self.stopping = true;
+        let seen = self.watch.poll(cx);
+        if seen == Seen::Stop {
             return Signals::Ended(self.end_in(Ending::Stop, into));
         }
         if let Some(answer_by) = self.answer_by.as_mut()
@@ -190,7 +185,7 @@ impl ByteStreamSession {
             self.answer_by = None;
             return Signals::Ended(self.end_in(Ending::Unanswered, into));
         }
-        if self.idle.poll_tick(cx).is_pending() {
+        if seen == Seen::Nothing {
             return Signals::Quiet;
         }
         match (self.heard, self.pinged) {
@@ -322,15 +317,9 @@ impl ByteSession for ByteStreamSession {
             Poll::Ready(Err(_)) => return Err(Closed),
             Poll::Pending => {}
         }
-        let limit = self.idle.period();
-        let (conn, stop, stopping) = (&mut self.conn, &mut self.stop, &mut self.stopping);
+        let limit = self.watch.period();
+        let (conn, watch) = (&mut self.conn, &mut self.watch);
         // A client that takes nothing must not hold up the gateway's shutdown either.
-        let until_stop = async {
-            match *stopping {
-                true => std::future::pending().await,
-                false => stop.await,
-            }
-        };
         tokio::select! {
             written = timeout(limit, conn.flush()) => match written {
                 Ok(Ok(())) => Ok(()),
@@ -340,10 +329,7 @@ impl ByteSession for ByteStreamSession {
                     Err(Closed)
                 }
             },
-            _ = until_stop => {
-                *stopping = true;
-                Err(Closed)
-            }
+            _ = watch.stopped() => Err(Closed),
         }
     }
 

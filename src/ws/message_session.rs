@@ -1,14 +1,13 @@
 //! A [`Session`] over an RFC 6455 WebSocket (tokio-tungstenite), for browsers, native
 //! clients and web-socket-js (Flash).
 
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::time::{Interval, MissedTickBehavior, interval_at, timeout};
+use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Error, Message, Utf8Bytes};
@@ -16,6 +15,7 @@ use tungstenite::{Error, Message, Utf8Bytes};
 mod closing;
 
 use super::conn::Conn;
+use super::watch::{Seen, Watch};
 use crate::session::{CloseReason, Closed, Payload, Session, Transport};
 use crate::shutdown::Signal;
 
@@ -24,13 +24,6 @@ const CHECK_EVERY: u32 = 64;
 
 /// How long the gateway waits for a close handshake to complete before dropping the socket.
 pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-/// A timer that ticks every `period`, first after one period; late ticks are not caught up.
-pub(super) fn idle_timer(period: Duration) -> Interval {
-    let mut idle = interval_at(tokio::time::Instant::now() + period, period);
-    idle.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    idle
-}
 
 /// A WebSocket client.
 pub struct MessageSession {
@@ -42,13 +35,9 @@ pub struct MessageSession {
     peer: SocketAddr,
     /// Frames were queued since the last flush; flushed when the client has nothing more to say.
     dirty: bool,
-    /// Fires when the gateway stops.
-    stop: Signal,
-    /// `stop` has fired (it must not be polled again).
-    stopped: bool,
-    /// Ticks to check that the client is still there: every idle timeout, or more often
-    /// when the session may fall asleep.
-    idle: Interval,
+    /// The stop signal, and the clock that ticks to check that the client is still there:
+    /// every idle timeout, or more often when the session may fall asleep.
+    watch: Watch,
     /// Ticks of silence that make an idle timeout.
     ticks_per_timeout: u32,
     /// Ticks of silence so far.
@@ -99,15 +88,12 @@ impl MessageSession {
     ) -> Self {
         let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
         let ticks_per_timeout = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
-        let idle = idle_timer(tick);
         MessageSession {
             ws,
             transport,
             peer,
             dirty: false,
-            stop,
-            stopped: false,
-            idle,
+            watch: Watch::new(stop, tick),
             ticks_per_timeout: u32::try_from(ticks_per_timeout).unwrap_or(u32::MAX),
             quiet: 0,
             heard: false,
@@ -153,7 +139,7 @@ impl MessageSession {
 
     /// The idle timeout (the idle timer may tick more often).
     fn idle_timeout(&self) -> Duration {
-        self.idle.period().saturating_mul(self.ticks_per_timeout)
+        self.watch.period().saturating_mul(self.ticks_per_timeout)
     }
 
     /// Bytes were queued under tungstenite (owed from a sleep): send them at the next
@@ -173,8 +159,8 @@ impl MessageSession {
         self.unchecked += 1;
         if self.unchecked >= CHECK_EVERY {
             self.unchecked = 0;
-            if self.poll_stop(cx) {
-                return Poll::Ready(Event::Stop);
+            if let Some(event) = self.poll_watch(cx) {
+                return Poll::Ready(event);
             }
         }
         match self.ws.poll_next_unpin(cx) {
@@ -192,21 +178,16 @@ impl MessageSession {
         }
         // About to wait: the shutdown signal and the idle timer must be able to wake us.
         self.unchecked = 0;
-        if self.poll_stop(cx) {
-            return Poll::Ready(Event::Stop);
-        }
-        if self.idle.poll_tick(cx).is_ready() {
-            return Poll::Ready(Event::IdleTick);
-        }
-        Poll::Pending
+        self.poll_watch(cx).map_or(Poll::Pending, Poll::Ready)
     }
 
-    /// True once the gateway is stopping.
-    fn poll_stop(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.stopped && Pin::new(&mut self.stop).poll(cx).is_ready() {
-            self.stopped = true;
+    /// What the stop signal and the idle clock have to say, if anything.
+    fn poll_watch(&mut self, cx: &mut Context<'_>) -> Option<Event> {
+        match self.watch.poll(cx) {
+            Seen::Stop => Some(Event::Stop),
+            Seen::Tick => Some(Event::IdleTick),
+            Seen::Nothing => None,
         }
-        self.stopped
     }
 
     /// Waits for what is queued to go out: never longer than the idle timeout (a client that
@@ -217,7 +198,7 @@ impl MessageSession {
         let peer = self.peer;
         let written = timeout(limit, async {
             let sent = poll_fn(|cx| {
-                if self.poll_stop(cx) {
+                if self.watch.poll_stopping(cx) {
                     return Poll::Ready(Err(Closed));
                 }
                 match flush {

@@ -16,6 +16,7 @@ pub(crate) mod inbound;
 pub(crate) mod message_session;
 pub(crate) mod outbound;
 pub(crate) mod upgraded;
+pub(crate) mod watch;
 
 use std::future::Future;
 use std::io;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::time::{Interval, timeout};
+use tokio::time::timeout;
 use tungstenite::Utf8Bytes;
 
 use super::frame::{self, Decoder, Frame};
@@ -27,7 +27,8 @@ use super::handshake::{BODY_LEN, answer};
 use crate::session::{CloseReason, Closed, Payload, Session, text_only};
 use crate::shutdown::Signal;
 use crate::ws::conn::Conn;
-use crate::ws::message_session::{CLOSE_WAIT, idle_timer};
+use crate::ws::message_session::CLOSE_WAIT;
+use crate::ws::watch::{Seen, Watch};
 
 /// The room made for a read into a frame under way.
 const READ: usize = 16 * 1024;
@@ -57,12 +58,9 @@ pub struct HixieSession {
     decoder: Decoder,
     /// Who, for logs.
     peer: SocketAddr,
-    /// Fires when the gateway stops.
-    stop: Signal,
-    /// `stop` has fired (it must not be polled again).
-    stopped: bool,
-    /// Ticks every idle timeout, or more often when the session may fall asleep.
-    idle: Interval,
+    /// The stop signal, and the clock that ticks every idle timeout, or more often when
+    /// the session may fall asleep.
+    watch: Watch,
     /// Ticks of silence that make an idle timeout.
     ticks_per_timeout: u32,
     /// Ticks of silence so far.
@@ -100,9 +98,7 @@ impl HixieSession {
             inbound: BytesMut::new(),
             decoder: Decoder::new(max_message_size),
             peer,
-            stop,
-            stopped: false,
-            idle: idle_timer(tick),
+            watch: Watch::new(stop, tick),
             ticks_per_timeout: u32::try_from(ticks).unwrap_or(u32::MAX),
             quiet: 0,
             heard: false,
@@ -173,8 +169,8 @@ impl HixieSession {
 
     /// Waits for what the client does next, sending what is queued meanwhile.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
-        if !self.stopped && Pin::new(&mut self.stop).poll(cx).is_ready() {
-            self.stopped = true;
+        // A client that keeps sending still sees the stop (the poll below registers it).
+        if self.watch.stop_fired() {
             return Poll::Ready(Event::Stop);
         }
         // A frame under way reads straight into its buffer; otherwise the read goes through
@@ -201,15 +197,16 @@ impl HixieSession {
                 Poll::Pending => {}
             }
         }
-        if self.idle.poll_tick(cx).is_ready() {
-            return Poll::Ready(Event::IdleTick);
+        match self.watch.poll(cx) {
+            Seen::Stop => Poll::Ready(Event::Stop),
+            Seen::Tick => Poll::Ready(Event::IdleTick),
+            Seen::Nothing => Poll::Pending,
         }
-        Poll::Pending
     }
 
     /// The idle timeout (the idle timer may tick more often).
     fn idle_timeout(&self) -> Duration {
-        self.idle.period().saturating_mul(self.ticks_per_timeout)
+        self.watch.period().saturating_mul(self.ticks_per_timeout)
     }
 
     /// Waits for what is queued to go out: never longer than the idle timeout, and not
@@ -218,10 +215,7 @@ impl HixieSession {
         let limit = self.idle_timeout();
         let written = timeout(limit, async {
             poll_fn(|cx| {
-                if !self.stopped && Pin::new(&mut self.stop).poll(cx).is_ready() {
-                    self.stopped = true;
-                }
-                if self.stopped {
+                if self.watch.poll_stopping(cx) {
                     return Poll::Ready(Err(Closed));
                 }
                 self.conn.poll_send(cx).map_err(|_| Closed)

@@ -45,7 +45,7 @@ impl MessageSession {
             reason: reason.into(),
         };
         Box::pin(async move {
-            let (ws, stop, stopped) = (&mut self.ws, &mut self.stop, &mut self.stopped);
+            let (ws, watch) = (&mut self.ws, &mut self.watch);
             let handshake = timeout(wait, async {
                 if ws.close(Some(frame)).await.is_ok() {
                     while let Some(Ok(_)) = ws.next().await {}
@@ -53,15 +53,9 @@ impl MessageSession {
             });
             // A close begun before the gateway stops (a slow client's, which may wait as
             // long as the idle timeout) ends when it stops; one begun after has its own bound.
-            let until_stop = async {
-                match *stopped {
-                    true => std::future::pending().await,
-                    false => stop.await,
-                }
-            };
             tokio::select! {
                 _ = handshake => {}
-                _ = until_stop => *stopped = true,
+                _ = watch.stopped() => {}
             }
         })
     }

@@ -352,3 +352,23 @@ fn whole_frames_read_at_once_come_out_as_they_do_byte_by_byte() {
         }
     }
 }
+
+#[test]
+fn binary_frames_read_together_come_out_as_their_payloads_side_by_side() {
+    // The socket proxy's intake: each payload is unmasked as it moves back over the headers.
+    let lengths = [0, 1, 7, 8, 9, 16, 31, 125, 126, 300, 3];
+    let mut wire = Vec::new();
+    let mut payloads = Vec::new();
+    for (i, len) in lengths.into_iter().enumerate() {
+        let body: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+        wire.extend(frame(true, 2, &body));
+        payloads.extend(body);
+    }
+    wire.extend(frame(true, 8, &1000u16.to_be_bytes()));
+    for piece in [wire.len(), 1, 5, 64] {
+        let (data, replies, end) = decode_with(Intake::default(), &wire, piece);
+        assert_eq!(data, payloads, "in pieces of {piece}");
+        assert!(replies.is_empty());
+        assert_eq!(end, Some(End::Closed(Some(1000))));
+    }
+}

@@ -87,10 +87,7 @@ impl Watch {
         {
             return self.tick();
         }
-        match &mut self.waker {
-            Some(waker) => waker.clone_from(cx.waker()),
-            None => self.waker = Some(cx.waker().clone()),
-        }
+        self.waker = Some(cx.waker().clone());
         Seen::Nothing
     }
 

@@ -49,12 +49,21 @@ pub fn poll_drain<W: AsyncWrite + Unpin>(
         if n == 0 {
             return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
         }
-        out.advance(n);
+        taken(out, n);
     }
     if out.capacity() > KEEP_OUT {
         *out = BytesMut::new();
     }
     Poll::Ready(Ok(()))
+}
+
+/// The first `n` bytes of `out` were written. Written whole, the queue is emptied where it
+/// starts, so what is queued next goes there without the buffer being set back first.
+pub fn taken(out: &mut BytesMut, n: usize) {
+    match n == out.len() {
+        true => out.clear(),
+        false => out.advance(n),
+    }
 }
 
 /// Reads from `tcp` into `buf` if it is ready (`WouldBlock` if not). A read that leaves
@@ -182,5 +191,25 @@ impl ReadAhead {
         out.put_slice(&self.buf[..n]);
         self.buf.advance(n);
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_written_whole_keeps_its_room_and_a_part_written_keeps_the_rest() {
+        let mut out = BytesMut::with_capacity(1024);
+        out.extend_from_slice(&[7; 300]);
+        taken(&mut out, 100);
+        assert_eq!(&out[..], &[7; 200][..], "the rest, in order");
+        taken(&mut out, 200);
+        assert!(out.is_empty());
+        // The next batch fits where the first began: no setting back, no new allocation.
+        assert_eq!(out.capacity(), 1024 - 100);
+        let before = out.as_ptr();
+        out.extend_from_slice(&[9; 900]);
+        assert_eq!(out.as_ptr(), before);
     }
 }

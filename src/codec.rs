@@ -138,7 +138,9 @@ impl HeadBuf {
 /// turns `mask` for the bytes after them.
 pub fn unmask(mask: &mut [u8; 4], bytes: &mut [u8]) {
     let m = *mask;
-    let word = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
+    // The mask twice over, as one word (the same in either byte order).
+    let half = u64::from(u32::from_ne_bytes(m));
+    let word = half | half << 32;
     let mut words = bytes.chunks_exact_mut(8);
     for chunk in &mut words {
         let value = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word;
@@ -148,7 +150,9 @@ pub fn unmask(mask: &mut [u8; 4], bytes: &mut [u8]) {
     for (i, b) in words.into_remainder().iter_mut().enumerate() {
         *b ^= m[i & 3];
     }
-    mask.rotate_left(bytes.len() & 3);
+    // Turned by the bytes past a whole number of masks: byte k first.
+    let turn = 8 * (bytes.len() & 3) as u32;
+    *mask = u32::from_le_bytes(m).rotate_right(turn).to_le_bytes();
 }
 
 /// Appends `payload` as one frame for a client (`text_only`: one that takes text frames only).

@@ -18,12 +18,12 @@ use std::io::ErrorKind;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::xmlsocket;
-use crate::batched::{try_read_drained, with_scratch};
+use crate::batched::{taken, try_read_drained, with_scratch};
 use crate::session::{ByteSession, CloseReason};
 
 /// The most read from the server before it is sent to the client.
@@ -148,7 +148,7 @@ pub async fn run<S: ByteSession>(session: &mut S, mut tcp: TcpStream, pump: Pump
             // Most writes complete at once: no trip through the loop for them.
             Event::Client(true) => match tcp.try_write(&out) {
                 Ok(n) => {
-                    out.advance(n);
+                    taken(&mut out, n);
                     release(&mut out);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -210,7 +210,7 @@ pub fn write_out(
         match tcp.poll_write_ready(cx) {
             Poll::Ready(Ok(())) => match tcp.try_write(out) {
                 Ok(n) => {
-                    out.advance(n);
+                    taken(out, n);
                     // Progress: a stalled server's clock starts again.
                     (moved, *blocked) = (true, false);
                 }

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 
 use super::{Inbound, Kind};
 use crate::codec::{opcode, unmask};
+use crate::session::Intake;
 
 /// The first byte of a final, unreserved frame of `opcode`.
 const fn first(opcode: u8) -> u8 {
@@ -22,11 +23,22 @@ impl Inbound {
     /// Returns how many bytes it took; it stops at the first frame it cannot take so.
     pub(super) fn whole_frames(&mut self, buf: &mut [u8], out: &mut BytesMut) -> usize {
         debug_assert!(self.kind == Kind::Head && !self.head.is_partial() && !self.open);
-        let mut read = 0;
+        // The intake and the counts in locals: nothing is written back per frame.
+        let Intake {
+            text: takes_text,
+            nul_ended,
+            max_message,
+            frames,
+        } = self.intake;
+        let (mut read, mut messages, mut bytes) = (0, 0, 0);
+        // The last frame taken: the state a frame leaves for the general path.
+        let mut last = None;
+        // Room for every payload of the read at once: one reservation, not one a frame.
+        out.reserve(buf.len());
         while let [b0, b1, ..] = buf[read..] {
             let text = match b0 {
                 b if b == first(opcode::BINARY) => false,
-                b if b == first(opcode::TEXT) && self.intake.text => true,
+                b if b == first(opcode::TEXT) && takes_text => true,
                 _ => break,
             };
             // Masked, and a length that fits in the header's first two bytes or the next
@@ -42,13 +54,13 @@ impl Inbound {
                 _ => break,
             };
             let head = at + 4;
-            if buf.len() - read < head + len || len as u64 > self.intake.max_message {
+            if buf.len() - read < head + len || len as u64 > max_message {
                 break;
             }
-            let mask: [u8; 4] = buf[read + at..read + head].try_into().expect("4 bytes");
             let frame = &mut buf[read..read + head + len];
             let (header, payload) = frame.split_at_mut(head);
-            if self.intake.frames {
+            let mask: [u8; 4] = header[at..].try_into().expect("4 bytes");
+            if frames {
                 if text {
                     // Checked on an unmasked copy: the frame passes masked, as it came.
                     let mut plain = [0u8; 125];
@@ -66,21 +78,25 @@ impl Inbound {
             } else {
                 unmask(&mut { mask }, payload);
                 let refused = (text && std::str::from_utf8(payload).is_err())
-                    || (self.intake.nul_ended && memchr::memchr(0, payload).is_some());
+                    || (nul_ended && memchr::memchr(0, payload).is_some());
                 if refused {
                     // Masked again, for the general path to read and refuse.
                     unmask(&mut { mask }, payload);
                     break;
                 }
                 out.extend_from_slice(payload);
-                if self.intake.nul_ended {
+                if nul_ended {
                     out.extend_from_slice(&[0]);
                 }
             }
-            (self.text, self.size, self.fin) = (text, len as u64, true);
-            self.counted = (self.counted.0 + 1, self.counted.1 + len as u64);
-            (self.mask, self.key) = (mask, mask);
+            (messages, bytes) = (messages + 1, bytes + len as u64);
+            last = Some((text, len as u64, mask));
             read += head + len;
+        }
+        if let Some((text, len, mask)) = last {
+            (self.text, self.size, self.fin) = (text, len, true);
+            (self.mask, self.key) = (mask, mask);
+            self.counted = (self.counted.0 + messages, self.counted.1 + bytes);
         }
         read
     }

@@ -15,7 +15,7 @@ use tungstenite::{Error, Message, Utf8Bytes};
 mod closing;
 
 use super::conn::Conn;
-use super::watch::{Seen, Watch};
+use super::watch::{Seen, Watch, pace};
 use crate::session::{CloseReason, Closed, Payload, Session, Transport};
 use crate::shutdown::Signal;
 
@@ -86,15 +86,14 @@ impl MessageSession {
         sleep_after: Option<Duration>,
         max_message_size: usize,
     ) -> Self {
-        let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
-        let ticks_per_timeout = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        let (tick, ticks_per_timeout) = pace(idle_timeout, sleep_after);
         MessageSession {
             ws,
             transport,
             peer,
             dirty: false,
             watch: Watch::new(stop, tick),
-            ticks_per_timeout: u32::try_from(ticks_per_timeout).unwrap_or(u32::MAX),
+            ticks_per_timeout,
             quiet: 0,
             heard: false,
             pinged: false,

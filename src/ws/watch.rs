@@ -34,6 +34,15 @@ pub(super) struct Watch {
     waker: Option<Waker>,
 }
 
+/// The idle clock of a session that may fall asleep: it ticks every idle timeout, or every
+/// `sleep_after` when that comes sooner. Returns the tick, and how many silent ticks make
+/// the idle timeout.
+pub(super) fn pace(idle_timeout: Duration, sleep_after: Option<Duration>) -> (Duration, u32) {
+    let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
+    let ticks = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+    (tick, u32::try_from(ticks).unwrap_or(u32::MAX))
+}
+
 /// What [`Watch::poll`] saw.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Seen {
@@ -229,5 +238,15 @@ mod tests {
             assert_eq!(next(&mut watch).await, Seen::Stop);
         })
         .await;
+    }
+
+    #[test]
+    fn a_session_that_may_sleep_ticks_at_the_sooner_and_times_out_after_whole_ticks() {
+        let (s, minute) = (Duration::from_secs(1), Duration::from_secs(60));
+        assert_eq!(pace(minute, None), (minute, 1));
+        assert_eq!(pace(minute, Some(s)), (s, 60));
+        // Not a whole number of ticks: the timeout is never cut short.
+        assert_eq!(pace(minute, Some(7 * s)), (7 * s, 9));
+        assert_eq!(pace(minute, Some(2 * minute)), (minute, 1));
     }
 }

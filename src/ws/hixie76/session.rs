@@ -28,7 +28,7 @@ use crate::session::{CloseReason, Closed, Payload, Session, text_only};
 use crate::shutdown::Signal;
 use crate::ws::conn::Conn;
 use crate::ws::message_session::CLOSE_WAIT;
-use crate::ws::watch::{Seen, Watch};
+use crate::ws::watch::{Seen, Watch, pace};
 
 /// The room made for a read into a frame under way.
 const READ: usize = 16 * 1024;
@@ -90,8 +90,7 @@ impl HixieSession {
         sleep_after: Option<Duration>,
         max_message_size: usize,
     ) -> Self {
-        let tick = sleep_after.map_or(idle_timeout, |s| s.min(idle_timeout));
-        let ticks = idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        let (tick, ticks_per_timeout) = pace(idle_timeout, sleep_after);
         HixieSession {
             dirty: conn.has_unsent(),
             conn,
@@ -99,7 +98,7 @@ impl HixieSession {
             decoder: Decoder::new(max_message_size),
             peer,
             watch: Watch::new(stop, tick),
-            ticks_per_timeout: u32::try_from(ticks).unwrap_or(u32::MAX),
+            ticks_per_timeout,
             quiet: 0,
             heard: false,
             sleepy: sleep_after.is_some(),

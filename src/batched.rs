@@ -34,7 +34,7 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
 }
 
-/// An emptied write queue at most this large is kept for the next burst.
+/// An emptied buffer at most this large is kept for the next burst.
 const KEEP_OUT: usize = 4 * 1024;
 
 /// Writes all of `out` to `io`; the queue's memory goes once it is empty (unless small), so
@@ -51,10 +51,16 @@ pub fn poll_drain<W: AsyncWrite + Unpin>(
         }
         taken(out, n);
     }
-    if out.capacity() > KEEP_OUT {
-        *out = BytesMut::new();
-    }
+    release(out);
     Poll::Ready(Ok(()))
+}
+
+/// An emptied buffer is let go of, unless small: a busy connection keeps its room, a quiet
+/// one or one past a bulk transfer holds none.
+pub fn release(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > KEEP_OUT {
+        *buf = BytesMut::new();
+    }
 }
 
 /// The first `n` bytes of `out` were written. Written whole, the queue is emptied where it

@@ -23,14 +23,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::xmlsocket;
-use crate::batched::{taken, try_read_drained, with_scratch};
+use crate::batched::{release, taken, try_read_drained, with_scratch};
 use crate::session::{ByteSession, CloseReason};
 
 /// The most read from the server before it is sent to the client.
 pub const BATCH: usize = 64 * 1024;
-
-/// The largest buffer kept once it is empty: a busy session's, not a bulk transfer's.
-const KEEP: usize = 4 * 1024;
 
 /// The clock of a write the server does not take: armed while it waits, and started again
 /// by any progress; when it runs out, the session ends.
@@ -332,13 +329,6 @@ async fn drain<S: ByteSession>(session: &mut S, tcp: &TcpStream) {
         }
     })
     .await;
-}
-
-/// An emptied buffer is let go of, unless small.
-fn release(buf: &mut BytesMut) {
-    if buf.is_empty() && buf.capacity() > KEEP {
-        *buf = BytesMut::new();
-    }
 }
 
 /// The connection to the server failed: the client is told.
